@@ -1,0 +1,112 @@
+"""The mel spectrogram, exactly as the official HiFi-GAN computes it, batched in torch.
+
+Same definition as ``meldataset.mel_spectrogram`` of the official HiFi-GAN release, so that its pretrained
+"universal" generator vocodes our mels: reflect-pad by ``(n_fft - hop) / 2`` on both sides, STFT with a Hann
+window and ``center=False``, magnitude ``sqrt(re^2 + im^2 + 1e-9)``, a librosa Slaney mel filterbank
+(``htk=False, norm="slaney"``), then ``log(clamp(x, min=1e-5))``. A signal of ``T`` samples gives
+``T // hop`` frames when ``T`` is a multiple of the hop.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["MelConfig", "MelSpectrogram", "mel_filterbank", "mel_spectrogram", "n_frames"]
+
+
+@dataclass
+class MelConfig:
+    """Mel analysis parameters (defaults: HiFi-GAN V1 / LJSpeech at 22.05 kHz)."""
+
+    sample_rate: int = 22050  # Hz
+    n_fft: int = 1024  # FFT size
+    win_length: int = 1024  # Hann window length
+    hop_length: int = 256  # samples between frames
+    n_mels: int = 80  # mel channels
+    fmin: float = 0.0  # lowest filter edge, Hz
+    fmax: float = 8000.0  # highest filter edge, Hz
+    log_floor: float = 1e-5  # magnitudes are clamped to this before the log
+
+    def __post_init__(self) -> None:
+        if not (0 < self.hop_length <= self.win_length <= self.n_fft):
+            raise ValueError("mel config needs 0 < hop_length <= win_length <= n_fft")
+        if (self.n_fft - self.hop_length) % 2:
+            raise ValueError("(n_fft - hop_length) must be even for symmetric padding")
+        if not (0 <= self.fmin < self.fmax <= self.sample_rate / 2):
+            raise ValueError("mel config needs 0 <= fmin < fmax <= sample_rate / 2")
+
+
+def mel_filterbank(cfg: MelConfig) -> np.ndarray:
+    """The librosa Slaney mel filterbank, shape ``[n_mels, n_fft // 2 + 1]``."""
+    import librosa
+
+    return librosa.filters.mel(
+        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
+    ).astype(np.float32)
+
+
+def n_frames(n_samples: int, cfg: MelConfig) -> int:
+    """Number of mel frames for a signal of ``n_samples`` samples."""
+    pad = (cfg.n_fft - cfg.hop_length) // 2
+    return max(0, (n_samples + 2 * pad - cfg.n_fft) // cfg.hop_length + 1)
+
+
+class MelSpectrogram(nn.Module):
+    """Waveform ``[B, T]`` (or ``[T]``) -> log-mel ``[B, n_mels, frames]`` (or ``[n_mels, frames]``)."""
+
+    def __init__(self, cfg: MelConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg or MelConfig()
+        self.register_buffer("mel_basis", torch.from_numpy(mel_filterbank(self.cfg)), persistent=False)
+        self.register_buffer("window", torch.hann_window(self.cfg.win_length), persistent=False)
+
+    def magnitude(self, y: torch.Tensor) -> torch.Tensor:
+        """Linear STFT magnitude ``[B, n_fft // 2 + 1, frames]`` with HiFi-GAN's padding and epsilon."""
+        cfg = self.cfg
+        pad = (cfg.n_fft - cfg.hop_length) // 2
+        if y.shape[-1] <= pad:
+            raise ValueError(f"signal of {y.shape[-1]} samples is too short for a mel frame")
+        y = torch.nn.functional.pad(y.unsqueeze(1), (pad, pad), mode="reflect").squeeze(1)
+        spec = torch.stft(
+            y,
+            cfg.n_fft,
+            hop_length=cfg.hop_length,
+            win_length=cfg.win_length,
+            window=self.window,
+            center=False,
+            normalized=False,
+            onesided=True,
+            return_complex=True,
+        )
+        spec = torch.view_as_real(spec)
+        return torch.sqrt(spec.pow(2).sum(-1) + 1e-9)
+
+    def forward(self, y: torch.Tensor) -> torch.Tensor:
+        squeeze = y.dim() == 1
+        if squeeze:
+            y = y.unsqueeze(0)
+        if y.dim() != 2:
+            raise ValueError(f"expected a waveform [B, T] or [T], got shape {tuple(y.shape)}")
+        y = y.to(self.window.dtype)
+        mel = torch.matmul(self.mel_basis, self.magnitude(y))
+        mel = torch.log(torch.clamp(mel, min=self.cfg.log_floor))
+        return mel[0] if squeeze else mel
+
+
+_CACHE: dict[tuple, MelSpectrogram] = {}
+
+
+def mel_spectrogram(audio: np.ndarray | torch.Tensor, cfg: MelConfig | None = None) -> torch.Tensor:
+    """Functional form of :class:`MelSpectrogram` with a cached module per config."""
+    cfg = cfg or MelConfig()
+    key = tuple(vars(cfg).values())
+    module = _CACHE.get(key)
+    if module is None:
+        module = _CACHE[key] = MelSpectrogram(cfg)
+    y = torch.as_tensor(audio, dtype=torch.float32)
+    with torch.no_grad():
+        return module(y)

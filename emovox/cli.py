@@ -1,0 +1,91 @@
+"""The ``emovox`` command line.
+
+Each subcommand lives in its own module under :mod:`emovox.commands` with two functions,
+``add_arguments(parser)`` and ``run(args) -> int``. Only the module of the command being run is imported, so
+``emovox --help`` answers without importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+from emovox import __version__
+
+# name -> (module, one-line help). Keep alphabetical within groups.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "info": ("emovox.commands.info", "versions, model locations, threads and devices"),
+    "vocode": ("emovox.commands.vocode", "copy-synthesis: audio -> mel -> HiFi-GAN -> audio"),
+    "train": ("emovox.commands.train", "train a model (vocoder, acoustic, ser) from a config"),
+    "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
+}
+
+EPILOG = """examples:
+  emovox synth "I can't believe it!" --emotion angry:0.8 -o out.wav
+  emovox vocode in.wav -o out.wav --vocoder universal
+  emovox info
+
+Run 'emovox COMMAND --help' for the options of one command."""
+
+
+def _top_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="emovox",
+        description="Emotional text-to-speech and emotional voice conversion.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"emovox {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+    for name, (_, help_text) in COMMANDS.items():
+        sub.add_parser(name, help=help_text, add_help=False)
+    return parser
+
+
+def _setup_logging(verbose: int, quiet: bool) -> None:
+    level = logging.WARNING if quiet else logging.INFO if verbose <= 1 else logging.DEBUG
+    if verbose == 0 and not quiet:
+        level = logging.WARNING
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top = _top_parser()
+    # Find the subcommand: the first argument that names one; global flags may precede it.
+    idx = next((i for i, a in enumerate(argv) if a in COMMANDS), None)
+    if idx is None:
+        top.parse_args(argv)  # handles --help / --version / unknown commands
+        top.print_help()
+        return 0 if not argv else 2
+    global_args = top.parse_args(argv[:idx]) if idx else top.parse_args([])
+    name = argv[idx]
+    module = importlib.import_module(COMMANDS[name][0])
+    parser = argparse.ArgumentParser(
+        prog=f"emovox {name}",
+        description=(module.__doc__ or COMMANDS[name][1]).strip(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    module.add_arguments(parser)
+    args = parser.parse_args(argv[idx + 1 :])
+    _setup_logging(global_args.verbose, global_args.quiet)
+    try:
+        return int(module.run(args) or 0)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, FileNotFoundError, PermissionError) as exc:
+        # Every user-facing error class in emovox derives from ValueError; report it without a traceback.
+        if global_args.verbose >= 2:
+            raise
+        print(f"emovox {name}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

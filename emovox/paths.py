@@ -1,0 +1,15 @@
+"""Where emovox keeps converted pretrained weights and other caches (``$EMOVOX_CACHE`` overrides)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """``$EMOVOX_CACHE``, else ``$XDG_CACHE_HOME/emovox``, else ``~/.cache/emovox`` (created on demand)."""
+    env = os.environ.get("EMOVOX_CACHE")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "emovox"
