@@ -1,0 +1,1 @@
+"""Objective evaluation of emotion control, intelligibility and quality."""

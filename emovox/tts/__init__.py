@@ -1,0 +1,1 @@
+"""The acoustic model: FastSpeech2 with a learned aligner, variance adaptor and diffusion decoder."""

@@ -1,0 +1,1 @@
+"""HiFi-GAN: generator, discriminators, losses, training and pretrained loading."""
