@@ -1,0 +1,1 @@
+"""Benchmarks behind `emovox bench TARGET`: each measures emovox against the peers installed, in one run."""
