@@ -17,6 +17,9 @@ from emovox import __version__
 
 # name -> (module, one-line help). Keep alphabetical within groups.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("emovox.commands.synth", "synthesise emotional speech from text"),
+    "emotions": ("emovox.commands.emotions", "list a model's emotions, speakers and ADV ranges"),
+    "bank": ("emovox.commands.bank", "compute a trained model's emotion bank from its training data"),
     "info": ("emovox.commands.info", "versions, model locations, threads and devices"),
     "vocode": ("emovox.commands.vocode", "copy-synthesis: audio -> mel -> HiFi-GAN -> audio"),
     "train": ("emovox.commands.train", "train a model (vocoder, acoustic, ser) from a config"),
