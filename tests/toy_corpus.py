@@ -29,7 +29,7 @@ def _formants(symbol_id: int) -> tuple[float, float]:
 
 def render(symbols, f0_hz: float, rate: float, loudness: float, rng: np.random.Generator):
     """Audio for a symbol sequence and the true frames per symbol."""
-    durations = np.array([max(2, int(round(rng.integers(3, 7) / rate))) for _ in symbols])
+    durations = np.maximum(2, np.round(rng.integers(3, 7, size=len(symbols)) / rate)).astype(int)
     n = int(durations.sum()) * HOP
     t = np.arange(n) / SR
     f0 = f0_hz * (1 + 0.03 * np.sin(2 * np.pi * 3 * t))
@@ -39,12 +39,10 @@ def render(symbols, f0_hz: float, rate: float, loudness: float, rng: np.random.G
     for sym, d in zip(symbols, durations):
         seg = slice(start * HOP, (start + d) * HOP)
         f1, f2 = _formants(int(sym))
-        for k in range(1, 40):
-            freq = k * f0_hz
-            if freq > 7000:
-                break
-            amp = np.exp(-(((freq - f1) / 150) ** 2)) + 0.6 * np.exp(-(((freq - f2) / 200) ** 2)) + 0.02
-            audio[seg] += amp * np.sin(k * phase[seg])
+        k = np.arange(1, int(7000 // f0_hz) + 1)
+        freq = k * f0_hz
+        amp = np.exp(-(((freq - f1) / 150) ** 2)) + 0.6 * np.exp(-(((freq - f2) / 200) ** 2)) + 0.02
+        audio[seg] = amp @ np.sin(k[:, None] * phase[seg][None, :])
         start += d
     audio = loudness * 0.3 * audio / max(1e-6, np.abs(audio).max())
     return audio.astype(np.float32), durations
