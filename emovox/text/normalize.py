@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from num2words import CONVERTER_CLASSES, num2words
 
-__all__ = ["Normalizer", "clean_unicode", "normalize", "num2words_language"]
+__all__ = ["Normalizer", "abbreviations", "clean_unicode", "normalize", "num2words_language"]
 
 # --- Unicode and punctuation cleanup (all languages) -------------------------------------------------------
 
@@ -157,6 +157,11 @@ _SYMBOLS = {"&": " and ", "+": " plus ", "=": " equals ", "@": " at ", "×": " t
 _NUM = r"-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?"  # 1,234,567.8 | 42 | -3.5
 _SCALE = r"(?:\s?(thousand|million|billion|trillion|[kKmMbB]n?)\b)?"
 _SCALE_WORDS = {"k": "thousand", "m": "million", "mn": "million", "b": "billion", "bn": "billion"}
+
+
+def abbreviations() -> frozenset[str]:
+    """Lower-case English abbreviations (without their final dot) after which a ``.`` does not end a sentence."""
+    return frozenset((*_TITLES, *_ABBREVIATIONS, "st", "no", "nos"))
 
 
 def _unit_words(value: str, unit: str) -> str:
