@@ -291,6 +291,12 @@ def _street_or_saint(m: re.Match) -> str:
     return word + ("." if keep_dot else "")
 
 
+def _initial(m: re.Match) -> str:
+    """'J. Smith' -> 'J Smith' when the letter follows a capitalised word (a name or title) or starts the text."""
+    before = m.string[: m.start()].rstrip().split(" ")[-1]
+    return m.group(1) if not before or before[:1].isupper() else m.group(0)
+
+
 def _acronym(m: re.Match) -> str:
     letters = m.group(0).replace(".", "").upper()
     rest = m.string[m.end() :]
@@ -321,6 +327,7 @@ def _english_rules(day_first: bool) -> list[tuple[re.Pattern, str | Callable[[re
         (re.compile(r"(?<=\d)\s?-\s?(?=\d)"), " to "),
         (re.compile(r"\b(?:No|no|Nos)\.\s?(?=\d)"), "number "),
         (re.compile(r"#\s?(?=\d)"), "number "),
+        (re.compile(r"\b([A-Z])\.(?=\s+[A-Z])"), _initial),
         (re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|Gen|Capt|Lt|Col|Sgt|Rev|Hon|Gov|Sen|Rep|Pres|Mt|Ft|Fr|Messrs|Mme)\b\.?(?=\s+[A-Z])"),
          lambda m: _TITLES[m.group(1).lower()]),  # fmt: skip
         (re.compile(r"\bSt\.?(?=\s|$)"), _street_or_saint),
