@@ -224,7 +224,9 @@ class Phonemizer:
         text = text.encode("utf-8", errors="ignore").decode("utf-8")
         pieces = []
         for i, part in enumerate(_PUNCT_RUN.split(text)):
-            if i % 2:  # punctuation run
+            if i % 2:  # punctuation run; closing marks attach to the word before
+                if part[0] in ".,;:!?…)" and pieces:
+                    pieces[-1] = pieces[-1].rstrip()
                 pieces.append(part)
                 continue
             words = _SPACES.sub(" ", part).strip()

@@ -4,7 +4,7 @@ One table serves every language: the special tokens, the word separator, the pro
 phonemiser keeps, and every code point espeak-ng's IPA output can contain (the IPA letters, modifier letters
 with stress and length marks and tone letters, combining diacritics, and the ASCII letters and digits espeak
 uses for phonemes that have no IPA form, e.g. Mandarin tone numbers). Phoneme strings are tokenised per code
-point after NFD decomposition, as Piper does, so the alphabet is closed and small (~400 symbols) and needs no
+point after NFD decomposition, as Piper does, so the alphabet is closed and small (523 symbols) and needs no
 per-language inventory.
 
 The table travels in the acoustic model's checkpoint metadata (:meth:`SymbolTable.to_dict`); a model is only
