@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("emovox.commands.info", "versions, model locations, threads and devices"),
     "vocode": ("emovox.commands.vocode", "copy-synthesis: audio -> mel -> HiFi-GAN -> audio"),
     "train": ("emovox.commands.train", "train a model (vocoder, acoustic, ser) from a config"),
+    "phonemize": ("emovox.commands.phonemize", "show normalised text, IPA phonemes and token ids of a text"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
 }
 
