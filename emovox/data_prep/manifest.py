@@ -112,9 +112,10 @@ def validate(utt: Utterance) -> list[str]:
         p.append(f"emotion {utt.emotion!r} is not canonical; canonical emotions: {', '.join(CANONICAL)}")
     if utt.intensity is not None and not (_finite(utt.intensity) and 0.0 <= utt.intensity <= 1.0):
         p.append(f"intensity {utt.intensity!r} must be in [0, 1] or null")
-    if utt.adv is not None:
-        if len(utt.adv) != 3 or not all(_finite(x) and -1.0 <= x <= 1.0 for x in utt.adv):
-            p.append(f"adv {utt.adv!r} must be three numbers (arousal, dominance, valence) in [-1, 1]")
+    if utt.adv is not None and (
+        len(utt.adv) != 3 or not all(_finite(x) and -1.0 <= x <= 1.0 for x in utt.adv)
+    ):
+        p.append(f"adv {utt.adv!r} must be three numbers (arousal, dominance, valence) in [-1, 1]")
     if utt.split not in (None, *SPLITS):
         p.append(f"split {utt.split!r} must be one of {', '.join(SPLITS)} or null")
     if utt.duration is not None and not (_finite(utt.duration) and utt.duration >= 0):

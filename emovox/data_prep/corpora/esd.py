@@ -36,7 +36,8 @@ ENCODINGS = {
     **dict.fromkeys((11, 15, 20), "utf-8"),
     **dict.fromkeys((16, 17), "latin-1"),
 }
-"""The encoding each speaker's transcript ships in (checked against the release; others are tried after it)."""
+"""The encoding each speaker's transcript ships in, as public ESD processing scripts record it; a BOM wins, and
+utf-8, utf-16, gb18030 and latin-1 are tried after it."""
 _FALLBACK_ENCODINGS = ("utf-8", "utf-16", "gb18030", "latin-1")
 _UTT_RE = re.compile(r"^(\d{4}_\d{6})\s+(.+?)\s+(\S+)$")
 
