@@ -19,6 +19,7 @@ from emovox import __version__
 COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("emovox.commands.info", "versions, model locations, threads and devices"),
     "vocode": ("emovox.commands.vocode", "copy-synthesis: audio -> mel -> HiFi-GAN -> audio"),
+    "features": ("emovox.commands.features", "extract mel, F0, energy, phonemes into a resumable store"),
     "prep": ("emovox.commands.prep", "parse a corpus into a manifest (+ summary and Kaldi export)"),
     "train": ("emovox.commands.train", "train a model (vocoder, acoustic, ser) from a config"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
