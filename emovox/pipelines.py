@@ -93,17 +93,17 @@ class EmotionalTTS:
     def __init__(
         self, model: AcousticModel, meta: dict[str, Any], bank: EmotionBank | None, vocoder: Vocoder
     ):
-        from emovox.text.symbols import SymbolTable, Tokenizer
+        from emovox.text.frontend import TextFrontend
+        from emovox.text.symbols import SymbolTable
 
         self.model = model.eval()
         self.meta = meta
         self.bank = bank
         self.vocoder = vocoder
-        self.symbols = SymbolTable.from_dict(meta["symbols"])
-        self.tokenizer = Tokenizer(self.symbols)
         self.speakers: list[str] = list(meta.get("speakers") or ["default"])
         self.emotions: list[str] = list(bank.emotions if bank is not None else [])
         self.language: str = meta.get("language", "en-us")
+        self.frontend = TextFrontend(self.language, SymbolTable.from_dict(meta["symbols"]))
         self.mel_config = config_from_dict(MelConfig, meta.get("mel_config", {}))
         self._mel = MelSpectrogram(self.mel_config)
         if self.mel_config.sample_rate != vocoder.sample_rate:
@@ -209,11 +209,7 @@ class EmotionalTTS:
                 yield _Chunk(piece, seg.emotion or emotion, 0, seg.rate, seg.pitch, seg.volume)
 
     def _tokens(self, text: str) -> list[int]:
-        from emovox.text.normalize import normalize
-        from emovox.text.phonemize import phonemize
-
-        phonemes = phonemize(normalize(text, self.language), self.language)
-        return self.tokenizer.encode(phonemes, source=text)
+        return self.frontend(text).ids
 
     def stream(
         self,

@@ -12,8 +12,8 @@ def add_arguments(parser):
 
 
 def run(args):
-    from emovox.data_prep.dataset import open_acoustic_store
     from emovox.tts.bank import write_bank
+    from emovox.tts.data import open_acoustic_store
 
     data = open_acoustic_store(args.store, split=args.split)
     bank = write_bank(args.checkpoint, data.dataset, args.output)

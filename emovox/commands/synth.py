@@ -53,9 +53,10 @@ def run(args):
     opts = dict(speaker=args.speaker, speed=args.speed, ref_audio=args.ref_audio,
                 markup=True if args.markup else None, seed=args.seed)  # fmt: skip
     n = 0
-    with atomic_path(args.output, suffix=".wav") as tmp, sf.SoundFile(
-        tmp, "w", samplerate=tts.sample_rate, channels=1, subtype="PCM_16", format="WAV"
-    ) as fh:
+    with (
+        atomic_path(args.output, suffix=".wav") as tmp,
+        sf.SoundFile(tmp, "w", samplerate=tts.sample_rate, channels=1, subtype="PCM_16", format="WAV") as fh,
+    ):
         if args.stream:
             for chunk in tts.stream(text, args.emotion, **opts):
                 fh.write(np.clip(chunk, -1, 1))

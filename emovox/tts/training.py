@@ -154,9 +154,7 @@ class AcousticTask(Task):
 
     def build_state(self) -> TrainState:
         model = AcousticModel(self.config.model)
-        stats = getattr(self.data, "statistics", None) or compute_statistics(
-            self.data.dataset, self.config.model.n_speakers, self.config.model.n_mels
-        )
+        stats = compute_statistics(self.data.dataset, self.config.model.n_speakers, self.config.model.n_mels)
         model.set_statistics(**stats)
         o = self.config.optim
         opt = torch.optim.AdamW(
@@ -237,6 +235,7 @@ class AcousticTask(Task):
             "symbols": self.data.symbols,
             "speakers": list(self.data.speakers),
             "emotions": list(self.data.emotions),
+            "language": getattr(self.data, "language", "en-us"),
         }
         return tensors, meta
 
@@ -246,7 +245,7 @@ def _open_store(cfg: AcousticDataConfig):
         raise ValueError(
             "set data.store to a feature store written by `emovox features` (--set data.store=DIR)"
         )
-    from emovox.data_prep.dataset import open_acoustic_store
+    from emovox.tts.data import open_acoustic_store
 
     return open_acoustic_store(cfg.store, split=cfg.split, max_frames=cfg.max_frames)
 
