@@ -81,3 +81,44 @@ def make_toy_data(n_items: int = 48, n_symbols: int = 12, n_speakers: int = 2, s
         durs.append(d)
     return ToyData(items, [it["mel"].shape[1] for it in items], {"toy": n_symbols}, [f"spk{s}" for s in range(n_speakers)],
                    list(EMOTIONS), n_symbols, durs)  # fmt: skip
+
+
+def write_toy_corpus(root, sentences, n_speakers: int = 2, intensities=(0.5, 1.0), seed: int = 0):
+    """Render a toy emotional corpus to ``root`` (WAVs + a generic ``metadata.csv``) from real sentences.
+
+    Tokens come from the real text front end, so a model trained on it can be driven by ``emovox synth``.
+    Word separators and punctuation are silent; other symbols are vowel-like.
+    """
+    from pathlib import Path
+
+    import soundfile as sf
+
+    from emovox.text.frontend import TextFrontend
+
+    root = Path(root)
+    (root / "wavs").mkdir(parents=True, exist_ok=True)
+    frontend = TextFrontend("en-us")
+    silent = {frontend.tokenizer.table.id(s) for s in (" ", ",", ".", "!", "?", ";", ":")} - {None}
+    rng = np.random.default_rng(seed)
+    rows = ["audio|text|speaker|emotion|intensity|a|d|v"]
+    k = 0
+    for s in range(n_speakers):
+        for i, text in enumerate(sentences):
+            emotion = EMOTIONS[(i + s) % len(EMOTIONS)]
+            intensity = 1.0 if emotion == "neutral" else intensities[(i // len(EMOTIONS)) % len(intensities)]
+            a, d, v = (intensity * x for x in adv_anchor(emotion))
+            ids = [t for t in frontend(text).ids[1:-1]]
+            f0 = (110 if s == 0 else 190) * 2 ** (0.8 * a)
+            audio, durs = render(ids, f0, rate=1 + 0.3 * a, loudness=1 + 0.4 * a, rng=rng)
+            # silence the separator/punctuation symbols
+            start = 0
+            for t, dd in zip(ids, durs):
+                if t in silent:
+                    audio[start * HOP : (start + dd) * HOP] = 0.0
+                start += dd
+            name = f"wavs/toy{k:04d}.wav"
+            sf.write(root / name, np.pad(audio, (2048, 2048)), SR, subtype="PCM_16")
+            rows.append(f"{name}|{text}|spk{s}|{emotion}|{intensity:g}|{a:.3f}|{d:.3f}|{v:.3f}")
+            k += 1
+    (root / "metadata.csv").write_text("\n".join(rows) + "\n", encoding="utf-8")
+    return root / "metadata.csv"
