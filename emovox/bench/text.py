@@ -37,7 +37,9 @@ def add_arguments(parser):
 def _load(path: Path | None, n: int) -> tuple[list[str], str]:
     path = path or (DEFAULT_SENTENCES if DEFAULT_SENTENCES.exists() else None)
     if path is None:
-        return (_FALLBACK * (n // len(_FALLBACK) + 1))[:n], "built-in sentences (ljspeech_sentences.txt absent)"
+        return (_FALLBACK * (n // len(_FALLBACK) + 1))[
+            :n
+        ], "built-in sentences (ljspeech_sentences.txt absent)"
     lines = [ln.split("|", 1)[-1].strip() for ln in path.read_text(encoding="utf-8").splitlines()]
     lines = [ln for ln in lines if ln][:n]
     if not lines:
@@ -68,10 +70,25 @@ def run(args) -> int:
     frontend = TextFrontend(args.lang)
     frontend(sentences[0])  # load the voice once: not part of any measurement
     lib = _espeak()
-    rows = [("espeak-ng bare call (floor, no normalisation)", _rate(lambda s: lib.text_to_phonemes(voice, s), sentences, args.repeats))]
+    rows = [
+        (
+            "espeak-ng bare call (floor, no normalisation)",
+            _rate(lambda s: lib.text_to_phonemes(voice, s), sentences, args.repeats),
+        )
+    ]
     rows.append(("normalise only", _rate(frontend.normalizer, sentences, args.repeats)))
-    rows.append(("tokenise only", _rate(frontend.tokenizer.encode, [frontend(s).phonemes for s in sentences], args.repeats)))
-    rows.append(("emovox front end, cold cache", _rate(frontend, sentences, args.repeats, setup=frontend.phonemizer.clear_cache)))
+    rows.append(
+        (
+            "tokenise only",
+            _rate(frontend.tokenizer.encode, [frontend(s).phonemes for s in sentences], args.repeats),
+        )
+    )
+    rows.append(
+        (
+            "emovox front end, cold cache",
+            _rate(frontend, sentences, args.repeats, setup=frontend.phonemizer.clear_cache),
+        )
+    )
     frontend(sentences[0])
     for s in sentences:
         frontend(s)
@@ -80,12 +97,19 @@ def run(args) -> int:
         from phonemizer.backend import EspeakBackend
 
         backend = EspeakBackend(args.lang, preserve_punctuation=True, with_stress=True)
-        rows.append(("phonemizer EspeakBackend (peer)", _rate(lambda s: backend.phonemize([s]), sentences, args.repeats)))
+        rows.append(
+            (
+                "phonemizer EspeakBackend (peer)",
+                _rate(lambda s: backend.phonemize([s]), sentences, args.repeats),
+            )
+        )
     except ImportError:
         pass
     floor = rows[0][1]
     cores = "all cores" if args.all_cores else "1 core"
-    print(f"text front end, {len(sentences)} sentences from {source}, {args.lang}, {cores}, median of {args.repeats}")
+    print(
+        f"text front end, {len(sentences)} sentences from {source}, {args.lang}, {cores}, median of {args.repeats}"
+    )
     print(f"{'measurement':50} {'sentences/s':>12} {'vs floor':>9}")
     for name, rate in rows:
         print(f"{name:50} {rate:12.0f} {rate / floor:8.2f}x")
