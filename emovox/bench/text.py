@@ -59,6 +59,19 @@ def _rate(fn, sentences: list[str], repeats: int, setup=None) -> float:
     return statistics.median(rates)
 
 
+def _word_vs_clause(frontend, sentences: list[str]) -> None:
+    """Why the cache is per clause: how often word-by-word phonemes differ from espeak's in-context ones."""
+    from emovox.text.phonemize import Phonemizer
+
+    clause = Phonemizer(frontend.language, cache_size=0)
+    differ = 0
+    for s in sentences:
+        words = frontend.normalizer(s).replace(",", " ").replace(".", " ").split()
+        if " ".join(clause.phonemize(w) for w in words) != clause.phonemize(" ".join(words)):
+            differ += 1
+    print(f"per-word phonemes differ from in-context ones in {differ}/{len(sentences)} sentences")
+
+
 def run(args) -> int:
     from emovox.text.frontend import TextFrontend
     from emovox.text.phonemize import _espeak, resolve_language
@@ -114,4 +127,5 @@ def run(args) -> int:
     for name, rate in rows:
         print(f"{name:50} {rate:12.0f} {rate / floor:8.2f}x")
     print("(shared, noisy machine: compare ratios within this run)")
+    _word_vs_clause(frontend, sentences[:500])
     return 0
