@@ -37,7 +37,9 @@ def add_arguments(parser):
 def _load(path: Path | None, n: int) -> tuple[list[str], str]:
     path = path or (DEFAULT_SENTENCES if DEFAULT_SENTENCES.exists() else None)
     if path is None:
-        return (_FALLBACK * (n // len(_FALLBACK) + 1))[:n], "built-in sentences (ljspeech_sentences.txt absent)"
+        return (_FALLBACK * (n // len(_FALLBACK) + 1))[
+            :n
+        ], "built-in sentences (ljspeech_sentences.txt absent)"
     lines = [ln.split("|", 1)[-1].strip() for ln in path.read_text(encoding="utf-8").splitlines()]
     lines = [ln for ln in lines if ln][:n]
     if not lines:
@@ -57,6 +59,19 @@ def _rate(fn, sentences: list[str], repeats: int, setup=None) -> float:
     return statistics.median(rates)
 
 
+def _word_vs_clause(frontend, sentences: list[str]) -> None:
+    """Why the cache is per clause: how often word-by-word phonemes differ from espeak's in-context ones."""
+    from emovox.text.phonemize import Phonemizer
+
+    clause = Phonemizer(frontend.language, cache_size=0)
+    differ = 0
+    for s in sentences:
+        words = frontend.normalizer(s).replace(",", " ").replace(".", " ").split()
+        if " ".join(clause.phonemize(w) for w in words) != clause.phonemize(" ".join(words)):
+            differ += 1
+    print(f"per-word phonemes differ from in-context ones in {differ}/{len(sentences)} sentences")
+
+
 def run(args) -> int:
     from emovox.text.frontend import TextFrontend
     from emovox.text.phonemize import _espeak, resolve_language
@@ -68,10 +83,25 @@ def run(args) -> int:
     frontend = TextFrontend(args.lang)
     frontend(sentences[0])  # load the voice once: not part of any measurement
     lib = _espeak()
-    rows = [("espeak-ng bare call (floor, no normalisation)", _rate(lambda s: lib.text_to_phonemes(voice, s), sentences, args.repeats))]
+    rows = [
+        (
+            "espeak-ng bare call (floor, no normalisation)",
+            _rate(lambda s: lib.text_to_phonemes(voice, s), sentences, args.repeats),
+        )
+    ]
     rows.append(("normalise only", _rate(frontend.normalizer, sentences, args.repeats)))
-    rows.append(("tokenise only", _rate(frontend.tokenizer.encode, [frontend(s).phonemes for s in sentences], args.repeats)))
-    rows.append(("emovox front end, cold cache", _rate(frontend, sentences, args.repeats, setup=frontend.phonemizer.clear_cache)))
+    rows.append(
+        (
+            "tokenise only",
+            _rate(frontend.tokenizer.encode, [frontend(s).phonemes for s in sentences], args.repeats),
+        )
+    )
+    rows.append(
+        (
+            "emovox front end, cold cache",
+            _rate(frontend, sentences, args.repeats, setup=frontend.phonemizer.clear_cache),
+        )
+    )
     frontend(sentences[0])
     for s in sentences:
         frontend(s)
@@ -80,14 +110,22 @@ def run(args) -> int:
         from phonemizer.backend import EspeakBackend
 
         backend = EspeakBackend(args.lang, preserve_punctuation=True, with_stress=True)
-        rows.append(("phonemizer EspeakBackend (peer)", _rate(lambda s: backend.phonemize([s]), sentences, args.repeats)))
+        rows.append(
+            (
+                "phonemizer EspeakBackend (peer)",
+                _rate(lambda s: backend.phonemize([s]), sentences, args.repeats),
+            )
+        )
     except ImportError:
         pass
     floor = rows[0][1]
     cores = "all cores" if args.all_cores else "1 core"
-    print(f"text front end, {len(sentences)} sentences from {source}, {args.lang}, {cores}, median of {args.repeats}")
+    print(
+        f"text front end, {len(sentences)} sentences from {source}, {args.lang}, {cores}, median of {args.repeats}"
+    )
     print(f"{'measurement':50} {'sentences/s':>12} {'vs floor':>9}")
     for name, rate in rows:
         print(f"{name:50} {rate:12.0f} {rate / floor:8.2f}x")
     print("(shared, noisy machine: compare ratios within this run)")
+    _word_vs_clause(frontend, sentences[:500])
     return 0

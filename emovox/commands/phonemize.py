@@ -53,7 +53,9 @@ def run(args) -> int:
             print(json.dumps(record, ensure_ascii=False))
             continue
         if args.markup:
-            attrs = f"emotion={seg.emotion or '-'} rate={seg.rate:g} pitch={seg.pitch:+g}st volume={seg.volume:g}"
+            attrs = (
+                f"emotion={seg.emotion or '-'} rate={seg.rate:g} pitch={seg.pitch:+g}st volume={seg.volume:g}"
+            )
             print(f"[{i}] pause {seg.break_ms} ms" if seg.is_pause else f"[{i}] {attrs}")
             if seg.is_pause:
                 continue

@@ -59,7 +59,11 @@ def _ends_sentence(word: str, next_word: str | None) -> bool:
         return False
     if word.endswith((".", '."', ".'")):
         stem = word.rstrip("\"'”’)]").rstrip(".").lstrip("\"'“‘([").lower()
-        if stem in _NO_BREAK_AFTER or (len(stem) == 1 and stem.isalpha()) or re.fullmatch(r"(?:[a-z]\.)+[a-z]", stem):
+        if (
+            stem in _NO_BREAK_AFTER
+            or (len(stem) == 1 and stem.isalpha())
+            or re.fullmatch(r"(?:[a-z]\.)+[a-z]", stem)
+        ):
             return False  # "Dr. Smith", "J. Smith", "e.g. this", "U.S.A. Today"
     return next_word is None or not next_word.lstrip("\"'“‘([")[:1].islower()
 

@@ -28,7 +28,9 @@ class TextFrontend:
         cache_size: phonemiser clause-cache size (0 disables it).
     """
 
-    def __init__(self, language: str = "en-us", table: SymbolTable | None = None, cache_size: int = 20_000) -> None:
+    def __init__(
+        self, language: str = "en-us", table: SymbolTable | None = None, cache_size: int = 20_000
+    ) -> None:
         self.language = language
         self.phonemizer = Phonemizer(language, cache_size=cache_size)  # validates the language first
         self.normalizer = Normalizer(language)

@@ -203,7 +203,9 @@ class _Builder:
         self.text = []
         if text:
             s = self.stack[-1][1]
-            self.segments.append(Segment(text, s.emotion, 0, round(s.rate, 6), round(s.pitch, 6), round(s.volume, 6)))
+            self.segments.append(
+                Segment(text, s.emotion, 0, round(s.rate, 6), round(s.pitch, 6), round(s.volume, 6))
+            )
 
     def start(self, tag: str, attrs: dict[str, str]) -> None:
         tag = tag.rsplit("}", 1)[-1]
@@ -211,7 +213,9 @@ class _Builder:
             raise self.fail(f"unsupported element <{tag}>; use {', '.join(f'<{t}>' for t in _ALLOWED)}")
         unknown = sorted(set(attrs) - _ALLOWED[tag])
         if unknown:
-            raise self.fail(f"<{tag}> has no attribute {unknown[0]!r}; allowed: {', '.join(sorted(_ALLOWED[tag]))}")
+            raise self.fail(
+                f"<{tag}> has no attribute {unknown[0]!r}; allowed: {', '.join(sorted(_ALLOWED[tag]))}"
+            )
         if (tag == "speak") != (not self.stack):
             raise self.fail("<speak> must be the root element and appear once")
         if self.stack:
@@ -263,7 +267,12 @@ def _merge(segments: list[Segment]) -> list[Segment]:
     out: list[Segment] = []
     for seg in segments:
         prev = out[-1] if out else None
-        if prev and not prev.is_pause and not seg.is_pause and replace(prev, text="") == replace(seg, text=""):
+        if (
+            prev
+            and not prev.is_pause
+            and not seg.is_pause
+            and replace(prev, text="") == replace(seg, text="")
+        ):
             out[-1] = replace(prev, text=f"{prev.text} {seg.text}")
         else:
             out.append(seg)
@@ -304,7 +313,10 @@ def parse_markup(text: str, validate_emotion: Callable[[str], object] | None = N
         message = str(exc).split(":")[0]
         raise _shift(MarkupError(message, line, max(col, 1)), lead) from None
     except defusedxml.DefusedXmlException as exc:
-        raise _shift(builder.fail(f"forbidden construct ({type(exc).__name__}): DTDs and entities are not allowed"), lead) from None
+        raise _shift(
+            builder.fail(f"forbidden construct ({type(exc).__name__}): DTDs and entities are not allowed"),
+            lead,
+        ) from None
     except ValueError as exc:  # a validator error raised outside an element start
         raise _shift(builder.fail(str(exc)), lead) from None
     return segments

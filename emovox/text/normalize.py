@@ -285,7 +285,9 @@ def _street_or_saint(m: re.Match) -> str:
     prev_word = before.split(" ")[-1] if before else ""
     after = m.string[m.end() :].lstrip()
     # "Baker St." (a capitalised name before, no name after) is a street; "St. Paul" is a saint.
-    street = (prev_word[:1].isupper() and prev_word.isalpha() and not after[:1].isupper()) or not after[:1].isupper()
+    street = (prev_word[:1].isupper() and prev_word.isalpha() and not after[:1].isupper()) or not after[
+        :1
+    ].isupper()
     word = "street" if street else "saint"
     keep_dot = m.group(0).endswith(".") and (not after or (street and after[:1].isupper()))
     return word + ("." if keep_dot else "")
@@ -308,19 +310,35 @@ def _english_rules(day_first: bool) -> list[tuple[re.Pattern, str | Callable[[re
     return [
         (re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"), _read_url),
         (re.compile(r"\b(?:https?://|www\.)[^\s\"()]*[^\s\"().,;:!?]", re.IGNORECASE), _read_url),
-        (re.compile(r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io|ai|dev|app|info)\b(?:/\S*[^\s.,;:!?])?",
-                    re.IGNORECASE), _read_url),  # fmt: skip
+        (
+            re.compile(
+                r"\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|org|net|edu|gov|io|ai|dev|app|info)\b(?:/\S*[^\s.,;:!?])?",
+                re.IGNORECASE,
+            ),
+            _read_url,
+        ),
         (re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b"), _iso_date),
         (re.compile(r"\b(\d{1,2})/(\d{1,2})/(\d{4}|\d{2})\b"), lambda m: _numeric_date(m, day_first)),
         (re.compile(rf"\b{_MONTH_RE}\s+(\d{{1,2}})(?:st|nd|rd|th)?\b(?:,?\s+(\d{{4}})\b)?"), _month_day),
-        (re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}(?:,?\s+(\d{{4}})\b)?"), _day_month),
-        (re.compile(rf"\b{_MONTH_RE}\s+(\d{{4}})\b"), lambda m: f"{_month_name(m.group(1))} {_year(int(m.group(2)))}"),
+        (
+            re.compile(rf"\b(\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{_MONTH_RE}(?:,?\s+(\d{{4}})\b)?"),
+            _day_month,
+        ),
+        (
+            re.compile(rf"\b{_MONTH_RE}\s+(\d{{4}})\b"),
+            lambda m: f"{_month_name(m.group(1))} {_year(int(m.group(2)))}",
+        ),
         (re.compile(r"\b(\d{1,2}):(\d{2})(?::(\d{2}))?(?:\s*([ap]\.?m\.?)(?![a-z]))?", re.IGNORECASE), _time),
-        (re.compile(r"\b(\d{1,2})\s*([ap]\.?m\.?)(?![a-z])", re.IGNORECASE),
-         lambda m: _cardinal(int(m.group(1))) + _ampm(m.group(2), m)),  # fmt: skip
+        (
+            re.compile(r"\b(\d{1,2})\s*([ap]\.?m\.?)(?![a-z])", re.IGNORECASE),
+            lambda m: _cardinal(int(m.group(1))) + _ampm(m.group(2), m),
+        ),
         (re.compile(rf"(US\$|[$£€₹₽¥])\s?({_NUM.replace('-?', '')}){_SCALE}"), _currency),
         (re.compile(rf"(?<![\w.])({_NUM})\s?%"), lambda m: f"{_number(m.group(1))} percent"),
-        (re.compile(rf"(?<![\w.])({_NUM})\s?({units})(?![\w/])"), lambda m: _unit_words(m.group(1), m.group(2))),
+        (
+            re.compile(rf"(?<![\w.])({_NUM})\s?({units})(?![\w/])"),
+            lambda m: _unit_words(m.group(1), m.group(2)),
+        ),
         (re.compile(r"\b(\d+)(?:st|nd|rd|th)\b"), lambda m: _ordinal(int(m.group(1)))),
         (re.compile(r"(?:\b|')(\d{2}|\d{3}0)'?s\b"), _decade),
         (re.compile(r"(?<![\w/])(\d+)/(\d+)(?![\w/])"), _fraction),
@@ -328,20 +346,40 @@ def _english_rules(day_first: bool) -> list[tuple[re.Pattern, str | Callable[[re
         (re.compile(r"\b(?:No|no|Nos)\.\s?(?=\d)"), "number "),
         (re.compile(r"#\s?(?=\d)"), "number "),
         (re.compile(r"\b([A-Z])\.(?=\s+[A-Z])"), _initial),
-        (re.compile(r"\b(Mr|Mrs|Ms|Dr|Prof|Gen|Capt|Lt|Col|Sgt|Rev|Hon|Gov|Sen|Rep|Pres|Mt|Ft|Fr|Messrs|Mme)\b\.?(?=\s+[A-Z])"),
-         lambda m: _TITLES[m.group(1).lower()]),  # fmt: skip
+        (
+            re.compile(
+                r"\b(Mr|Mrs|Ms|Dr|Prof|Gen|Capt|Lt|Col|Sgt|Rev|Hon|Gov|Sen|Rep|Pres|Mt|Ft|Fr|Messrs|Mme)\b\.?(?=\s+[A-Z])"
+            ),
+            lambda m: _TITLES[m.group(1).lower()],
+        ),
         (re.compile(r"\bSt\.?(?=\s|$)"), _street_or_saint),
-        (re.compile(r"(?<![\w.])(" + "|".join(re.escape(k) for k in sorted(_ABBREVIATIONS, key=len, reverse=True))
-                    + r")\.", re.IGNORECASE), _abbreviation),  # fmt: skip
-        (re.compile(rf"\b{_MONTH_RE}(?=\s|$)"), lambda m: _month_name(m.group(1)) if m.group(0).endswith(".")
-         or len(m.group(1)) > 3 else m.group(0)),  # fmt: skip
+        (
+            re.compile(
+                r"(?<![\w.])("
+                + "|".join(re.escape(k) for k in sorted(_ABBREVIATIONS, key=len, reverse=True))
+                + r")\.",
+                re.IGNORECASE,
+            ),
+            _abbreviation,
+        ),
+        (
+            re.compile(rf"\b{_MONTH_RE}(?=\s|$)"),
+            lambda m: (
+                _month_name(m.group(1)) if m.group(0).endswith(".") or len(m.group(1)) > 3 else m.group(0)
+            ),
+        ),
         (re.compile(r"(?<![\w.])(?:[A-Za-z]\.){2,}(?![\w])"), _acronym),
         (re.compile(r"\b(\d+)(?:\.\d+){2,}\b"), lambda m: m.group(0).replace(".", " point ")),
         (re.compile(r"(?<![\d,.])(1[1-9]\d\d|20\d\d)(?![\d,]|\.\d)"), lambda m: _year(int(m.group(1)))),
         (re.compile(r"(?<=[A-Za-z])(?=\d)|(?<=\d)(?=[A-Za-z])"), " "),
-        (re.compile(r"(?<![\w.])\.(\d+)"), lambda m: "point " + " ".join(_DIGITS[int(d)] for d in m.group(1))),
-        (re.compile(r"(?<![\w.])(-?)(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"),
-         lambda m: _number(m.group(1) + m.group(2))),
+        (
+            re.compile(r"(?<![\w.])\.(\d+)"),
+            lambda m: "point " + " ".join(_DIGITS[int(d)] for d in m.group(1)),
+        ),
+        (
+            re.compile(r"(?<![\w.])(-?)(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"),
+            lambda m: _number(m.group(1) + m.group(2)),
+        ),
         (re.compile(r"[&+=@×÷%#/]"), lambda m: _SYMBOLS[m.group(0)]),
     ]
 
@@ -373,7 +411,9 @@ class Normalizer:
     def __init__(self, language: str = "en-us") -> None:
         self.language = language.lower().replace("_", "-")
         self.is_english = self.language == "en" or self.language.startswith("en-")
-        self._rules = _english_rules(day_first=self.language not in ("en-us", "en")) if self.is_english else []
+        self._rules = (
+            _english_rules(day_first=self.language not in ("en-us", "en")) if self.is_english else []
+        )
         self._n2w = None if self.is_english else num2words_language(self.language)
 
     def __call__(self, text: str) -> str:

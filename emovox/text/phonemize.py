@@ -30,7 +30,14 @@ from dataclasses import dataclass
 
 from emovox.text.symbols import PUNCTUATION
 
-__all__ = ["EspeakError", "Phonemizer", "UnknownLanguageError", "available_languages", "phonemize", "resolve_language"]
+__all__ = [
+    "EspeakError",
+    "Phonemizer",
+    "UnknownLanguageError",
+    "available_languages",
+    "phonemize",
+    "resolve_language",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -79,7 +86,9 @@ class _Espeak:
         try:
             import espeakng_loader
         except ImportError as exc:  # a core dependency; say how to fix it
-            raise EspeakError("espeak-ng needs the 'espeakng-loader' package: pip install espeakng-loader") from exc
+            raise EspeakError(
+                "espeak-ng needs the 'espeakng-loader' package: pip install espeakng-loader"
+            ) from exc
         lib_path, data_path = espeakng_loader.get_library_path(), espeakng_loader.get_data_path()
         try:
             lib = ctypes.CDLL(lib_path)
@@ -93,7 +102,10 @@ class _Espeak:
         lib.espeak_TextToPhonemes.restype = ctypes.c_char_p
         lib.espeak_ListVoices.argtypes = [ctypes.c_void_p]
         lib.espeak_ListVoices.restype = ctypes.POINTER(ctypes.POINTER(_VoiceStruct))
-        if lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), _INITIALIZE_DONT_EXIT) <= 0:
+        if (
+            lib.espeak_Initialize(_AUDIO_OUTPUT_SYNCHRONOUS, 0, data_path.encode(), _INITIALIZE_DONT_EXIT)
+            <= 0
+        ):
             raise EspeakError(f"espeak-ng failed to initialise with data at {data_path}")
         self._lib = lib
         self._lock = threading.Lock()
