@@ -53,6 +53,7 @@ def test_store_contents_on_20_real_clips(ravdess_mini, tmp_path):
     meta = json.loads((tmp_path / "store" / "meta.json").read_text())
     assert meta["mel"]["hop_length"] == 256 and meta["mel"]["n_mels"] == 80 and meta["feature_version"] == 1
     assert set(meta["stages"]) == {"audio", "mel", "energy", "pitch", "phonemes"}
+    assert "symbol table" in meta["stages"]["phonemes"]
     records = [json.loads(x) for x in (tmp_path / "store" / "items.jsonl").read_text().splitlines()]
     originals = {u.utt_id: u for u in read_manifest(manifest)}
     for r in records:
@@ -66,6 +67,8 @@ def test_store_contents_on_20_real_clips(ravdess_mini, tmp_path):
         assert -24.5 < level < -21.5 or np.abs(audio).max() > 0.9 * 32767  # loudness target or peak-limited
         assert np.isfinite(mel).all() and mel.max() > -3
         assert item["info"]["downmixed"] == (r["utt_id"] in STEREO)
+        assert str(item["phonemes"]).startswith(("kˈɪdz", "dˈɑːɡz"))  # "Kids ..." / "Dogs ..." in espeak IPA
+        assert item["tokens"].dtype == np.int32 and item["tokens"].size > len(str(item["phonemes"])) // 2
     stats = json.loads((tmp_path / "store" / "stats.json").read_text())
     assert set(stats["speakers"]) == {u.speaker for u in originals.values()}
     assert stats["mel"]["n"] == 80 * sum(r["n_frames"] for r in records)

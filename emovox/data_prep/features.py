@@ -4,7 +4,8 @@
 
     out/meta.json        configs (mel, features), stage versions, emovox version; checked when a run resumes
     out/items/<id>.npz   audio (int16, trimmed, loudness-normalised, 22.05 kHz mono), mel [80, T], energy [T],
-                         and where the stage is available f0 [T] + voiced [T] and phonemes; plus an "info" JSON
+                         phonemes (str) + tokens [N] (symbol-table ids), f0 [T] + voiced [T] where the pitch
+                         stage is installed; plus an "info" JSON
     out/items.jsonl      the manifest records that were extracted (duration = trimmed length) + n_frames
     out/failed.tsv       utterances that could not be used (corrupt, empty, unsupported format), with the reason
     out/stats.json       per-speaker pitch/energy mean and std, global mel mean/std
@@ -40,7 +41,16 @@ from emovox.audio.mel import MelConfig, n_frames
 from emovox.data_prep.manifest import Utterance, read_manifest
 from emovox.fileio import atomic_path, atomic_write_text
 
-__all__ = ["FEATURE_VERSION", "FeatureConfig", "StoreReport", "build_store", "extract_item", "load_item"]
+__all__ = [
+    "FEATURE_VERSION",
+    "FeatureConfig",
+    "StoreError",
+    "StoreReport",
+    "build_store",
+    "extract_item",
+    "frontend_phonemes",
+    "load_item",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +70,7 @@ class FeatureConfig:
     max_seconds: float = 40.0  # longer files are refused (bounds memory)
     min_seconds: float = 0.1  # shorter files (after trimming) are refused
     pitch_fn: str = "emovox.audio.pitch:pitch_features"  # (audio, sr, hop, n_frames) -> (f0 Hz, voiced)
-    phonemize_fn: str = "emovox.text:phonemize"  # (text, lang) -> str or list of phonemes
+    phonemize_fn: str = "emovox.data_prep.features:frontend_phonemes"  # (text, lang) -> (phonemes, ids)
 
 
 class StoreError(ValueError):
@@ -77,10 +87,33 @@ def resolve(dotted: str) -> tuple[Callable | None, str]:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         return None, f"unavailable ({dotted}: {exc.__class__.__name__})"
-    version = getattr(importlib.import_module(module_name), "__version__", None) or getattr(
-        fn, "version", None
-    )
+    try:
+        version = _frontend_version() if fn is frontend_phonemes else getattr(fn, "version", None)
+    except ImportError as exc:
+        return None, f"unavailable ({dotted}: {exc.__class__.__name__})"
     return fn, f"{dotted}" + (f" {version}" if version else "")
+
+
+ESPEAK_LANGUAGE = {"en": "en-us", "zh": "cmn", "kk": "kk", "pl": "pl"}
+"""Manifest language code -> espeak-ng voice, where they differ (others are passed through)."""
+_FRONTENDS: dict = {}
+
+
+def frontend_phonemes(text: str, lang: str) -> tuple[str, list[int]]:
+    """The text front end (normalise -> espeak-ng phonemes -> token ids of the current symbol table)."""
+    from emovox.text.frontend import TextFrontend
+
+    voice = ESPEAK_LANGUAGE.get(lang.lower(), lang.lower())
+    if voice not in _FRONTENDS:
+        _FRONTENDS[voice] = TextFrontend(voice)
+    out = _FRONTENDS[voice](text)
+    return out.phonemes, out.ids
+
+
+def _frontend_version() -> str:
+    from emovox.text.symbols import default_symbol_table
+
+    return f"emovox.text normalise + espeak-ng + symbol table {default_symbol_table().version}"
 
 
 def trim_silence(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
@@ -155,8 +188,10 @@ def extract_item(
         arrays["f0"] = np.asarray(f0, dtype=np.float32)
         arrays["voiced"] = np.asarray(voiced, dtype=bool)
     if phonemize_fn is not None and utt.text:
-        ph = phonemize_fn(utt.text, utt.lang)
-        arrays["phonemes"] = np.array(ph if isinstance(ph, str) else " ".join(ph))
+        phonemes, ids = phonemize_fn(utt.text, utt.lang)
+        arrays["phonemes"] = np.array(phonemes)
+        if ids is not None:
+            arrays["tokens"] = np.asarray(ids, dtype=np.int32)
     item_info = {
         "utt_id": utt.utt_id,
         "speaker": utt.speaker,
