@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
-__all__ = ["PitchConfig", "PitchResult", "estimate_f0", "estimate_f0_batch", "pitch_n_frames"]
+__all__ = ["PitchConfig", "PitchResult", "as_signal", "estimate_f0", "estimate_f0_batch", "pitch_n_frames"]
 
 _CHUNK = 32  # frames per parallel work item
 
@@ -56,6 +56,8 @@ class PitchConfig:
     switch_prob: float = 0.01  # probability of a voiced <-> unvoiced change between consecutive frames
     octave_cost: float = 10.0  # Viterbi cost (nats) per octave of F0 change between consecutive voiced frames
     silence_db: float = -50.0  # frames this many dB below the loudest frame of a file are unvoiced
+    voicing_threshold: float = 0.35  # aperiodicity (minimum of d') at which P(voiced) = 0.5
+    voicing_slope: float = 0.05  # width of the logistic voicing curve around the threshold
 
     def __post_init__(self) -> None:
         if self.sample_rate <= 0 or self.hop_length <= 0:
@@ -75,6 +77,8 @@ class PitchConfig:
             raise ValueError("pitch config needs window_length >= 2 * decimation")
         if self.sample_rate / self.fmax < 2 * self.decimation:
             raise ValueError("fmax is too close to the sample rate for this decimation")
+        if not (0 < self.voicing_threshold < 1 and self.voicing_slope > 0):
+            raise ValueError("pitch config needs 0 < voicing_threshold < 1 and voicing_slope > 0")
         if self.n_candidates < 1 or self.beta_b <= 0:
             raise ValueError("pitch config needs n_candidates >= 1 and beta_b > 0")
         if not (0 < self.switch_prob < 1 and 0 <= self.no_trough_prob <= 1):
@@ -262,8 +266,9 @@ def _frame_candidates(d, tau_lo, tau_hi, beta_b, no_trough, out_tau, out_mass):
         for k in range(n_cand):
             if out_mass[k] > 0.0 and abs(out_tau[k] - best_tau) < 1e-3:
                 out_mass[k] += extra
-                return
+                return best_val
         _insert(out_tau, out_mass, best_tau, extra, n_cand)
+    return best_val
 
 
 @njit(cache=True)
@@ -281,31 +286,29 @@ def _insert(out_tau, out_mass, tau, mass, n_cand):
 
 
 @njit(cache=True, fastmath=True)
-def _coarse_range(xd, centres_d, i0, i1, window_d, tau_lo, tau_hi, beta_b, no_trough, cand_tau, cand_mass, energy):
+def _coarse_range(xd, centres_d, i0, i1, window_d, tau_lo, tau_hi, beta_b, no_trough, cand_tau, cand_mass, energy,
+                  aperiodicity):  # fmt: skip
     """Candidates of frames ``i0..i1`` on the decimated signal (coarse lags, in decimated samples)."""
     d = np.empty(tau_hi + 2, dtype=np.float32)
     for i in range(i0, i1):
         start = centres_d[i] - (window_d + tau_hi) // 2
         energy[i] = _cmnd(xd, start, window_d, tau_hi, d)
-        _frame_candidates(d, tau_lo, tau_hi, beta_b, no_trough, cand_tau[i], cand_mass[i])
+        aperiodicity[i] = _frame_candidates(d, tau_lo, tau_hi, beta_b, no_trough, cand_tau[i], cand_mass[i])
 
 
 @njit(cache=True)
-def _gate(cand_mass, energy, silence_db):
-    """Zero the candidates of frames ``silence_db`` below the loudest; returns the voicing probability."""
-    n = cand_mass.shape[0]
+def _voicing(energy, aperiodicity, silence_db, threshold, slope):
+    """Voicing probability per frame: a logistic function of the aperiodicity (the minimum of ``d'``),
+    ``1 / (1 + exp((aperiodicity - threshold) / slope))``, and 0 for frames ``silence_db`` below the loudest."""
+    n = energy.shape[0]
     peak = 0.0
     for i in range(n):
         peak = max(peak, energy[i])
     floor = max(peak * 10.0 ** (silence_db / 10.0), 1e-20)
     prob = np.zeros(n, dtype=np.float32)
     for i in range(n):
-        if energy[i] <= floor:
-            cand_mass[i, :] = 0.0
-        total = 0.0
-        for k in range(cand_mass.shape[1]):
-            total += cand_mass[i, k]
-        prob[i] = min(total, 1.0)
+        if energy[i] > floor and aperiodicity[i] < np.inf:
+            prob[i] = 1.0 / (1.0 + math.exp(min((aperiodicity[i] - threshold) / slope, 50.0)))
     return prob
 
 
@@ -352,11 +355,17 @@ def _viterbi(cand_tau, cand_mass, prob, switch_prob, octave_cost):
 
 @njit(cache=True)
 def _emissions(mass, prob, out):
-    """Log emission probabilities: candidate masses, then ``1 - P(voiced)`` for the unvoiced state."""
+    """Log emission scores: ``log P(voiced) + log(m_k / max_j m_j)`` per candidate, ``log P(unvoiced)`` last.
+
+    The voicing probability decides voiced against unvoiced; the pYIN masses only rank the candidates, so a
+    frame with several plausible periods is not pushed towards "unvoiced".
+    """
     k_max = mass.shape[0]
+    top = mass[0]  # masses are sorted, largest first
+    log_voiced = math.log(max(prob, 1e-6))
     for k in range(k_max):
-        out[k] = math.log(mass[k]) if mass[k] > 0.0 else -np.inf
-    out[k_max] = math.log(max(1.0 - prob, 1e-4))
+        out[k] = log_voiced + math.log(mass[k] / top) if mass[k] > 0.0 else -np.inf
+    out[k_max] = math.log(max(1.0 - prob, 1e-6))
 
 
 @njit(cache=True, fastmath=True)
@@ -399,62 +408,64 @@ def _centres(n_frames, hop, pad, r):
 
 
 @njit(cache=True)
-def _track_serial(x, n_frames, hop, pad, taps, r, window, tau_max, window_d, tau_lo_d, tau_hi_d, n_cand,
-                  beta_b, no_trough, switch_prob, octave_cost, silence_db, sample_rate):  # fmt: skip
-    """The whole tracker for one signal on one thread."""
+def _frame_arrays(n_frames, n_cand):
+    """Per-frame work arrays: candidate lags, candidate masses, energy, aperiodicity, F0."""
+    return (
+        np.zeros((n_frames, n_cand), dtype=np.float32),
+        np.zeros((n_frames, n_cand), dtype=np.float32),
+        np.zeros(n_frames, dtype=np.float32),
+        np.full(n_frames, np.inf, dtype=np.float32),
+        np.zeros(n_frames, dtype=np.float32),
+    )
+
+
+@njit(cache=True)
+def _track_serial(x, n_frames, ip, fp, taps):
+    """The whole tracker for one signal on one thread (``ip``/``fp``: see :func:`_kernel_params`)."""
+    hop, pad, r, window, tau_max, window_d, tau_lo_d, tau_hi_d, n_cand = ip
     xp, xd = _prepare(x, pad, taps, r)
     centres, centres_d = _centres(n_frames, hop, pad, r)
-    cand_tau = np.zeros((n_frames, n_cand), dtype=np.float32)
-    cand_mass = np.zeros((n_frames, n_cand), dtype=np.float32)
-    energy = np.zeros(n_frames, dtype=np.float32)
-    _coarse_range(xd, centres_d, 0, n_frames, window_d, tau_lo_d, tau_hi_d, beta_b, no_trough,
-                  cand_tau, cand_mass, energy)  # fmt: skip
-    prob = _gate(cand_mass, energy, silence_db)
-    path = _viterbi(cand_tau, cand_mass, prob, switch_prob, octave_cost)
-    f0 = np.zeros(n_frames, dtype=np.float32)
-    _refine_range(xp, centres, 0, n_frames, path, cand_tau, r, window, tau_max, sample_rate, f0)
+    cand_tau, cand_mass, energy, aper, f0 = _frame_arrays(n_frames, n_cand)
+    _coarse_range(xd, centres_d, 0, n_frames, window_d, tau_lo_d, tau_hi_d, fp[0], fp[1],
+                  cand_tau, cand_mass, energy, aper)  # fmt: skip
+    prob = _voicing(energy, aper, fp[4], fp[6], fp[7])
+    path = _viterbi(cand_tau, cand_mass, prob, fp[2], fp[3])
+    _refine_range(xp, centres, 0, n_frames, path, cand_tau, r, window, tau_max, fp[5], f0)
     return f0, prob
 
 
 @njit(cache=True, parallel=True)
-def _track_parallel(x, n_frames, hop, pad, taps, r, window, tau_max, window_d, tau_lo_d, tau_hi_d, n_cand,
-                    beta_b, no_trough, switch_prob, octave_cost, silence_db, sample_rate):  # fmt: skip
+def _track_parallel(x, n_frames, ip, fp, taps):
     """The tracker for one signal, frames spread over threads (the Viterbi pass stays serial)."""
+    hop, pad, r, window, tau_max, window_d, tau_lo_d, tau_hi_d, n_cand = ip
     xp, xd = _prepare(x, pad, taps, r)
     centres, centres_d = _centres(n_frames, hop, pad, r)
-    cand_tau = np.zeros((n_frames, n_cand), dtype=np.float32)
-    cand_mass = np.zeros((n_frames, n_cand), dtype=np.float32)
-    energy = np.zeros(n_frames, dtype=np.float32)
+    cand_tau, cand_mass, energy, aper, f0 = _frame_arrays(n_frames, n_cand)
     n_chunks = (n_frames + _CHUNK - 1) // _CHUNK
     for c in prange(n_chunks):
         i1 = min(n_frames, (c + 1) * _CHUNK)
-        _coarse_range(xd, centres_d, c * _CHUNK, i1, window_d, tau_lo_d, tau_hi_d, beta_b, no_trough,
-                      cand_tau, cand_mass, energy)  # fmt: skip
-    prob = _gate(cand_mass, energy, silence_db)
-    path = _viterbi(cand_tau, cand_mass, prob, switch_prob, octave_cost)
-    f0 = np.zeros(n_frames, dtype=np.float32)
+        _coarse_range(xd, centres_d, c * _CHUNK, i1, window_d, tau_lo_d, tau_hi_d, fp[0], fp[1],
+                      cand_tau, cand_mass, energy, aper)  # fmt: skip
+    prob = _voicing(energy, aper, fp[4], fp[6], fp[7])
+    path = _viterbi(cand_tau, cand_mass, prob, fp[2], fp[3])
     for c in prange(n_chunks):
         i1 = min(n_frames, (c + 1) * _CHUNK)
-        _refine_range(xp, centres, c * _CHUNK, i1, path, cand_tau, r, window, tau_max, sample_rate, f0)
+        _refine_range(xp, centres, c * _CHUNK, i1, path, cand_tau, r, window, tau_max, fp[5], f0)
     return f0, prob
 
 
 @njit(cache=True, parallel=True)
-def _track_batch(flat, offsets, frame_offsets, hop, pad, taps, r, window, tau_max, window_d, tau_lo_d,
-                 tau_hi_d, n_cand, beta_b, no_trough, switch_prob, octave_cost, silence_db, sample_rate):  # fmt: skip
+def _track_batch(flat, offsets, frame_offsets, ip, fp, taps):
     """Many signals (concatenated in ``flat``), one per thread at a time."""
     n_items = offsets.shape[0] - 1
     f0_all = np.zeros(frame_offsets[-1], dtype=np.float32)
     prob_all = np.zeros(frame_offsets[-1], dtype=np.float32)
     for b in prange(n_items):
-        n_frames = frame_offsets[b + 1] - frame_offsets[b]
-        if n_frames == 0:
-            continue
-        f0, prob = _track_serial(flat[offsets[b] : offsets[b + 1]], n_frames, hop, pad, taps, r, window,
-                                 tau_max, window_d, tau_lo_d, tau_hi_d, n_cand, beta_b, no_trough,
-                                 switch_prob, octave_cost, silence_db, sample_rate)  # fmt: skip
-        f0_all[frame_offsets[b] : frame_offsets[b + 1]] = f0
-        prob_all[frame_offsets[b] : frame_offsets[b + 1]] = prob
+        f0_lo, f0_hi = frame_offsets[b], frame_offsets[b + 1]
+        if f0_hi > f0_lo:
+            f0, prob = _track_serial(flat[offsets[b] : offsets[b + 1]], f0_hi - f0_lo, ip, fp, taps)
+            f0_all[f0_lo:f0_hi] = f0
+            prob_all[f0_lo:f0_hi] = prob
     return f0_all, prob_all
 
 
@@ -462,7 +473,7 @@ def _track_batch(flat, offsets, frame_offsets, hop, pad, taps, r, window, tau_ma
 # Public, validating wrappers.
 
 
-def _as_signal(audio, name: str = "audio") -> np.ndarray:
+def as_signal(audio, name: str = "audio") -> np.ndarray:
     """Validate one signal and return it as contiguous float32 (int16/int32 PCM scaled to [-1, 1])."""
     if hasattr(audio, "detach"):  # a torch tensor
         audio = audio.detach().cpu().numpy()
@@ -481,11 +492,14 @@ def _as_signal(audio, name: str = "audio") -> np.ndarray:
     return x
 
 
-def _kernel_args(cfg: PitchConfig) -> tuple:
+def _kernel_params(cfg: PitchConfig) -> tuple[tuple[int, ...], tuple[float, ...], np.ndarray]:
+    """The kernels' integer parameters, float parameters and low-pass taps, in the order they unpack them."""
     g = _geometry(cfg)
-    return (cfg.hop_length, g.pad, g.taps, cfg.decimation, g.window, g.tau_max, g.window_d, g.tau_lo_d,
-            g.tau_hi_d, cfg.n_candidates, cfg.beta_b, cfg.no_trough_prob, cfg.switch_prob, cfg.octave_cost,
-            cfg.silence_db, float(cfg.sample_rate))  # fmt: skip
+    ip = (cfg.hop_length, g.pad, cfg.decimation, g.window, g.tau_max, g.window_d, g.tau_lo_d, g.tau_hi_d,
+          cfg.n_candidates)  # fmt: skip
+    fp = (cfg.beta_b, cfg.no_trough_prob, cfg.switch_prob, cfg.octave_cost, cfg.silence_db,
+          float(cfg.sample_rate), cfg.voicing_threshold, cfg.voicing_slope)  # fmt: skip
+    return tuple(int(v) for v in ip), tuple(float(v) for v in fp), g.taps
 
 
 def estimate_f0(audio, cfg: PitchConfig | None = None, *, parallel: bool = False) -> PitchResult:
@@ -504,12 +518,12 @@ def estimate_f0(audio, cfg: PitchConfig | None = None, *, parallel: bool = False
         ValueError: not 1-D, not a float/int16/int32 array, or NaN/inf samples.
     """
     cfg = cfg or PitchConfig()
-    x = _as_signal(audio)
+    x = as_signal(audio)
     n = pitch_n_frames(x.shape[0], cfg)
     if n == 0:
         return PitchResult(np.zeros(0, np.float32), np.zeros(0, np.float32))
     kernel = _track_parallel if parallel else _track_serial
-    f0, prob = kernel(x, n, *_kernel_args(cfg))
+    f0, prob = kernel(x, n, *_kernel_params(cfg))
     return PitchResult(f0, prob)
 
 
@@ -523,7 +537,7 @@ def estimate_f0_batch(signals, cfg: PitchConfig | None = None) -> list[PitchResu
         One :class:`PitchResult` per signal, in order; identical to calling :func:`estimate_f0` on each.
     """
     cfg = cfg or PitchConfig()
-    xs = [_as_signal(s, f"signal {i}") for i, s in enumerate(signals)]
+    xs = [as_signal(s, f"signal {i}") for i, s in enumerate(signals)]
     if not xs:
         return []
     offsets = np.zeros(len(xs) + 1, dtype=np.int64)
@@ -531,7 +545,7 @@ def estimate_f0_batch(signals, cfg: PitchConfig | None = None) -> list[PitchResu
     frame_offsets = np.zeros(len(xs) + 1, dtype=np.int64)
     frame_offsets[1:] = np.cumsum([pitch_n_frames(x.shape[0], cfg) for x in xs])
     flat = np.concatenate(xs) if offsets[-1] else np.zeros(0, np.float32)
-    f0, prob = _track_batch(flat, offsets, frame_offsets, *_kernel_args(cfg))
+    f0, prob = _track_batch(flat, offsets, frame_offsets, *_kernel_params(cfg))
     return [
         PitchResult(f0[frame_offsets[b] : frame_offsets[b + 1]], prob[frame_offsets[b] : frame_offsets[b + 1]])
         for b in range(len(xs))
