@@ -241,33 +241,34 @@ def _parabola(a, b, c):
 
 @njit(cache=True)
 def _frame_candidates(d, tau_lo, tau_hi, beta_b, no_trough, out_tau, out_mass):
-    """pYIN candidate probabilities from the troughs of ``d'``; keeps the most probable in ``out_*``."""
+    """pYIN candidates from the troughs of ``d'``, the most probable kept in ``out_*`` (sorted by mass, ties in
+    lag order). Returns the aperiodicity: the smallest trough value (``inf`` without a trough)."""
     n_cand = out_tau.shape[0]
     out_tau[:] = 0.0
     out_mass[:] = 0.0
-    prev_cdf = 1.0  # prior mass of thresholds not yet claimed by an earlier trough
-    best_val = np.inf
-    best_tau = 0.0
+    claimed = 1.0  # thresholds below this are not yet claimed by an earlier trough
+    best_val, best_tau, best_mass = np.inf, 0.0, 0.0
     for tau in range(max(tau_lo, 1), tau_hi + 1):
         if not (d[tau] < d[tau - 1] and d[tau] <= d[tau + 1]):
             continue
         delta, val = _parabola(d[tau - 1], d[tau], d[tau + 1])
         val = max(val, 0.0)
         cdf = _beta2_cdf(val, beta_b)
-        mass = prev_cdf - cdf if prev_cdf > cdf else 0.0
-        prev_cdf = min(prev_cdf, cdf)
+        mass = claimed - cdf if claimed > cdf else 0.0
+        claimed = min(claimed, cdf)
         if val < best_val:
-            best_val = val
-            best_tau = tau + delta
+            best_val, best_tau, best_mass = val, tau + delta, mass
         if mass > 0.0:
             _insert(out_tau, out_mass, tau + delta, mass, n_cand)
     if best_tau > 0.0 and no_trough > 0.0:
-        extra = no_trough * (1.0 - _beta2_cdf(best_val, beta_b))
+        # The global minimum also takes the mass of the thresholds below every trough (pYIN); re-insert it.
         for k in range(n_cand):
-            if out_mass[k] > 0.0 and abs(out_tau[k] - best_tau) < 1e-3:
-                out_mass[k] += extra
-                return best_val
-        _insert(out_tau, out_mass, best_tau, extra, n_cand)
+            if out_mass[k] > 0.0 and out_tau[k] == np.float32(best_tau):
+                for j in range(k, n_cand - 1):
+                    out_tau[j], out_mass[j] = out_tau[j + 1], out_mass[j + 1]
+                out_tau[n_cand - 1], out_mass[n_cand - 1] = 0.0, 0.0
+                break
+        _insert(out_tau, out_mass, best_tau, best_mass + no_trough * (1.0 - _beta2_cdf(best_val, beta_b)), n_cand)
     return best_val
 
 
@@ -331,7 +332,7 @@ def _viterbi(cand_tau, cand_mass, prob, switch_prob, octave_cost):
                 elif p == k_max:
                     trans = switch
                 elif cand_mass[t - 1, p] > 0.0 and cand_mass[t, s] > 0.0:
-                    trans = stay - octave_cost * abs(math.log2(cand_tau[t, s] / cand_tau[t - 1, p]))
+                    trans = stay - octave_cost * abs(math.log2(float(cand_tau[t, s]) / float(cand_tau[t - 1, p])))
                 else:
                     trans = stay
                 v = score[p] + trans
@@ -362,10 +363,10 @@ def _emissions(mass, prob, out):
     """
     k_max = mass.shape[0]
     top = mass[0]  # masses are sorted, largest first
-    log_voiced = math.log(max(prob, 1e-6))
+    log_voiced = math.log(max(float(prob), 1e-6))
     for k in range(k_max):
-        out[k] = log_voiced + math.log(mass[k] / top) if mass[k] > 0.0 else -np.inf
-    out[k_max] = math.log(max(1.0 - prob, 1e-6))
+        out[k] = log_voiced + math.log(float(mass[k]) / float(top)) if mass[k] > 0.0 else -np.inf
+    out[k_max] = math.log(max(1.0 - float(prob), 1e-6))
 
 
 @njit(cache=True, fastmath=True)
