@@ -69,7 +69,7 @@ class FeatureConfig:
     peak_limit: float = 0.95  # the gain is lowered so that the peak stays below this
     max_seconds: float = 40.0  # longer files are refused (bounds memory)
     min_seconds: float = 0.1  # shorter files (after trimming) are refused
-    pitch_fn: str = "emovox.audio.pitch:pitch_features"  # (audio, sr, hop, n_frames) -> (f0 Hz, voiced)
+    pitch_fn: str = "emovox.data_prep.features:pitch_stage"  # (audio, sr, hop, n_frames) -> (f0 Hz, voiced)
     phonemize_fn: str = "emovox.data_prep.features:frontend_phonemes"  # (text, lang) -> (phonemes, ids)
 
 
@@ -97,6 +97,15 @@ def resolve(dotted: str) -> tuple[Callable | None, str]:
 ESPEAK_LANGUAGE = {"en": "en-us", "zh": "cmn", "kk": "kk", "pl": "pl"}
 """Manifest language code -> espeak-ng voice, where they differ (others are passed through)."""
 _FRONTENDS: dict = {}
+
+
+def pitch_stage(audio: np.ndarray, sr: int, hop: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """F0 (Hz, 0 = unvoiced) and voicing on the mel grid with the Numba pYIN-family tracker."""
+    from emovox.audio.pitch import PitchConfig, estimate_f0
+
+    f0 = estimate_f0(audio, PitchConfig(sample_rate=sr, hop_length=hop)).f0
+    f0 = np.pad(f0[:frames], (0, max(0, frames - f0.shape[0])))
+    return f0.astype(np.float32), f0 > 0
 
 
 def frontend_phonemes(text: str, lang: str) -> tuple[str, list[int]]:
