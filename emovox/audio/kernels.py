@@ -24,28 +24,29 @@ __all__ = ["average_by_duration", "durations_from_path", "maximum_path", "maximu
 def _mas_single(value, t_x, t_y, path):
     """MAS for one item: ``value[:t_x, :t_y]`` log-likelihoods -> 1s along the best path in ``path``.
 
-    Row by row (text position ``x``), each row only over the frames a monotonic surjective path can reach,
-    ``x <= y <= t_y - t_x + x``; the cumulative scores are float64. Requires ``1 <= t_x <= t_y``.
+    Frame by frame (``y``), each over the tokens a monotonic surjective path can occupy there,
+    ``max(0, t_x - t_y + y) <= x <= min(t_x - 1, y)``. The scores are kept transposed (``[t_y, t_x]``, float64)
+    so that the inner loop over tokens is contiguous and free of loop-carried dependencies, which lets LLVM
+    vectorise it. Requires ``1 <= t_x <= t_y``.
     """
-    acc = np.empty((t_x, t_y), dtype=np.float64)
-    width = t_y - t_x  # each row spans width + 1 frames
-    run = 0.0
-    for y in range(width + 1):
-        run += value[0, y]
-        acc[0, y] = run
-    for x in range(1, t_x):
-        prev = acc[x - 1]
-        row = acc[x]
-        vrow = value[x]
-        row[x] = prev[x - 1] + vrow[x]  # first reachable frame: must come from the row below
-        for y in range(x + 1, x + width + 1):
-            stay = row[y - 1]
-            move = prev[y - 1]
-            row[y] = (stay if stay >= move else move) + vrow[y]
+    vt = np.ascontiguousarray(value[:t_x, :t_y].T)
+    acc = np.empty((t_y, t_x), dtype=np.float64)
+    acc[0, 0] = vt[0, 0]
+    for y in range(1, t_y):
+        prev, cur, v = acc[y - 1], acc[y], vt[y]
+        lo, hi = max(0, t_x - t_y + y), min(t_x - 1, y)
+        if hi == y:
+            prev[y] = -np.inf  # token y cannot be reached by frame y - 1: no "stay" there
+        if lo == 0:
+            cur[0] = prev[0] + v[0]
+            lo = 1
+        for x in range(lo, hi + 1):
+            stay, move = prev[x], prev[x - 1]
+            cur[x] = (stay if stay >= move else move) + v[x]
     index = t_x - 1
     for y in range(t_y - 1, -1, -1):
         path[index, y] = 1
-        if index > 0 and (index == y or acc[index, y - 1] < acc[index - 1, y - 1]):
+        if index > 0 and (index == y or acc[y - 1, index] < acc[y - 1, index - 1]):
             index -= 1
 
 

@@ -178,13 +178,13 @@ def _speech(args, cfg: PitchConfig) -> tuple[np.ndarray, str]:
 
     n = int(args.seconds * cfg.sample_rate)
     if args.audio:
-        x, _ = load_audio(args.audio, sr=cfg.sample_rate)
+        x, _ = load_audio(args.audio, cfg.sample_rate)
         source = str(args.audio)
     else:
         root = Path(os.environ.get("EMOVOX_SHARED_DATA", "../shared/data")) / "ljspeech_mini" / "wavs"
         files = sorted(root.glob("*.wav"))
         if files:
-            x = np.concatenate([load_audio(f, sr=cfg.sample_rate)[0] for f in files])
+            x = np.concatenate([load_audio(f, cfg.sample_rate)[0] for f in files])
             source = f"{len(files)} ljspeech_mini clips"
         else:
             x = np.concatenate([item.audio for item in known_f0_set()])
