@@ -70,7 +70,9 @@ def maximum_path_numpy(value: np.ndarray, t_x: np.ndarray, t_y: np.ndarray) -> n
     """
     value = np.ascontiguousarray(value)
     if value.ndim != 3 or value.dtype not in (np.float32, np.float64):
-        raise ValueError(f"MAS needs a float32/float64 [B, T_text, T_mel] array, got {value.dtype} {value.shape}")
+        raise ValueError(
+            f"MAS needs a float32/float64 [B, T_text, T_mel] array, got {value.dtype} {value.shape}"
+        )
     t_x = np.asarray(t_x, dtype=np.int64)
     t_y = np.asarray(t_y, dtype=np.int64)
     b, tx_max, ty_max = value.shape
@@ -106,7 +108,9 @@ def maximum_path(log_p: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         ValueError: shapes differ, or an item has more text tokens than mel frames.
     """
     if log_p.shape != mask.shape or log_p.dim() != 3:
-        raise ValueError(f"log_p and mask must both be [B, T_text, T_mel], got {tuple(log_p.shape)} and {tuple(mask.shape)}")
+        raise ValueError(
+            f"log_p and mask must both be [B, T_text, T_mel], got {tuple(log_p.shape)} and {tuple(mask.shape)}"
+        )
     with torch.no_grad():
         m = mask.detach().to("cpu", torch.bool)
         t_x = m[:, :, 0].sum(1).numpy() if m.shape[2] else np.zeros(m.shape[0], np.int64)
@@ -172,14 +176,15 @@ def average_by_duration(
     v, d = (v[None], d[None]) if single else (v, d)
     if v.ndim != 2 or d.ndim != 2 or v.shape[0] != d.shape[0]:
         raise ValueError(f"values [B, T] and durations [B, N] do not match: {v.shape} and {d.shape}")
-    if d.size and not np.issubdtype(d.dtype, np.integer):
-        if not np.all(d == np.round(d)):
-            raise ValueError("durations must be whole numbers of frames")
+    if d.size and not np.issubdtype(d.dtype, np.integer) and not np.all(d == np.round(d)):
+        raise ValueError("durations must be whole numbers of frames")
     d = d.astype(np.int64)
     if (d < 0).any():
         raise ValueError("durations must be non-negative")
     if (d.sum(axis=1) > v.shape[1]).any():
-        raise ValueError(f"durations sum to {int(d.sum(axis=1).max())} frames but there are only {v.shape[1]}")
+        raise ValueError(
+            f"durations sum to {int(d.sum(axis=1).max())} frames but there are only {v.shape[1]}"
+        )
     out = np.zeros(d.shape, dtype=np.float32)
     _average_batch(np.ascontiguousarray(v, dtype=np.float32), np.ascontiguousarray(d), skip_zeros, out)
     return out[0] if single else out

@@ -9,7 +9,10 @@ from emovox.commands._sub import add_target_arguments, run_target
 
 TARGETS: dict[str, tuple[str, str]] = {
     "vocoder": ("emovox.bench.vocoder", "HiFi-GAN V1/V2/V3 real-time factor (vs coqui-tts if installed)"),
-    "features": ("emovox.bench.features", "F0 trackers, MAS: speed (x real time) and accuracy vs librosa, WORLD, Praat, CREPE"),
+    "features": (
+        "emovox.bench.features",
+        "F0 trackers, MAS: speed (x real time) and accuracy vs librosa, WORLD, Praat, CREPE",
+    ),
 }
 
 
