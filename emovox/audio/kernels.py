@@ -13,6 +13,7 @@ compiled on first use. ``tests/kernel_reference.py`` holds the slow references t
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import torch
 from numba import njit, prange
@@ -58,6 +59,14 @@ def _mas_batch(value, t_xs, t_ys, path):
             _mas_single(value[b], t_xs[b], t_ys[b], path[b])
 
 
+@njit(cache=True)
+def _mas_batch_serial(value, t_xs, t_ys, path):
+    """:func:`_mas_batch` on the calling thread (no parallel-region launch when one thread is allowed)."""
+    for b in range(value.shape[0]):
+        if t_xs[b] > 0 and t_ys[b] > 0:
+            _mas_single(value[b], t_xs[b], t_ys[b], path[b])
+
+
 def maximum_path_numpy(value: np.ndarray, t_x: np.ndarray, t_y: np.ndarray) -> np.ndarray:
     """Numpy interface of MAS.
 
@@ -85,11 +94,12 @@ def maximum_path_numpy(value: np.ndarray, t_x: np.ndarray, t_y: np.ndarray) -> n
         raise ValueError(
             f"item {bad} has more text tokens ({t_x[bad]}) than mel frames ({t_y[bad]}): no monotonic alignment"
         )
-    for i in np.flatnonzero((t_x > 0) & (t_y > 0)):
+    for i in np.flatnonzero((t_x > 0) & (t_y > 0)) if np.isnan(value).any() else ():
         if np.isnan(value[i, : t_x[i], : t_y[i]]).any():
             raise ValueError(f"item {i} has NaN log-likelihoods")
     path = np.zeros(value.shape, dtype=np.uint8)
-    _mas_batch(value, t_x, t_y, path)
+    kernel = _mas_batch if numba.get_num_threads() > 1 and b > 1 else _mas_batch_serial
+    kernel(value, t_x, t_y, path)
     return path
 
 
