@@ -19,7 +19,13 @@ from pathlib import Path
 import torch
 
 from emovox.audio.mel import MelConfig
-from emovox.checkpoint import CheckpointError, load_checkpoint, load_module_state, save_checkpoint
+from emovox.checkpoint import (
+    CheckpointError,
+    load_checkpoint,
+    load_module_state,
+    read_metadata,
+    save_checkpoint,
+)
 from emovox.config import config_from_dict
 from emovox.paths import cache_dir
 from emovox.vocoder.models.hifigan import Generator, GeneratorConfig
@@ -29,10 +35,12 @@ __all__ = [
     "PRETRAINED",
     "VocoderNotFoundError",
     "convert_official",
+    "load_generator_state",
     "load_vocoder",
     "map_official_state",
     "pretrained_path",
     "pretrained_sources",
+    "vocoder_mel_config",
 ]
 
 log = logging.getLogger(__name__)
@@ -157,6 +165,20 @@ def _resolve(name_or_path: str | Path) -> Path:
     return path
 
 
+def load_generator_state(name_or_path: str | Path) -> tuple[GeneratorConfig, MelConfig, dict[str, torch.Tensor]]:
+    """The generator config, mel config and (weight-normalised) weights of a vocoder, verified but not built.
+
+    Used to initialise fine-tuning and by :func:`load_vocoder`.
+    """
+    path = _resolve(name_or_path)
+    ckpt = load_checkpoint(path, kind=CHECKPOINT_KIND)
+    if not isinstance(ckpt.meta.get("config"), dict):
+        raise CheckpointError(f"{path}: vocoder checkpoint has no generator config in its metadata")
+    gen_cfg = config_from_dict(GeneratorConfig, ckpt.meta["config"], source=str(path))
+    mel_cfg = config_from_dict(MelConfig, ckpt.meta["mel"], source=str(path)) if ckpt.meta.get("mel") else MelConfig()
+    return gen_cfg, mel_cfg, ckpt.tensors
+
+
 def load_vocoder(
     name_or_path: str | Path = "universal", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
 ) -> Generator:
@@ -165,20 +187,15 @@ def load_vocoder(
     ``name_or_path``: ``"universal"``, ``"ljspeech"``, a ``.safetensors`` vocoder checkpoint (kind ``vocoder``,
     e.g. ``model.safetensors`` of ``emovox train vocoder``) or a training run folder containing one.
     """
-    path = _resolve(name_or_path)
-    ckpt = load_checkpoint(path, kind=CHECKPOINT_KIND)
-    if "config" not in ckpt.meta:
-        raise CheckpointError(f"{path}: vocoder checkpoint has no generator config in its metadata")
-    cfg = config_from_dict(GeneratorConfig, ckpt.meta["config"])
-    model = Generator(cfg)
-    load_module_state(model, ckpt.tensors, what=f"vocoder {path.name}")
+    gen_cfg, _, tensors = load_generator_state(name_or_path)
+    model = Generator(gen_cfg)
+    load_module_state(model, tensors, what=f"vocoder {name_or_path}")
     model.remove_weight_norm().eval()
     return model.to(device=device, dtype=dtype)
 
 
 def vocoder_mel_config(name_or_path: str | Path = "universal") -> MelConfig:
     """The mel configuration a vocoder expects (from its checkpoint; HiFi-GAN defaults when not recorded)."""
-    from emovox.checkpoint import read_metadata
-
-    meta = read_metadata(_resolve(name_or_path))
-    return MelConfig(**meta["mel"]) if meta.get("mel") else MelConfig()
+    path = _resolve(name_or_path)
+    meta = read_metadata(path)
+    return config_from_dict(MelConfig, meta["mel"], source=str(path)) if meta.get("mel") else MelConfig()

@@ -47,6 +47,20 @@ class DiscriminatorOutput:
     scores: list[torch.Tensor]  # each [B, N] (flattened score map)
     features: list[list[torch.Tensor]]  # per sub-discriminator, every layer's activation
 
+    def split(self, n: int) -> tuple[DiscriminatorOutput, DiscriminatorOutput]:
+        """Split the batch after item ``n``: for one call on ``cat([real, fake])`` (one forward per step,
+        which DDP requires), returns the outputs of the first ``n`` items and of the rest."""
+        parts = []
+        for sl in (slice(None, n), slice(n, None)):
+            parts.append(
+                DiscriminatorOutput(
+                    names=self.names,
+                    scores=[s[sl] for s in self.scores],
+                    features=[[f[sl] for f in fs] for fs in self.features],
+                )
+            )
+        return parts[0], parts[1]
+
 
 class PeriodDiscriminator(nn.Module):
     """Looks at every ``period``-th sample: ``[B, 1, T]`` reshaped to ``[B, 1, T / period, period]``."""
