@@ -1,0 +1,478 @@
+"""Synthesis speed: real-time factor (RTF = compute seconds / audio seconds) of the acoustic model and the pipeline.
+
+1. **Acoustic model**: ``AcousticModel.infer`` at the default-voice size on one real sentence through the text
+   front end, cut to ``--phonemes`` tokens, at each thread count; when coqui-tts is installed, coqui's
+   ``ForwardTTS`` with its FastSpeech2 defaults (``inference`` under ``torch.inference_mode``) on the same
+   token ids in the same run, and the ratio of the two RTFs.
+2. **Pipeline**: text -> front end (phoneme cache off) -> acoustic model -> vocoder (the universal HiFi-GAN),
+   its RTF and each stage's share of the time.
+3. **Diffusion** (``--steps 1,2,4,8,16``): FastSpeech2 + shallow-diffusion sampling (DPM-Solver++ by default)
+   + vocoder per step count, and the log-mel L1 between the N-step and the largest-step output.
+
+Weights are random: speed does not depend on training. So that the audio length is realistic, the duration
+predictors (ours and coqui's) get an output bias of ``log(1 + --frames-per-phoneme)`` and a weight scaled down,
+giving about that many frames per phoneme; the audio seconds each model produces are printed and each RTF uses
+its own. With random weights the diffusion log-mel distances say nothing about quality (the denoiser is
+untrained); they only show the sampler converging as steps are added. Implementations alternate within every
+repeat (order rotated) and medians are reported. The machine may be shared and noisy: compare the ratios of
+one run, not absolute numbers across runs.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import math
+import statistics
+import sys
+import time
+import types
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from emovox.emotion.encoder import EmotionEncoderConfig
+from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
+
+TEXT = "On a cold winter morning, the old fisherman walked slowly down to the harbour to check his boat."
+QUICK_TEXT = "Where were you last night?"
+HOP = 256
+SAMPLE_RATE = 22050
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("--text", default=TEXT, help="sentence to synthesise (repeated if it is too short)")
+    parser.add_argument("--phonemes", type=int, default=100, help="token ids fed to the models (default 100)")
+    parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts (default 1,2)")
+    parser.add_argument("--repeats", type=int, default=7, help="timed runs per implementation (median)")
+    parser.add_argument("--frames-per-phoneme", type=float, default=5.5, help="mean duration the random "
+                        "duration predictors are biased to (default 5.5 frames)")  # fmt: skip
+    parser.add_argument("--vocoder", default="universal", help="vocoder for the pipeline: universal, ljspeech, "
+                        "a checkpoint, or 'random-v1'/'random-v3' (random weights, no files)")  # fmt: skip
+    parser.add_argument("--pipeline-repeats", type=int, default=3, help="timed runs of the whole pipeline "
+                        "(the vocoder dominates; default 3)")  # fmt: skip
+    parser.add_argument("--steps", default="", help="diffusion step counts, e.g. 1,2,4,8,16 (default: none)")
+    parser.add_argument("--sampler", default="dpm", help="diffusion sampler for --steps (default dpm)")
+    parser.add_argument("--no-coqui", action="store_true", help="skip coqui-tts even when it is installed")
+    parser.add_argument("--quick", action="store_true", help="tiny model, short text, 1 thread, 1 repeat, "
+                        "random V3 vocoder: checks that everything runs (numbers meaningless)")  # fmt: skip
+
+
+# --------------------------------------------------------------------------------------------- models
+
+
+def default_voice_config(n_symbols: int = 523) -> AcousticModelConfig:
+    """The size of the built-in default voice."""
+    return AcousticModelConfig(
+        n_symbols=n_symbols, n_speakers=7, n_emotions=9, hidden=160, ffn_channels=384, ffn_kernel=5,
+        encoder_layers=4, decoder_layers=3, predictor_channels=160,
+        emotion=EmotionEncoderConfig(channels=128),
+    )  # fmt: skip
+
+
+def tiny_config(n_symbols: int = 523) -> AcousticModelConfig:
+    return AcousticModelConfig(
+        n_symbols=n_symbols, n_speakers=2, n_emotions=3, hidden=16, n_heads=2, ffn_channels=16,
+        encoder_layers=1, decoder_layers=1, predictor_channels=16, aligner_channels=8,
+        emotion=EmotionEncoderConfig(channels=8, n_layers=1, z_dim=8),
+    )  # fmt: skip
+
+
+def bias_durations(proj: nn.Module, frames_per_phoneme: float) -> None:
+    """Make a random log-duration output layer predict about ``frames_per_phoneme`` frames per token.
+
+    Both FastSpeech2s decode ``round(exp(log_d) - 1)``; the weight is shrunk so the per-token spread is small.
+    """
+    with torch.no_grad():
+        proj.weight.mul_(0.05)
+        proj.bias.fill_(math.log1p(frames_per_phoneme))
+
+
+def build_acoustic(cfg: AcousticModelConfig, frames_per_phoneme: float, seed: int = 0) -> AcousticModel:
+    torch.manual_seed(seed)
+    model = AcousticModel(cfg).eval()
+    bias_durations(model.duration_predictor.proj, frames_per_phoneme)
+    return model
+
+
+@dataclass
+class AcousticInputs:
+    tokens: torch.Tensor  # [1, N]
+    x_lengths: torch.Tensor  # [1]
+    speaker: torch.Tensor  # [1]
+    z: torch.Tensor  # [1, z_dim]
+
+
+def sentence_ids(text: str, n_phonemes: int) -> list[int]:
+    """``n_phonemes`` token ids of ``text`` through the text front end (BOS ... EOS; text repeated if short)."""
+    from emovox.text.frontend import TextFrontend
+
+    if n_phonemes < 3:
+        raise ValueError(f"--phonemes must be at least 3, got {n_phonemes}")
+    frontend = TextFrontend("en-us")
+    ids = frontend(text).ids
+    while len(ids) < n_phonemes:
+        ids = ids[:-1] + frontend(text, bos_eos=False).ids + ids[-1:]
+    return list(ids[: n_phonemes - 1]) + [ids[-1]]
+
+
+def acoustic_inputs(ids: list[int], z_dim: int) -> AcousticInputs:
+    gen = torch.Generator().manual_seed(1)
+    return AcousticInputs(
+        tokens=torch.tensor([ids], dtype=torch.long),
+        x_lengths=torch.tensor([len(ids)]),
+        speaker=torch.zeros(1, dtype=torch.long),
+        z=torch.randn(1, z_dim, generator=gen) * 0.5,
+    )
+
+
+def ours_runner(model: AcousticModel, inputs: AcousticInputs) -> Callable[[], int]:
+    """A callable running one ``infer``; it returns the mel frames produced."""
+
+    def run() -> int:
+        out = model.infer(inputs.tokens, inputs.x_lengths, inputs.speaker, inputs.z)
+        return int(out.mel_lengths[0])
+
+    return run
+
+
+# --------------------------------------------------------------------------------------------- coqui
+
+
+def _shell(name: str, path: Path | None = None) -> types.ModuleType:
+    module = types.ModuleType(name)
+    if path is not None:
+        module.__path__ = [str(path)]
+    return module
+
+
+def _coqui_stand_ins(root: Path) -> dict[str, types.ModuleType]:
+    """Modules put in place while coqui's ForwardTTS is imported.
+
+    ``TTS/__init__`` refuses to import without torchaudio/torchcodec and ``BaseTTS`` pulls in coqui's trainer,
+    coqpit, datasets and audio processor — none of which inference touches. So the packages are empty shells
+    whose ``__path__`` points at the real folders (the real layer modules load from there), and ``BaseTTS`` is
+    replaced by the few members ``ForwardTTS.__init__``/``inference`` use for a single-speaker model.
+    """
+    mods = {name: _shell(name, root / sub) for name, sub in [
+        ("TTS", "."), ("TTS.tts", "tts"), ("TTS.tts.models", "tts/models"), ("TTS.tts.layers", "tts/layers"),
+        ("TTS.tts.configs", "tts/configs"), ("TTS.config", "config"),
+    ]}  # fmt: skip
+
+    class Coqpit:  # dataclass base of coqui's configs; ForwardTTSArgs needs nothing from it at inference
+        pass
+
+    coqpit = _shell("coqpit")
+    coqpit.Coqpit = Coqpit
+    coqpit.check_argument = lambda *a, **k: None
+    trainer = _shell("trainer")
+    trainer.Trainer = trainer.TrainerConfig = trainer.TrainerModel = object
+    shared = _shell("TTS.config.shared_configs")
+
+    class ModelArgs(Coqpit):
+        pass
+
+    shared.ModelArgs = ModelArgs
+
+    class BaseTTS(nn.Module):
+        def __init__(self, config, ap=None, tokenizer=None, speaker_manager=None):
+            super().__init__()
+            self.config = self.args = config
+            self.speaker_manager = None
+
+        def init_multispeaker(self) -> None:
+            self.embedded_speaker_dim = 0
+
+        def _get_speaker_conditioning(self, aux_input, *args, **kwargs):
+            return None
+
+    base = _shell("TTS.tts.models.base_tts")
+    base.BaseTTS = BaseTTS
+    mods.update({"coqpit": coqpit, "trainer": trainer, "TTS.config.shared_configs": shared,
+                 "TTS.tts.models.base_tts": base})  # fmt: skip
+    return mods
+
+
+def load_coqui_forward_tts() -> tuple[type, type] | None:
+    """``(ForwardTTS, ForwardTTSArgs)`` of the installed coqui-tts, or None when it is not installed.
+
+    Only coqui's real model code runs (encoder, predictors, length regulator, decoder and ``inference``);
+    see :func:`_coqui_stand_ins`. Every module added to ``sys.modules`` for the import is removed again.
+    """
+    spec = importlib.util.find_spec("TTS")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    root = Path(next(iter(spec.submodule_search_locations)))
+    if not (root / "tts" / "models" / "forward_tts.py").is_file():
+        return None
+    before = set(sys.modules)
+    saved = {k: sys.modules[k] for k in list(sys.modules) if k == "TTS" or k.startswith("TTS.")}
+    for k in saved:
+        del sys.modules[k]
+    sys.modules.update(_coqui_stand_ins(root))
+    try:
+        args_mod = importlib.import_module("TTS.tts.configs.forward_tts_config")
+        model_mod = importlib.import_module("TTS.tts.models.forward_tts")
+        return model_mod.ForwardTTS, args_mod.ForwardTTSArgs
+    finally:
+        for k in set(sys.modules) - before:
+            if k in ("TTS", "coqpit", "trainer") or k.startswith(("TTS.", "coqpit.", "trainer.")):
+                del sys.modules[k]
+        sys.modules.update(saved)
+
+
+def build_coqui(classes: tuple[type, type], n_symbols: int, frames_per_phoneme: float, seed: int = 0):
+    """coqui FastSpeech2 (``FastSpeech2Config``'s model args: pitch and energy on, coqui's default sizes)."""
+    forward_tts, forward_args = classes
+    torch.manual_seed(seed)
+    model = forward_tts(forward_args(num_chars=n_symbols, use_pitch=True, use_energy=True)).eval()
+    bias_durations(model.duration_predictor.proj, frames_per_phoneme)
+    return model
+
+
+def coqui_runner(model: nn.Module, inputs: AcousticInputs) -> Callable[[], int]:
+    def run() -> int:
+        with torch.inference_mode():
+            out = model.inference(inputs.tokens)
+        return int(out["model_outputs"].shape[1])
+
+    return run
+
+
+# --------------------------------------------------------------------------------------------- timing
+
+
+@contextmanager
+def num_threads(n: int) -> Iterator[None]:
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+def measure(impls: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Seconds per call of every implementation, alternating (rotated order) within each repeat; one warm-up."""
+    names = list(impls)
+    for name in names:
+        impls[name]()
+    times: dict[str, list[float]] = {n: [] for n in names}
+    for r in range(repeats):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            t0 = time.perf_counter()
+            impls[name]()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def n_params(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def rtf_rows(times: dict[str, list[float]], frames: dict[str, int]) -> dict[str, tuple[float, float, float]]:
+    """``{name: (median s, median RTF, min RTF)}`` with each implementation's own audio length."""
+    rows = {}
+    for name, ts in times.items():
+        seconds = frames[name] * HOP / SAMPLE_RATE
+        med = statistics.median(ts)
+        rows[name] = (med, med / seconds, min(ts) / seconds)
+    return rows
+
+
+# --------------------------------------------------------------------------------------------- sections
+
+
+def acoustic_section(model, coqui, inputs: AcousticInputs, threads: list[int], repeats: int) -> None:
+    impls = {"emovox FastSpeech2": ours_runner(model, inputs)}
+    if coqui is not None:
+        impls["coqui FastSpeech2"] = coqui_runner(coqui, inputs)
+    frames = {name: run() for name, run in impls.items()}
+    print(f"1. Acoustic model, {inputs.tokens.shape[1]} phonemes, median of {repeats}")
+    for name, n in frames.items():
+        model_ = model if name.startswith("emovox") else coqui
+        print(
+            f"   {name}: {n_params(model_) / 1e6:.2f} M parameters, {n} frames = {n * HOP / SAMPLE_RATE:.2f} s"
+        )
+    header = f"   {'model':<20} {'threads':>7} {'median s':>9} {'RTF':>7} {'min RTF':>8} {'x coqui':>8}"
+    print(header + "\n   " + "-" * (len(header) - 3))
+    for n in threads:
+        with num_threads(n):
+            rows = rtf_rows(measure(impls, repeats), frames)
+        peer = rows.get("coqui FastSpeech2")
+        for name, (med, rtf, rtf_min) in rows.items():
+            ratio = f"{rtf / peer[1]:8.3f}" if peer else f"{'-':>8}"
+            print(f"   {name:<20} {n:>7} {med:>9.4f} {rtf:>7.4f} {rtf_min:>8.4f} {ratio}")
+    print()
+
+
+def load_vocoder(name: str):
+    from emovox.audio.mel import MelConfig
+    from emovox.pipelines import Vocoder
+    from emovox.vocoder.models.hifigan import Generator, preset
+
+    if name.startswith("random-"):
+        torch.manual_seed(0)
+        generator = Generator(preset(name.removeprefix("random-"))).remove_weight_norm().eval()
+        return Vocoder(generator, MelConfig())
+    return Vocoder.load(name)
+
+
+def pipeline_section(model, text: str, vocoder_name: str, threads: list[int], repeats: int) -> None:
+    """text -> front end (no phoneme cache) -> acoustic model -> vocoder, timed per stage."""
+    from emovox.text.frontend import TextFrontend
+
+    frontend = TextFrontend("en-us", cache_size=0)
+    vocoder = load_vocoder(vocoder_name)
+    z = acoustic_inputs([0], model.cfg.emotion.z_dim).z
+    speaker = torch.zeros(1, dtype=torch.long)
+
+    def stages() -> tuple[list[float], int]:
+        t0 = time.perf_counter()
+        ids = frontend(text).ids
+        t1 = time.perf_counter()
+        out = model.infer(torch.tensor([ids]), torch.tensor([len(ids)]), speaker, z)
+        t2 = time.perf_counter()
+        audio = vocoder(out.mel)
+        t3 = time.perf_counter()
+        return [t1 - t0, t2 - t1, t3 - t2], audio.shape[-1]
+
+    _, n_samples = stages()
+    seconds = n_samples / vocoder.sample_rate
+    n_ids = len(frontend(text).ids)
+    print(f"2. Pipeline: text ({len(text)} characters, {n_ids} phonemes) -> front end -> acoustic -> "
+          f"vocoder '{vocoder_name}'; {seconds:.2f} s of audio, median of {repeats}")  # fmt: skip
+    names = ["front end", "acoustic", "vocoder"]
+    header = f"   {'threads':>7} {'total RTF':>9} " + " ".join(
+        f"{n + ' RTF':>13} {'share':>6}" for n in names
+    )
+    print(header + "\n   " + "-" * (len(header) - 3))
+    for n in threads:
+        with num_threads(n):
+            stages()
+            per_stage = list(zip(*(stages()[0] for _ in range(repeats))))
+        medians = [statistics.median(ts) for ts in per_stage]
+        total = statistics.median(sum(ts) for ts in zip(*per_stage))
+        cols = " ".join(f"{m / seconds:>13.4f} {100 * m / sum(medians):>5.1f}%" for m in medians)
+        print(f"   {n:>7} {total / seconds:>9.4f} {cols}")
+    print()
+
+
+def import_diffusion():
+    """``(emovox.tts.diffusion, emovox.tts.models.denoiser)``, or None when the diffusion decoder is absent."""
+    try:
+        return importlib.import_module("emovox.tts.diffusion"), importlib.import_module(
+            "emovox.tts.models.denoiser"
+        )
+    except ImportError:
+        return None
+
+
+def log_mel_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
+    """Mean absolute log-mel difference over valid frames; ``a, b [1, n_mels, T]``, ``mask [1, 1, T]``."""
+    m = mask.to(a.dtype)
+    return float(((a - b).abs() * m).sum() / (m.sum() * a.shape[1]))
+
+
+def diffusion_section(model, inputs, steps: list[int], sampler: str, vocoder_name: str, threads: list[int],
+                      repeats: int) -> None:  # fmt: skip
+    """FastSpeech2 + diffusion (N steps) + vocoder RTF per N, and the log-mel L1 of N steps vs the most steps."""
+    found = import_diffusion()
+    if found is None:
+        print("3. Diffusion decoder: unavailable in this installation (emovox.tts.diffusion is missing)\n")
+        return
+    diffusion, denoiser = found
+    train_cfg = diffusion.DiffusionConfig()
+    torch.manual_seed(0)
+    net = denoiser.Denoiser(denoiser.DenoiserConfig(
+        cond_channels=model.cfg.hidden, emotion_dim=model.cfg.emotion.z_dim, speaker_dim=model.cfg.hidden,
+        prediction=train_cfg.prediction,
+    )).eval()  # fmt: skip
+    # A trained denoiser's output layer is not zero (its initialisation): give it random weights so that the
+    # samplers have something to integrate.
+    nn.init.normal_(net.output_proj.weight, std=net.cfg.residual_channels**-0.5)
+    vocoder = load_vocoder(vocoder_name)
+    coarse_out = model.infer(inputs.tokens, inputs.x_lengths, inputs.speaker, inputs.z)
+    g = model.speaker_embedding(inputs.speaker).detach()
+    mask = coarse_out.y_mask.unsqueeze(1)
+
+    def refine(n: int) -> torch.Tensor:
+        return diffusion.sample(
+            net, diffusion.make_scheduler(sampler, train_cfg), coarse_out.mel, coarse_out.decoder_hidden.transpose(1, 2),
+            g, mask, [(inputs.z, 1.0)], n_steps=n, k_shallow=train_cfg.k_shallow,
+            generator=torch.Generator().manual_seed(0),
+        )  # fmt: skip
+
+    impls: dict[str, Callable[[], object]] = {"acoustic": ours_runner(model, inputs)}
+    impls.update({f"diffusion {n}": (lambda n=n: refine(n)) for n in steps})
+    impls["vocoder"] = lambda: vocoder(coarse_out.mel)
+    seconds = int(coarse_out.mel_lengths[0]) * HOP / SAMPLE_RATE
+    ref = refine(max(steps))
+    coarse_dist = log_mel_l1(coarse_out.mel, ref, mask)
+    print(f"3. Diffusion decoder ({n_params(net) / 1e6:.2f} M parameters, sampler {sampler}, K={train_cfg.k_shallow}) "
+          f"on {seconds:.2f} s; median of {repeats}; stages timed apart, alternating")  # fmt: skip
+    print("   RANDOM WEIGHTS: the log-mel L1 to the most-steps output only shows the solver converging; the")
+    print("   quality curve needs a trained model. 'of coarse' = L1(N) / L1(FastSpeech2 mel, most steps).")
+    header = (f"   {'steps':>5} {'threads':>7} {'total RTF':>9} {'diffusion RTF':>13} {'+ vs FS2+voc':>12} "
+              f"{'log-mel L1':>10} {'of coarse':>9}")  # fmt: skip
+    print(header + "\n   " + "-" * (len(header) - 3))
+    dists = {n: log_mel_l1(refine(n), ref, mask) for n in steps}
+    for t in threads:
+        with num_threads(t):
+            med = {k: statistics.median(v) for k, v in measure(impls, repeats).items()}
+        base = med["acoustic"] + med["vocoder"]
+        print(
+            f"   {0:>5} {t:>7} {base / seconds:>9.4f} {0:>13.4f} {0:>11.1f}% {coarse_dist:>10.4f} {1:>9.3f}"
+        )
+        for n in steps:
+            d = med[f"diffusion {n}"]
+            print(f"   {n:>5} {t:>7} {(base + d) / seconds:>9.4f} {d / seconds:>13.4f} {100 * d / base:>11.1f}% "
+                  f"{dists[n]:>10.4f} {dists[n] / max(coarse_dist, 1e-12):>9.3f}")  # fmt: skip
+    print()
+
+
+# --------------------------------------------------------------------------------------------- entry
+
+
+def _int_list(text: str, option: str) -> list[int]:
+    try:
+        values = [int(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{option} takes comma-separated integers, got {text!r}") from None
+    if any(v < 1 for v in values):
+        raise ValueError(f"{option} values must be positive, got {text!r}")
+    return values
+
+
+def run(args) -> int:
+    threads = [1] if args.quick else _int_list(args.threads, "--threads")
+    steps = _int_list(args.steps, "--steps")
+    repeats = 1 if args.quick else args.repeats
+    if not threads or repeats < 1 or args.frames_per_phoneme <= 0:
+        raise ValueError("--threads, --repeats and --frames-per-phoneme must be positive")
+    text = QUICK_TEXT if args.quick and args.text == TEXT else args.text
+    n_phonemes = min(args.phonemes, 16) if args.quick else args.phonemes
+    vocoder_name = "random-v3" if args.quick and args.vocoder == "universal" else args.vocoder
+    cfg = tiny_config() if args.quick else default_voice_config()
+    model = build_acoustic(cfg, args.frames_per_phoneme)
+    inputs = acoustic_inputs(sentence_ids(text, n_phonemes), cfg.emotion.z_dim)
+
+    coqui = None
+    if not (args.no_coqui or args.quick):
+        classes = load_coqui_forward_tts()
+        if classes is None:
+            print("coqui-tts not installed: no peer measured (pip install --no-deps coqui-tts to compare)")
+        else:
+            coqui = build_coqui(classes, cfg.n_symbols, args.frames_per_phoneme)
+    print(f"emovox bench synth: torch {torch.__version__}, random weights, ~{args.frames_per_phoneme} frames per "
+          f"phoneme{' (QUICK: tiny model, numbers meaningless)' if args.quick else ''}")  # fmt: skip
+    print("(shared machine: numbers are noisy; compare the ratios within one run)\n")
+    acoustic_section(model, coqui, inputs, threads, repeats)
+    pipeline_section(model, text, vocoder_name, threads, min(repeats, args.pipeline_repeats))
+    if steps:
+        diffusion_section(model, inputs, steps, args.sampler, vocoder_name, threads, repeats)
+    return 0
