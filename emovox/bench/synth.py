@@ -117,7 +117,7 @@ def sentence_ids(text: str, n_phonemes: int) -> list[int]:
     ids = frontend(text).ids
     while len(ids) < n_phonemes:
         ids = ids[:-1] + frontend(text, bos_eos=False).ids + ids[-1:]
-    return list(ids[: n_phonemes - 1]) + [ids[-1]]
+    return [*ids[: n_phonemes - 1], ids[-1]]
 
 
 def acoustic_inputs(ids: list[int], z_dim: int) -> AcousticInputs:
@@ -379,7 +379,7 @@ def log_mel_l1(a: torch.Tensor, b: torch.Tensor, mask: torch.Tensor) -> float:
 
 
 def diffusion_section(model, inputs, steps: list[int], sampler: str, vocoder_name: str, threads: list[int],
-                      repeats: int) -> None:  # fmt: skip
+                      repeats: int, tiny: bool = False) -> None:  # fmt: skip
     """FastSpeech2 + diffusion (N steps) + vocoder RTF per N, and the log-mel L1 of N steps vs the most steps."""
     found = import_diffusion()
     if found is None:
@@ -388,9 +388,10 @@ def diffusion_section(model, inputs, steps: list[int], sampler: str, vocoder_nam
     diffusion, denoiser = found
     train_cfg = diffusion.DiffusionConfig()
     torch.manual_seed(0)
+    size = {"residual_channels": 8, "n_layers": 2} if tiny else {}
     net = denoiser.Denoiser(denoiser.DenoiserConfig(
         cond_channels=model.cfg.hidden, emotion_dim=model.cfg.emotion.z_dim, speaker_dim=model.cfg.hidden,
-        prediction=train_cfg.prediction,
+        prediction=train_cfg.prediction, **size,
     )).eval()  # fmt: skip
     # A trained denoiser's output layer is not zero (its initialisation): give it random weights so that the
     # samplers have something to integrate.
@@ -474,5 +475,5 @@ def run(args) -> int:
     acoustic_section(model, coqui, inputs, threads, repeats)
     pipeline_section(model, text, vocoder_name, threads, min(repeats, args.pipeline_repeats))
     if steps:
-        diffusion_section(model, inputs, steps, args.sampler, vocoder_name, threads, repeats)
+        diffusion_section(model, inputs, steps, args.sampler, vocoder_name, threads, repeats, tiny=args.quick)
     return 0
