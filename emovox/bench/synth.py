@@ -57,6 +57,8 @@ def add_arguments(parser) -> None:
                         "(the vocoder dominates; default 3)")  # fmt: skip
     parser.add_argument("--steps", default="", help="diffusion step counts, e.g. 1,2,4,8,16 (default: none)")
     parser.add_argument("--sampler", default="dpm", help="diffusion sampler for --steps (default dpm)")
+    parser.add_argument("--skip", nargs="*", default=[], choices=["acoustic", "pipeline"],
+                        help="sections to leave out (the diffusion table runs only with --steps)")  # fmt: skip
     parser.add_argument("--no-coqui", action="store_true", help="skip coqui-tts even when it is installed")
     parser.add_argument("--quick", action="store_true", help="tiny model, short text, 1 thread, 1 repeat, "
                         "random V3 vocoder: checks that everything runs (numbers meaningless)")  # fmt: skip
@@ -463,7 +465,7 @@ def run(args) -> int:
     inputs = acoustic_inputs(sentence_ids(text, n_phonemes), cfg.emotion.z_dim)
 
     coqui = None
-    if not (args.no_coqui or args.quick):
+    if not (args.no_coqui or args.quick or "acoustic" in args.skip):
         classes = load_coqui_forward_tts()
         if classes is None:
             print("coqui-tts not installed: no peer measured (pip install --no-deps coqui-tts to compare)")
@@ -472,8 +474,10 @@ def run(args) -> int:
     print(f"emovox bench synth: torch {torch.__version__}, random weights, ~{args.frames_per_phoneme} frames per "
           f"phoneme{' (QUICK: tiny model, numbers meaningless)' if args.quick else ''}")  # fmt: skip
     print("(shared machine: numbers are noisy; compare the ratios within one run)\n")
-    acoustic_section(model, coqui, inputs, threads, repeats)
-    pipeline_section(model, text, vocoder_name, threads, min(repeats, args.pipeline_repeats))
+    if "acoustic" not in args.skip:
+        acoustic_section(model, coqui, inputs, threads, repeats)
+    if "pipeline" not in args.skip:
+        pipeline_section(model, text, vocoder_name, threads, min(repeats, args.pipeline_repeats))
     if steps:
         diffusion_section(model, inputs, steps, args.sampler, vocoder_name, threads, repeats, tiny=args.quick)
     return 0
