@@ -20,6 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("emovox.commands.info", "versions, model locations, threads and devices"),
     "vocode": ("emovox.commands.vocode", "copy-synthesis: audio -> mel -> HiFi-GAN -> audio"),
     "train": ("emovox.commands.train", "train a model (vocoder, acoustic, ser) from a config"),
+    "ser": ("emovox.commands.ser", "speech-emotion recogniser: train, cross-validate, predict"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
 }
 
