@@ -20,7 +20,6 @@ from emovox.emotion.ser import CONFIG, SERConfig, build_task, select_records
 from emovox.emotion.ser_cv import cross_validate, format_cv, score_predictions
 from emovox.emotion.ser_data import AudioMelProvider, read_records, trim_silence
 from emovox.emotion.ser_infer import EmotionRecognizer
-from emovox.engine import train
 
 TINY = dict(conv_channels=4, d_model=16, n_layers=1, n_heads=2, pool_dim=8, embedding_dim=16)
 
@@ -204,7 +203,9 @@ def test_select_records_holds_out_speakers_and_splits():
 
 def test_task_resolves_classes_and_anchor_targets(tmp_path):
     manifest = tone_manifest(tmp_path, n_per_class=4)
-    cfg = load_config(CONFIG, [], [f"data.manifest={manifest}", "train.batch_size=4", "data.held_out_speakers=[s3]"])
+    cfg = load_config(
+        CONFIG, [], [f"data.manifest={manifest}", "train.batch_size=4", "data.held_out_speakers=[s3]"]
+    )
     task = build_task(cfg)
     assert task.emotions == ["neutral", "happy", "sad"]  # canonical order, not alphabetical
     assert task.speakers == ["s0", "s1", "s2"]
@@ -253,7 +254,9 @@ def test_checkpoint_round_trip_and_inputs(tmp_path):
         assert abs(sum(r.probs.values()) - 1) < 1e-5
         assert r.label == max(r.probs, key=r.probs.get)
         # the WAV round trip quantises to 16 bits, hence the looser tolerance for the path input
-        np.testing.assert_allclose(list(r.probs.values()), expected.numpy(), atol=1e-5 if r is not r_path else 2e-3)
+        np.testing.assert_allclose(
+            list(r.probs.values()), expected.numpy(), atol=1e-5 if r is not r_path else 2e-3
+        )
     # 44.1 kHz input is resampled to the model rate
     r_44k = rec.predict(np.repeat(audio, 2), sample_rate=44100)
     assert abs(r_44k.probs["sad"] - r_audio.probs["sad"]) < 0.05
@@ -262,7 +265,9 @@ def test_checkpoint_round_trip_and_inputs(tmp_path):
     with pytest.raises(ValueError, match="expected audio"):
         rec.predict(np.zeros((3, 4, 5)))
     with pytest.raises(CheckpointError):
-        EmotionRecognizer.load(save_checkpoint(tmp_path / "x.safetensors", model.state_dict(), meta, kind="vocoder"))
+        EmotionRecognizer.load(
+            save_checkpoint(tmp_path / "x.safetensors", model.state_dict(), meta, kind="vocoder")
+        )
 
 
 def test_trim_silence_keeps_the_loud_part():
@@ -300,7 +305,9 @@ def test_two_step_train_on_ravdess_via_cli(ravdess_mini, tmp_path):
     assert rec.speakers == ["ravdess_01"]
     assert set(rec.emotions) <= set(RAVDESS_EMOTIONS.values()) and len(rec.emotions) >= 2
     held_out = next((ravdess_mini / "Actor_02").glob("*.wav"))
-    assert cli_main(["ser", "predict", "--model", str(out / "model.safetensors"), str(held_out), "--json"]) == 0
+    assert (
+        cli_main(["ser", "predict", "--model", str(out / "model.safetensors"), str(held_out), "--json"]) == 0
+    )
 
 
 def _tone_config(manifest: Path, steps: int) -> SERConfig:
@@ -333,7 +340,9 @@ def test_learns_pitch_classes_of_held_out_speaker(tmp_path):
     rec = EmotionRecognizer.load(tmp_path / "cv" / "fold_s3" / "model.safetensors")
     test = [r for r in records if r["speaker"] == "s3"]
     preds = rec.predict_batch([r["audio"] for r in test])
-    arousal = {e: np.mean([p.arousal for p, r in zip(preds, test) if r["emotion"] == e]) for e in result.emotions}
+    arousal = {
+        e: np.mean([p.arousal for p, r in zip(preds, test) if r["emotion"] == e]) for e in result.emotions
+    }
     assert arousal["happy"] > arousal["neutral"] > arousal["sad"]
 
 

@@ -1,8 +1,8 @@
 """The speech-emotion recogniser used by the evaluation: train it, cross-validate it, or run it on audio.
 
-  emovox ser train --set data.manifest=M.jsonl --out exp/ser          (same as 'emovox train ser')
-  emovox ser cv --manifest M.jsonl --fold-by speaker --out exp/ser_cv  (leave one speaker out)
-  emovox ser predict --model exp/ser/model.safetensors a.wav b.wav [--json]
+emovox ser train --set data.manifest=M.jsonl --out exp/ser          (same as 'emovox train ser')
+emovox ser cv --manifest M.jsonl --fold-by speaker --out exp/ser_cv  (leave one speaker out)
+emovox ser predict --model exp/ser/model.safetensors a.wav b.wav [--json]
 """
 
 from __future__ import annotations
@@ -31,17 +31,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FIELD",
         help="manifest field whose values are the folds: speaker (alias actor), gender, lang… (default speaker)",
     )
-    cv.add_argument("--only", action="append", default=[], metavar="VALUE", help="run only this fold (repeatable)")
+    cv.add_argument(
+        "--only", action="append", default=[], metavar="VALUE", help="run only this fold (repeatable)"
+    )
     cv.add_argument("--out", required=True, metavar="DIR", help="folder for fold runs and cv.json")
 
     pr = sub.add_parser("predict", help="emotion and ADV of audio files")
-    pr.add_argument("--model", required=True, metavar="CKPT", help="model.safetensors of a trained recogniser")
+    pr.add_argument(
+        "--model", required=True, metavar="CKPT", help="model.safetensors of a trained recogniser"
+    )
     pr.add_argument("audio", nargs="+", help="audio files")
     pr.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--config", action="append", default=[], metavar="FILE", help="YAML overrides (repeatable)")
+    p.add_argument(
+        "--config", action="append", default=[], metavar="FILE", help="YAML overrides (repeatable)"
+    )
     p.add_argument(
         "--set",
         action="append",

@@ -97,7 +97,9 @@ class SERConfig:
     model: SERModelConfig = field(default_factory=SERModelConfig)
     optim: SEROptimConfig = field(default_factory=SEROptimConfig)
     mel: MelConfig = field(default_factory=MelConfig)
-    train: TrainConfig = field(default_factory=lambda: TrainConfig(batch_size=16, max_steps=2000, log_every=25))
+    train: TrainConfig = field(
+        default_factory=lambda: TrainConfig(batch_size=16, max_steps=2000, log_every=25)
+    )
 
 
 CONFIG = SERConfig

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from emovox.emotion.labels import ADV_AXES
-from emovox.emotion.ser import SERConfig, adv_target, resolve_emotions, build_task, select_records
+from emovox.emotion.ser import SERConfig, adv_target, build_task, resolve_emotions, select_records
 from emovox.emotion.ser_data import AudioMelProvider, MelProvider
 from emovox.emotion.ser_infer import EmotionRecognizer
 from emovox.engine import train

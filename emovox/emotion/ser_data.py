@@ -72,7 +72,9 @@ def read_records(path: str | os.PathLike) -> list[dict[str, Any]]:
                 raise ManifestReadError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
             adv = rec.get("adv")
             if adv is not None and (
-                not isinstance(adv, list) or len(adv) != 3 or not all(isinstance(v, (int, float)) for v in adv)
+                not isinstance(adv, list)
+                or len(adv) != 3
+                or not all(isinstance(v, (int, float)) for v in adv)
             ):
                 raise ManifestReadError(f"{path}:{lineno}: adv must be [arousal, dominance, valence] or null")
             audio = Path(rec["audio"])

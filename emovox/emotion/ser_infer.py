@@ -11,7 +11,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 import torch
@@ -26,7 +26,7 @@ from emovox.emotion.ser_data import audio_to_mel, pad_mels
 
 __all__ = ["EmotionRecognizer", "SERInput", "SERResult"]
 
-SERInput = Union[str, os.PathLike, np.ndarray, torch.Tensor]
+SERInput = str | os.PathLike | np.ndarray | torch.Tensor
 
 
 @dataclass

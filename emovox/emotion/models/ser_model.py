@@ -213,7 +213,9 @@ class SERModel(nn.Module):
         self.encoder = nn.TransformerEncoder(layer, cfg.n_layers, enable_nested_tensor=False)
         self.final_norm = nn.LayerNorm(cfg.d_model)
         self.pool = AttentiveStatsPool(cfg.d_model, cfg.pool_dim)
-        self.embed = nn.Sequential(nn.Linear(2 * cfg.d_model, cfg.embedding_dim), nn.LayerNorm(cfg.embedding_dim))
+        self.embed = nn.Sequential(
+            nn.Linear(2 * cfg.d_model, cfg.embedding_dim), nn.LayerNorm(cfg.embedding_dim)
+        )
         self.dropout = nn.Dropout(cfg.dropout)
         self.emotion_head = nn.Linear(cfg.embedding_dim, cfg.n_emotions)
         self.adv_head = nn.Linear(cfg.embedding_dim, 3)
@@ -237,10 +239,7 @@ class SERModel(nn.Module):
             raise ValueError(f"expected mels [B, {self.cfg.n_mels}, T], got {tuple(x.shape)}")
         lengths = lengths.to(x.device).long().clamp(min=1, max=x.shape[-1])
         mask = lengths_to_mask(lengths, x.shape[-1])
-        if self.cfg.norm == "utterance":
-            x = utterance_normalise(x, mask)
-        else:
-            x = x * mask[:, None, :].to(x.dtype)
+        x = utterance_normalise(x, mask) if self.cfg.norm == "utterance" else x * mask[:, None, :].to(x.dtype)
         x = self.augment(x, lengths)
         h, lengths = self.front(x, lengths)
         mask = lengths_to_mask(lengths, h.shape[1])
@@ -255,7 +254,10 @@ class SERModel(nn.Module):
         if self.speaker_head is not None:
             speaker = self.speaker_head(grad_reverse(z, self.cfg.grl_scale))
         return SEROutput(
-            logits=self.emotion_head(z), adv=torch.tanh(self.adv_head(z)), embedding=emb, speaker_logits=speaker
+            logits=self.emotion_head(z),
+            adv=torch.tanh(self.adv_head(z)),
+            embedding=emb,
+            speaker_logits=speaker,
         )
 
 
