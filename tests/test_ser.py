@@ -324,9 +324,17 @@ def _tone_config(manifest: Path, steps: int) -> SERConfig:
     return cfg
 
 
-def test_learns_pitch_classes_of_held_out_speaker(tmp_path):
-    """~100 steps on tones whose pitch band is the class: the held-out speaker's tones are classified."""
+@pytest.fixture
+def one_thread():
+    """Training runs single-threaded: on a shared, oversubscribed CPU two intra-op threads are ~10x slower."""
+    before = torch.get_num_threads()
     torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_learns_pitch_classes_of_held_out_speaker(tmp_path, one_thread):
+    """~100 steps on tones whose pitch band is the class: the held-out speaker's tones are classified."""
     manifest = tone_manifest(tmp_path, n_per_class=12)
     records = read_records(manifest)
     cfg = _tone_config(manifest, steps=100)
@@ -347,7 +355,7 @@ def test_learns_pitch_classes_of_held_out_speaker(tmp_path):
 
 
 @pytest.mark.slow
-def test_ravdess_leave_one_actor_out(ravdess_mini, tmp_path):
+def test_ravdess_leave_one_actor_out(ravdess_mini, tmp_path, one_thread):
     """Leave-one-actor-out on the 240 real RAVDESS clips (8 classes, chance 12.5 %); a few minutes on CPU."""
     manifest = ravdess_manifest(ravdess_mini, tmp_path / "rav.jsonl")
     cfg = load_config(CONFIG, [], ["train.max_steps=300", "train.tensorboard=false", "train.ckpt_every=300"])
@@ -355,3 +363,22 @@ def test_ravdess_leave_one_actor_out(ravdess_mini, tmp_path):
     print(format_cv(result))
     assert len(result.folds) == 4 and result.chance == pytest.approx(1 / 8)
     assert result.mean_accuracy > 2 * result.chance
+
+
+def test_cli_cv_and_train_actions(tmp_path, one_thread):
+    manifest = tone_manifest(tmp_path, n_per_class=4)
+    sets = [f"model.{k}={v}" for k, v in TINY.items()]
+    sets += ["train.max_steps=2", "train.batch_size=4", "train.tensorboard=false", "train.progress=false"]
+    set_args = [a for s in sets for a in ("--set", s)]
+    out = tmp_path / "cv"
+    only = ["--only", "s0", "--only", "s2"]
+    args = ["ser", "cv", "--manifest", str(manifest), "--folds", "actor", *only, "--out", str(out), *set_args]
+    assert cli_main(args) == 0
+    report = json.loads((out / "cv.json").read_text())
+    assert [f["held_out"] for f in report["folds"]] == ["s0", "s2"]
+    assert [f["n_test"] for f in report["folds"]] == [3, 3] and report["chance"] == pytest.approx(1 / 3)
+    assert 0.0 <= report["mean_accuracy"] <= 1.0
+    assert cli_main(["ser", "cv", "--manifest", str(manifest), "--only", "s9", "--out", str(out)]) == 1
+    run = tmp_path / "run"
+    assert cli_main(["ser", "train", "--set", f"data.manifest={manifest}", "--out", str(run), *set_args]) == 0
+    assert EmotionRecognizer.load(run / "model.safetensors").emotions == ["neutral", "happy", "sad"]
