@@ -3,6 +3,7 @@ a learnability check on synthetic tones, and (slow) leave-one-actor-out on the r
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,66 +16,29 @@ from emovox.audio.mel import MelConfig
 from emovox.checkpoint import CheckpointError, save_checkpoint
 from emovox.cli import main as cli_main
 from emovox.config import load_config
+from emovox.data_prep.corpora import ravdess
+from emovox.data_prep.manifest import write_manifest
 from emovox.emotion.models.ser_model import SERModel, SERModelConfig, ser_losses, utterance_normalise
 from emovox.emotion.ser import CONFIG, SERConfig, build_task, select_records
 from emovox.emotion.ser_cv import cross_validate, format_cv, score_predictions
-from emovox.emotion.ser_data import AudioMelProvider, read_records, trim_silence
+from emovox.emotion.ser_data import AudioMelProvider, FeatureStoreMelProvider, read_records, trim_silence
 from emovox.emotion.ser_infer import EmotionRecognizer
 
 TINY = dict(conv_channels=4, d_model=16, n_layers=1, n_heads=2, pool_dim=8, embedding_dim=16)
 
-# RAVDESS file names: modality-channel-emotion-intensity-statement-repetition-actor.wav
-RAVDESS_EMOTIONS = {
-    "01": "neutral",
-    "02": "calm",
-    "03": "happy",
-    "04": "sad",
-    "05": "angry",
-    "06": "fear",
-    "07": "disgust",
-    "08": "surprise",
-}
-RAVDESS_RAW = {
-    "01": "neutral",
-    "02": "calm",
-    "03": "happy",
-    "04": "sad",
-    "05": "angry",
-    "06": "fearful",
-    "07": "disgust",
-    "08": "surprised",
-}
-RAVDESS_TEXT = {"01": "Kids are talking by the door", "02": "Dogs are sitting by the door"}
 
-
-def ravdess_manifest(root: Path, out: Path, actors: set[int] | None = None, per_actor: int = 0) -> Path:
-    """A minimal RAVDESS manifest from file names (the official parser lives in data_prep.corpora)."""
-    records = []
-    for actor_dir in sorted(root.glob("Actor_*")):
-        files = sorted(actor_dir.glob("*.wav"))
-        if actors is not None and int(actor_dir.name.split("_")[1]) not in actors:
-            continue
-        if per_actor:
-            files = files[:: max(1, len(files) // per_actor)][:per_actor]
-        for f in files:
-            mod, ch, emo, inten, stmt, rep, actor = f.stem.split("-")
-            records.append(
-                {
-                    "utt_id": f"ravdess_{f.stem}",
-                    "audio": str(f),
-                    "text": RAVDESS_TEXT[stmt],
-                    "speaker": f"ravdess_{actor}",
-                    "gender": "M" if int(actor) % 2 else "F",
-                    "lang": "en",
-                    "emotion": RAVDESS_EMOTIONS[emo],
-                    "emotion_raw": RAVDESS_RAW[emo],
-                    "intensity": None if emo == "01" else (0.5 if inten == "01" else 1.0),
-                    "adv": None,
-                    "split": "train",
-                    "duration": None,
-                }
-            )
-    out.write_text("".join(json.dumps(r) + "\n" for r in records))
+def ravdess_manifest(root: Path, out: Path, actors: set[str] | None = None, per_actor: int = 0) -> Path:
+    """A RAVDESS manifest through the corpus parser, optionally a few clips of some actors."""
+    utts = sorted(ravdess.list_utterances(root), key=lambda u: u.utt_id)
+    if actors is not None:
+        utts = [u for u in utts if u.speaker in actors]
+    if per_actor:
+        utts = [
+            u
+            for spk in sorted({u.speaker for u in utts})
+            for u in [v for v in utts if v.speaker == spk][::8][:per_actor]
+        ]
+    write_manifest(out, utts)
     return out
 
 
@@ -280,6 +244,20 @@ def test_trim_silence_keeps_the_loud_part():
     np.testing.assert_array_equal(trim_silence(loud, 40.0), loud)  # nothing to trim
 
 
+def test_feature_store_provider(tmp_path):
+    store = tmp_path / "store"
+    (store / "items").mkdir(parents=True)
+    (store / "meta.json").write_text(json.dumps({"mel": dataclasses.asdict(MelConfig())}))
+    mel = np.random.default_rng(0).standard_normal((80, 30)).astype(np.float32)
+    np.savez(store / "items" / "u1.npz", mel=mel)
+    provider = FeatureStoreMelProvider(store, MelConfig())
+    np.testing.assert_array_equal(provider({"utt_id": "u1", "audio": "unused.wav"}), mel)
+    with pytest.raises(ValueError, match="not in the feature store"):
+        provider({"utt_id": "u2", "audio": "x"})
+    with pytest.raises(ValueError, match="another mel configuration .*hop_length"):
+        FeatureStoreMelProvider(store, MelConfig(hop_length=200, n_fft=1024, win_length=800))
+
+
 def test_score_predictions():
     fold = score_predictions("a", ["x", "y", "z"], [0, 0, 0, 1, 2], [0, 0, 1, 1, 1])
     assert fold.accuracy == pytest.approx(3 / 5)
@@ -292,18 +270,19 @@ def test_score_predictions():
 
 
 def test_two_step_train_on_ravdess_via_cli(ravdess_mini, tmp_path):
-    manifest = ravdess_manifest(ravdess_mini, tmp_path / "rav.jsonl", actors={1, 2}, per_actor=6)
+    manifest = ravdess_manifest(ravdess_mini, tmp_path / "rav.jsonl", actors={"01", "02"}, per_actor=6)
     out = tmp_path / "run"
     args = ["train", "ser", "--out", str(out), "--set", f"data.manifest={manifest}"]
     for k, v in {**TINY, "n_layers": 1}.items():
         args += ["--set", f"model.{k}={v}"]
     args += ["--set", "train.max_steps=2", "--set", "train.batch_size=4", "--set", "train.tensorboard=false"]
-    args += ["--set", "train.progress=false", "--set", "data.held_out_speakers=[ravdess_02]"]
+    args += ["--set", "train.progress=false", "--set", "data.held_out_speakers=['02']"]
     assert cli_main(args) == 0
     assert (out / "model.safetensors").is_file() and (out / "config.yaml").is_file()
     rec = EmotionRecognizer.load(out / "model.safetensors")
-    assert rec.speakers == ["ravdess_01"]
-    assert set(rec.emotions) <= set(RAVDESS_EMOTIONS.values()) and len(rec.emotions) >= 2
+    assert rec.speakers == ["01"]
+    assert set(rec.emotions) <= {"neutral", "calm", "happy", "sad", "angry", "fear", "disgust", "surprise"}
+    assert len(rec.emotions) >= 2
     held_out = next((ravdess_mini / "Actor_02").glob("*.wav"))
     assert (
         cli_main(["ser", "predict", "--model", str(out / "model.safetensors"), str(held_out), "--json"]) == 0

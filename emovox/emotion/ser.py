@@ -32,6 +32,7 @@ from emovox.emotion.labels import CANONICAL, adv_anchor
 from emovox.emotion.models.ser_model import SERModel, SERModelConfig, ser_losses
 from emovox.emotion.ser_data import (
     AudioMelProvider,
+    FeatureStoreMelProvider,
     MelProvider,
     SERBatch,
     SERDataset,
@@ -52,6 +53,7 @@ __all__ = [
     "SERTask",
     "adv_target",
     "build_task",
+    "make_provider",
     "resolve_emotions",
     "select_records",
 ]
@@ -70,6 +72,7 @@ class SERDataConfig:
     emotions: list[str] = field(default_factory=list)  # the classes, in order; empty = those in the data
     min_per_emotion: int = 1  # with emotions empty: drop classes with fewer training items than this
     adv_from_anchor: bool = True  # items without ADV use their emotion's canonical anchor as ADV target
+    feature_store: str = ""  # read mels from this feature store (emovox features) instead of the audio
     trim_db: float = 40.0  # trim leading/trailing audio quieter than peak - trim_db (0 disables)
     max_seconds: float = 30.0  # refuse longer audio files
     crop_frames: int = 256  # random crop of longer mels while training (0 disables); 256 frames = 3 s
@@ -141,6 +144,13 @@ def adv_target(record: dict[str, Any], use_anchor: bool) -> tuple[tuple[float, f
     return (0.0, 0.0, 0.0), False
 
 
+def make_provider(cfg: SERConfig) -> MelProvider:
+    """The configured mel source: the feature store when ``data.feature_store`` is set, else the audio files."""
+    if cfg.data.feature_store:
+        return FeatureStoreMelProvider(cfg.data.feature_store, cfg.mel)
+    return AudioMelProvider(cfg.mel, cfg.data.trim_db, cfg.data.max_seconds)
+
+
 class SERTask(Task):
     """The recogniser's training task on the generic engine."""
 
@@ -191,7 +201,7 @@ class SERTask(Task):
         config.data = dataclasses.replace(data, emotions=emotions)
         config.model = dataclasses.replace(config.model, n_emotions=len(emotions), n_speakers=n_speakers)
         self.config = config
-        self.provider = provider or AudioMelProvider(config.mel, data.trim_db, data.max_seconds)
+        self.provider = provider or make_provider(config)
         logger.info(
             "SER: %d items, %d speakers, classes %s", len(self.items), len(speakers), ", ".join(emotions)
         )

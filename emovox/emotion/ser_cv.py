@@ -20,8 +20,15 @@ from typing import Any
 import numpy as np
 
 from emovox.emotion.labels import ADV_AXES
-from emovox.emotion.ser import SERConfig, adv_target, build_task, resolve_emotions, select_records
-from emovox.emotion.ser_data import AudioMelProvider, MelProvider
+from emovox.emotion.ser import (
+    SERConfig,
+    adv_target,
+    build_task,
+    make_provider,
+    resolve_emotions,
+    select_records,
+)
+from emovox.emotion.ser_data import MelProvider
 from emovox.emotion.ser_infer import EmotionRecognizer
 from emovox.engine import train
 
@@ -122,7 +129,7 @@ def cross_validate(
         out_dir: folder for the fold runs (re-running resumes finished folds instantly).
         fold_by: the manifest field whose values form the folds.
         groups: only these held-out values (default: every value present).
-        provider: mel provider shared by all folds (default: audio mels cached in memory).
+        provider: mel provider shared by all folds (default: :func:`~emovox.emotion.ser.make_provider`).
     """
     usable = [r for r in select_records(records, cfg.data) if r.get(fold_by) is not None]
     emotions = resolve_emotions(usable, cfg.data)
@@ -135,7 +142,7 @@ def cross_validate(
         values = list(groups)
     if len(values) < 2 and not groups:
         raise ValueError(f"cross-validation by '{fold_by}' needs at least 2 groups, found {values}")
-    provider = provider or AudioMelProvider(cfg.mel, cfg.data.trim_db, cfg.data.max_seconds)
+    provider = provider or make_provider(cfg)
     index = {e: i for i, e in enumerate(emotions)}
     folds = []
     for value in values:

@@ -2,8 +2,9 @@
 
 Features come from a *mel provider*, any callable ``provider(record) -> np.ndarray [n_mels, T]``. The default,
 :class:`AudioMelProvider`, loads the record's audio, trims leading/trailing silence and computes the HiFi-GAN mel,
-keeping the result in memory so later epochs (and other cross-validation folds) reuse it. A provider backed by a
-precomputed feature store plugs in the same way (pass it to :func:`emovox.emotion.ser.build_task`).
+keeping the result in memory so later epochs (and other cross-validation folds) reuse it.
+:class:`FeatureStoreMelProvider` reads the mels of a feature store (``emovox features``) instead; any other
+source plugs in the same way (pass it to :func:`emovox.emotion.ser.build_task`).
 
 Inference uses :func:`audio_to_mel` with the same settings (stored in the checkpoint), so a recogniser sees the
 same kind of input at training and at test time.
@@ -11,6 +12,7 @@ same kind of input at training and at test time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -28,6 +30,8 @@ from emovox.audio.mel import MelConfig, mel_spectrogram
 __all__ = [
     "REQUIRED_FIELDS",
     "AudioMelProvider",
+    "FeatureStoreMelProvider",
+    "ManifestReadError",
     "MelProvider",
     "SERBatch",
     "SERDataset",
@@ -143,6 +147,44 @@ class AudioMelProvider:
         if mel is None:
             audio, _ = load_audio(key, self.mel_cfg.sample_rate, max_seconds=self.max_seconds)
             mel = self._cache[key] = audio_to_mel(audio, self.mel_cfg, self.trim_db)
+        return mel
+
+    def __len__(self) -> int:
+        return len(self._cache)
+
+
+class FeatureStoreMelProvider:
+    """Mels read from a feature store built by ``emovox features`` (``STORE/items/<utt_id>.npz``), cached.
+
+    The store's mel configuration (``STORE/meta.json``) must equal the recogniser's, or the model would be trained
+    on a different analysis than it is later applied with.
+    """
+
+    def __init__(self, store: str | os.PathLike, mel_cfg: MelConfig) -> None:
+        self.store = Path(store)
+        meta_path = self.store / "meta.json"
+        if not meta_path.is_file():
+            raise ManifestReadError(f"{self.store} is not a feature store (no meta.json)")
+        stored = json.loads(meta_path.read_text(encoding="utf-8")).get("mel", {})
+        wanted = dataclasses.asdict(mel_cfg)
+        diff = sorted(k for k in wanted if stored.get(k) != wanted[k])
+        if diff:
+            raise ManifestReadError(
+                f"{self.store} was built with another mel configuration ({', '.join(diff)} differ); "
+                "rebuild it or set the recogniser's mel config to match"
+            )
+        self._cache: dict[str, np.ndarray] = {}
+
+    def __call__(self, record: dict[str, Any]) -> np.ndarray:
+        from emovox.data_prep.features import load_item
+
+        key = str(record["utt_id"])
+        mel = self._cache.get(key)
+        if mel is None:
+            path = self.store / "items" / f"{key}.npz"
+            if not path.is_file():
+                raise ManifestReadError(f"utterance {key} is not in the feature store {self.store}")
+            mel = self._cache[key] = np.asarray(load_item(self.store, key, ["mel"])["mel"], dtype=np.float32)
         return mel
 
     def __len__(self) -> int:
