@@ -295,11 +295,14 @@ def acoustic_section(model, coqui, inputs: AcousticInputs, threads: list[int], r
         impls["coqui FastSpeech2"] = coqui_runner(coqui, inputs)
     frames = {name: run() for name, run in impls.items()}
     print(f"1. Acoustic model, {inputs.tokens.shape[1]} phonemes, median of {repeats}")
+    training_only = n_params(model.aligner) + n_params(model.emotion_encoder)
+    used = {"emovox FastSpeech2": (n_params(model), f", {(n_params(model) - training_only) / 1e6:.2f} M used by "
+                                   "infer (no aligner, no reference encoder)")}  # fmt: skip
+    if coqui is not None:
+        used["coqui FastSpeech2"] = (n_params(coqui), "")
     for name, n in frames.items():
-        model_ = model if name.startswith("emovox") else coqui
-        print(
-            f"   {name}: {n_params(model_) / 1e6:.2f} M parameters, {n} frames = {n * HOP / SAMPLE_RATE:.2f} s"
-        )
+        total, note = used[name]
+        print(f"   {name}: {total / 1e6:.2f} M parameters{note}; {n} frames = {n * HOP / SAMPLE_RATE:.2f} s")
     header = f"   {'model':<20} {'threads':>7} {'median s':>9} {'RTF':>7} {'min RTF':>8} {'x coqui':>8}"
     print(header + "\n   " + "-" * (len(header) - 3))
     for n in threads:
