@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("emovox.commands.train", "train a model (vocoder, acoustic, ser) from a config"),
     "phonemize": ("emovox.commands.phonemize", "show normalised text, IPA phonemes and token ids of a text"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
+    "eval": ("emovox.commands.eval", "evaluation reports (model: emotion control, WER, MCD)"),
 }
 
 EPILOG = """examples:
