@@ -25,7 +25,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--corpus", required=True, metavar="STORE", help="feature store (emovox features)")
     parser.add_argument("--ser", required=True, metavar="CKPT", help="speech-emotion recogniser checkpoint")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder for the report")
-    parser.add_argument("--sentences", type=int, default=None, help="held-out sentences (default 20; 4 quick)")
+    parser.add_argument(
+        "--sentences", type=int, default=None, help="held-out sentences (default 20; 4 quick)"
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke test: few sentences, coarse grids")
     parser.add_argument("--seed", type=int, default=0, help="sentence selection and synthesis seed")
     parser.add_argument("--asr", default="auto", choices=("auto", "whisper", "pocketsphinx", "none"),
@@ -41,7 +43,9 @@ def _check_paths(args: argparse.Namespace) -> None:
     if not Path(args.ser).is_file():
         raise ValueError(f"recogniser checkpoint {args.ser} not found; train one with `emovox train ser`")
     if args.model != "default" and not Path(args.model).is_file():
-        raise ValueError(f"model checkpoint {args.model} not found (or pass 'default' for the built-in voice)")
+        raise ValueError(
+            f"model checkpoint {args.model} not found (or pass 'default' for the built-in voice)"
+        )
     if args.sentences is not None and args.sentences < 1:
         raise ValueError(f"--sentences must be at least 1, got {args.sentences}")
 
@@ -59,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
     from emovox.eval.report import EvalPlan, evaluate, write_report
     from emovox.pipelines import EmotionalTTS
 
-    tts = EmotionalTTS.load(None if args.model == "default" else args.model, vocoder=args.vocoder, device=args.device)
+    tts = EmotionalTTS.load(
+        None if args.model == "default" else args.model, vocoder=args.vocoder, device=args.device
+    )
     ser = _load_recogniser(args.ser, args.device)
     plan = EvalPlan.quick() if args.quick else EvalPlan()
     result = evaluate(tts, args.corpus, ser, sentences=args.sentences, seed=args.seed, plan=plan,

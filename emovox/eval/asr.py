@@ -31,8 +31,8 @@ __all__ = [
     "WhisperAsr",
     "load_asr",
     "normalize_for_wer",
-    "word_errors",
     "word_error_rate",
+    "word_errors",
 ]
 
 logger = logging.getLogger(__name__)

@@ -31,8 +31,8 @@ __all__ = [
     "dtw",
     "dtw_reference",
     "f0_rmse_cents",
-    "mel_cepstrum",
     "mel_cepstral_distortion",
+    "mel_cepstrum",
 ]
 
 MCD_SCALE = 10.0 / math.log(10.0) * math.sqrt(2.0)
@@ -152,7 +152,9 @@ class McdResult:
     n_syn: int
 
 
-def mel_cepstral_distortion(ref_log_mel: np.ndarray, syn_log_mel: np.ndarray, n_coeffs: int = 24) -> McdResult:
+def mel_cepstral_distortion(
+    ref_log_mel: np.ndarray, syn_log_mel: np.ndarray, n_coeffs: int = 24
+) -> McdResult:
     """DTW-aligned MCD (dB) between two log-mels ``[n_mels, T_ref]`` and ``[n_mels, T_syn]``."""
     if np.shape(ref_log_mel)[0] != np.shape(syn_log_mel)[0]:
         raise ValueError(
@@ -176,7 +178,9 @@ def f0_rmse_cents(f0_ref: np.ndarray, f0_syn: np.ndarray, path: np.ndarray | Non
     a, b = np.asarray(f0_ref, dtype=np.float64), np.asarray(f0_syn, dtype=np.float64)
     if path is None:
         if a.shape != b.shape:
-            raise ValueError(f"without a path the F0 tracks must have equal lengths, got {a.shape} and {b.shape}")
+            raise ValueError(
+                f"without a path the F0 tracks must have equal lengths, got {a.shape} and {b.shape}"
+            )
         path = np.stack([np.arange(a.shape[0]), np.arange(a.shape[0])], axis=1)
     path = np.asarray(path)
     if path.size and (path[:, 0].max() >= a.shape[0] or path[:, 1].max() >= b.shape[0]):

@@ -36,10 +36,14 @@ def _confusion(res: dict[str, Any], plt: Any) -> Any:
     for ax, key, title in ((axes[0], "synth", "synthesised"), (axes[1], "real", "store recordings")):
         m = _rows_normalised(acc[f"{key}_confusion"])
         ax.imshow(m if m.size else np.zeros((1, 1)), vmin=0, vmax=1, cmap="Blues")
-        ax.set_xticks(range(len(acc["recogniser_classes"])), acc["recogniser_classes"], rotation=45, ha="right")
+        ax.set_xticks(
+            range(len(acc["recogniser_classes"])), acc["recogniser_classes"], rotation=45, ha="right"
+        )
         ax.set_yticks(range(len(acc["emotions"])), acc["emotions"])
         for (i, j), v in np.ndenumerate(m):
-            ax.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black")
+            ax.text(
+                j, i, f"{v:.2f}", ha="center", va="center", fontsize=7, color="white" if v > 0.5 else "black"
+            )
         value = acc[f"{key}_accuracy"]
         ax.set_title(f"{title}: accuracy {value:.2f}" if math.isfinite(value) else f"{title}: n/a")
         ax.set_xlabel("recognised")
@@ -50,10 +54,19 @@ def _confusion(res: dict[str, Any], plt: Any) -> Any:
 def _intensity(res: dict[str, Any], plt: Any) -> Any:
     inten = res["intensity"]
     fig, axes = plt.subplots(1, 3, figsize=(14, 4))
-    panels = (("p_target", "P(target) (re sentence mean)"), ("f0_st", "F0 level Δ (st)"), ("energy_db", "energy Δ (dB)"))
+    panels = (
+        ("p_target", "P(target) (re sentence mean)"),
+        ("f0_st", "F0 level Δ (st)"),
+        ("energy_db", "energy Δ (dB)"),
+    )
     for ax, (m, label) in zip(axes, panels):
         for e, table in inten["per_emotion"].items():
-            ax.plot(inten["intensities"], table[m]["mean_by_intensity"], marker="o", label=f"{e} ρ={table[m]['rho']:.2f}")
+            ax.plot(
+                inten["intensities"],
+                table[m]["mean_by_intensity"],
+                marker="o",
+                label=f"{e} ρ={table[m]['rho']:.2f}",
+            )
         ax.set_xlabel("requested intensity")
         ax.set_ylabel(label)
         ax.legend(fontsize=7)
@@ -65,9 +78,13 @@ def _adv(res: dict[str, Any], plt: Any) -> Any:
     fig, axes = plt.subplots(2, 3, figsize=(14, 7))
     for col, (axis, table) in enumerate(adv["axes"].items()):
         for m in ("ser_arousal", "ser_dominance", "ser_valence"):
-            axes[0, col].plot(adv["grid"], table[m]["mean_by_value"], marker="o", label=f"{m} r={table[m]['r']:.2f}")
+            axes[0, col].plot(
+                adv["grid"], table[m]["mean_by_value"], marker="o", label=f"{m} r={table[m]['r']:.2f}"
+            )
         for m in ("f0_st", "f0_range_st", "energy_db", "tilt_db"):
-            axes[1, col].plot(adv["grid"], table[m]["mean_by_value"], marker="o", label=f"{m} r={table[m]['r']:.2f}")
+            axes[1, col].plot(
+                adv["grid"], table[m]["mean_by_value"], marker="o", label=f"{m} r={table[m]['r']:.2f}"
+            )
         axes[0, col].set_title(f"requested {axis}")
         axes[1, col].set_xlabel(f"requested {axis}")
         for ax in axes[:, col]:

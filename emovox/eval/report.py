@@ -36,9 +36,9 @@ from typing import Any
 import numpy as np
 
 from emovox import __version__
-from emovox.emotion.labels import BASIC_EMOTIONS, adv_anchor
+from emovox.emotion.labels import BASIC_EMOTIONS
 from emovox.emotion.spec import parse_emotion_spec
-from emovox.eval.prosody import frame_levels_db, frame_hop, measure_prosody, track_f0
+from emovox.eval.prosody import frame_hop, frame_levels_db, measure_prosody, track_f0
 from emovox.eval.stats import centred_by_group, pearson, slope, spearman
 from emovox.fileio import atomic_write_text
 
@@ -47,7 +47,16 @@ __all__ = ["TARGETS", "EvalPlan", "evaluate", "render_markdown", "write_report"]
 logger = logging.getLogger(__name__)
 
 HELD_OUT_SPLITS = ("test", "dev")
-ADV_MEASURES = ("ser_arousal", "ser_dominance", "ser_valence", "f0_st", "f0_range_st", "rate", "energy_db", "tilt_db")
+ADV_MEASURES = (
+    "ser_arousal",
+    "ser_dominance",
+    "ser_valence",
+    "f0_st",
+    "f0_range_st",
+    "rate",
+    "energy_db",
+    "tilt_db",
+)
 INTENSITY_MEASURES = ("p_target", "f0_st", "f0_range_st", "energy_db")
 POLARITY_MEASURES = ("ser_arousal", "ser_valence", "f0_st", "energy_db")
 
@@ -107,7 +116,9 @@ class Store:
         path = Path(path)
         index, meta = path / "items.jsonl", path / "meta.json"
         if not index.is_file() or not meta.is_file():
-            raise ValueError(f"{path} is not a feature store (needs items.jsonl and meta.json; run `emovox features`)")
+            raise ValueError(
+                f"{path} is not a feature store (needs items.jsonl and meta.json; run `emovox features`)"
+            )
         records = [json.loads(line) for line in index.read_text().splitlines() if line.strip()]
         if not records:
             raise ValueError(f"{path}: the feature store has no items")
@@ -141,7 +152,9 @@ class Sentence:
     records: list[dict]  # the store's held-out recordings of this text
 
 
-def _pick_sentences(held: list[dict], speakers: Sequence[str], n: int, rng: np.random.Generator) -> list[Sentence]:
+def _pick_sentences(
+    held: list[dict], speakers: Sequence[str], n: int, rng: np.random.Generator
+) -> list[Sentence]:
     by_text: dict[str, list[dict]] = defaultdict(list)
     for r in held:
         by_text[r["text"].strip()].append(r)
@@ -198,7 +211,9 @@ class Renderer:
     def get(self, sentence: int, spec: str) -> Rendering:
         return self.cache[self.key(sentence, spec)]
 
-    def render_all(self, jobs: Sequence[tuple[int, str]], keep_audio: set[tuple[int, str]], progress: bool) -> None:
+    def render_all(
+        self, jobs: Sequence[tuple[int, str]], keep_audio: set[tuple[int, str]], progress: bool
+    ) -> None:
         from tqdm import tqdm
 
         todo = list(dict.fromkeys(self.key(i, s) for i, s in jobs if self.key(i, s) not in self.cache))
@@ -220,7 +235,9 @@ class Renderer:
 
     def _synth(self, i: int, spec: str) -> np.ndarray:
         sentence = self.sentences[i]
-        audio, sr = self.tts.synthesize(sentence.text, emotion=spec, speaker=sentence.speaker, seed=self.seed + i)
+        audio, sr = self.tts.synthesize(
+            sentence.text, emotion=spec, speaker=sentence.speaker, seed=self.seed + i
+        )
         self.sample_rate = int(sr)
         audio = np.asarray(audio, dtype=np.float32)
         if audio.ndim != 1 or audio.size == 0 or not np.isfinite(audio).all():
@@ -277,12 +294,18 @@ def _jobs(ctx: Context) -> tuple[list[tuple[int, str]], set[tuple[int, str]]]:
     for s in ctx.sub:
         jobs += [(s.index, f"{e}:{a:g}") for e in ctx.non_neutral for a in ctx.plan.intensities]
         jobs += [(s.index, _adv_spec(ax, v)) for ax in range(3) for v in ctx.adv_grid]
-        jobs += [(s.index, _mixture_spec(a, b, w)) for a, b in _mixture_pairs(ctx) for w in ctx.plan.mixture_weights]
+        jobs += [
+            (s.index, _mixture_spec(a, b, w))
+            for a, b in _mixture_pairs(ctx)
+            for w in ctx.plan.mixture_weights
+        ]
         jobs += [(s.index, f"-{e}") for e in ctx.non_neutral]
     return sorted(set(jobs)), keep
 
 
-def _confusion(requested: list[str], predicted: list[str], rows: list[str], cols: list[str]) -> list[list[int]]:
+def _confusion(
+    requested: list[str], predicted: list[str], rows: list[str], cols: list[str]
+) -> list[list[int]]:
     m = np.zeros((len(rows), len(cols)), dtype=int)
     for r, p in zip(requested, predicted):
         if r in rows and p in cols:
@@ -316,7 +339,16 @@ def _accuracy_section(ctx: Context, store: Store, held: list[dict], ser: Any) ->
     req = [r.spec for r in synth]
     pred = [r.ser_label for r in synth]
     real, note = _real_items(ctx, store, held, ser)
-    real_pred = [res.label for res in ser.predict_batch([store.audio(r["utt_id"]) for r in real], sample_rate=store.sample_rate)] if real else []
+    real_pred = (
+        [
+            res.label
+            for res in ser.predict_batch(
+                [store.audio(r["utt_id"]) for r in real], sample_rate=store.sample_rate
+            )
+        ]
+        if real
+        else []
+    )
     real_req = [r["emotion"] for r in real]
 
     def acc(a: list[str], b: list[str]) -> float:
@@ -353,7 +385,10 @@ def _intensity_section(ctx: Context) -> dict[str, Any]:
         table = {}
         for m in INTENSITY_MEASURES:
             centred = centred_by_group(values[m], groups)
-            means = [float(np.nanmean([v for v, x in zip(centred, alphas) if x == a])) for a in ctx.plan.intensities]
+            means = [
+                float(np.nanmean([v for v, x in zip(centred, alphas) if x == a]))
+                for a in ctx.plan.intensities
+            ]
             table[m] = {"rho": spearman(alphas, centred), "mean_by_intensity": means}
         out["per_emotion"][e] = table
     rhos = [t["p_target"]["rho"] for t in out["per_emotion"].values()]
@@ -470,7 +505,11 @@ def _trim(audio: np.ndarray, sample_rate: int, top_db: float = 40.0, margin_s: f
 
 
 def _parallel_reference(s: Sentence, emotion: str) -> dict | None:
-    recs = [r for r in s.records if r.get("emotion") == emotion and (s.speaker is None or r.get("speaker") == s.speaker)]
+    recs = [
+        r
+        for r in s.records
+        if r.get("emotion") == emotion and (s.speaker is None or r.get("speaker") == s.speaker)
+    ]
     if not recs or s.speaker is None:
         return None
     return min(recs, key=lambda r: abs((r.get("intensity") if r.get("intensity") is not None else 1.0) - 1.0))
@@ -503,8 +542,14 @@ def _mcd_section(ctx: Context, store: Store) -> dict[str, Any]:
             rows.append({"sentence": s.index, "emotion": e, "ref": ref["utt_id"], "mcd_db": res.mcd_db,
                          **f0_rmse_cents(f0r, f0s, path)})  # fmt: skip
     if not rows:
-        return {"available": False, "reason": "no parallel references (same text, speaker and emotion) in the store"}
-    per_emotion = {e: float(np.mean([r["mcd_db"] for r in rows if r["emotion"] == e])) for e in {r["emotion"] for r in rows}}
+        return {
+            "available": False,
+            "reason": "no parallel references (same text, speaker and emotion) in the store",
+        }
+    per_emotion = {
+        e: float(np.mean([r["mcd_db"] for r in rows if r["emotion"] == e]))
+        for e in {r["emotion"] for r in rows}
+    }
     f0 = [r["rmse_cents"] for r in rows if math.isfinite(r["rmse_cents"])]
     return {
         "available": True, "n": len(rows), "mcd_db": float(np.mean([r["mcd_db"] for r in rows])),
@@ -521,7 +566,9 @@ def _mos_section(ctx: Context, store: Store) -> dict[str, Any]:
     from emovox.eval.mos import predict_mos
 
     synth = [ctx.renderer.get(s.index, e).audio for s in ctx.sentences for e in ctx.emotions]
-    real = [store.audio(rec["utt_id"]) for s in ctx.sentences for rec in s.records[: ctx.plan.real_per_sentence]]
+    real = [
+        store.audio(rec["utt_id"]) for s in ctx.sentences for rec in s.records[: ctx.plan.real_per_sentence]
+    ]
     return {
         "available": True,
         "synth": float(np.mean(predict_mos(synth, ctx.renderer.sample_rate))),
@@ -599,7 +646,9 @@ def evaluate(
     chosen = _pick_sentences(held, list(tts.speakers), plan.sentences, np.random.default_rng(plan.seed))
     emotions = [e for e in BASIC_EMOTIONS if e in tts.emotions]
     if not emotions or "neutral" not in emotions:
-        raise ValueError(f"the model must know 'neutral' and basic emotions; it knows: {', '.join(tts.emotions)}")
+        raise ValueError(
+            f"the model must know 'neutral' and basic emotions; it knows: {', '.join(tts.emotions)}"
+        )
     renderer = Renderer(tts, ser, chosen, plan.seed)
     ctx = Context(plan, chosen, emotions, list(ser.emotions), _adv_grid(tts, plan.adv_points), renderer)
     jobs, keep = _jobs(ctx)
@@ -663,14 +712,20 @@ def _json_safe(x: Any) -> Any:
 
 def write_report(result: dict[str, Any], out_dir: str | os.PathLike) -> dict[str, Path]:
     """Write ``report.json`` (NaN as null), ``report.md`` and ``plots/*.png``; returns the paths."""
-    from emovox.eval.plots import write_plots
-
     out = Path(out_dir)
     (out / "plots").mkdir(parents=True, exist_ok=True)
-    plots = write_plots(result, out / "plots")
+    try:
+        from emovox.eval.plots import write_plots
+
+        plots = write_plots(result, out / "plots")
+    except ImportError as exc:  # matplotlib is in the eval extra; the numbers do not need it
+        logger.warning("no plots (%s); install emovox[eval] for them", exc)
+        plots = {}
     paths = {"json": out / "report.json", "markdown": out / "report.md"}
     atomic_write_text(paths["json"], json.dumps(_json_safe(result), indent=2, sort_keys=True) + "\n")
-    atomic_write_text(paths["markdown"], render_markdown(result, {k: p.relative_to(out) for k, p in plots.items()}))
+    atomic_write_text(
+        paths["markdown"], render_markdown(result, {k: p.relative_to(out) for k, p in plots.items()})
+    )
     return {**paths, **{f"plot:{k}": p for k, p in plots.items()}}
 
 
@@ -703,8 +758,17 @@ def render_markdown(res: dict[str, Any], plots: dict[str, Path] | None = None) -
         *_table(["target", "measured", "required", "status"],
                 [[t["what"], t["value"], t["target"], t["status"]] for t in res["targets"].values()]), "",
     ]  # fmt: skip
-    for section in (_md_accuracy, _md_intensity, _md_adv, _md_mixtures, _md_polarity, _md_wer, _md_mcd, _md_mos):
-        lines += section(res, plots) + [""]
+    for section in (
+        _md_accuracy,
+        _md_intensity,
+        _md_adv,
+        _md_mixtures,
+        _md_polarity,
+        _md_wer,
+        _md_mcd,
+        _md_mos,
+    ):
+        lines += [*section(res, plots), ""]
     return "\n".join(lines)
 
 
@@ -784,7 +848,13 @@ def _md_polarity(res, plots) -> list[str]:
 def _md_wer(res, plots) -> list[str]:
     w = res["wer"]
     if not w.get("available"):
-        return ["## 6. Intelligibility", "", _status_line(res, "wer_ratio"), "", f"WER unavailable: {w['reason']}."]
+        return [
+            "## 6. Intelligibility",
+            "",
+            _status_line(res, "wer_ratio"),
+            "",
+            f"WER unavailable: {w['reason']}.",
+        ]
     rows = [[e, v] for e, v in w["per_emotion"].items()]
     return [
         "## 6. Intelligibility", "", _status_line(res, "wer_ratio"), "",
@@ -813,4 +883,8 @@ def _md_mos(res, plots) -> list[str]:
     m = res["mos"]
     if not m.get("available"):
         return ["## 8. MOS proxy", "", f"Not computed: {m['reason']}."]
-    return ["## 8. MOS proxy", "", f"distillmos: synthesised {_f(m['synth'])}, store recordings {_f(m['real'])}."]
+    return [
+        "## 8. MOS proxy",
+        "",
+        f"distillmos: synthesised {_f(m['synth'])}, store recordings {_f(m['real'])}.",
+    ]
