@@ -16,7 +16,9 @@ def add_arguments(parser):
     parser.add_argument("manifest", help="manifest.jsonl written by 'emovox prep'")
     parser.add_argument("--out", required=True, help="feature store folder")
     parser.add_argument("--workers", type=int, default=1, help="processes (default 1)")
-    parser.add_argument("--limit", type=int, default=None, help="only the first N utterances (for a quick look)")
+    parser.add_argument(
+        "--limit", type=int, default=None, help="only the first N utterances (for a quick look)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -25,8 +27,12 @@ def run(args):
 
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")
-    report = build_store(args.manifest, args.out, workers=args.workers, progress=not args.no_progress, limit=args.limit)
-    print(f"{report.done} utterances in {args.out} ({report.computed} extracted now, {len(report.failed)} failed)")
+    report = build_store(
+        args.manifest, args.out, workers=args.workers, progress=not args.no_progress, limit=args.limit
+    )
+    print(
+        f"{report.done} utterances in {args.out} ({report.computed} extracted now, {len(report.failed)} failed)"
+    )
     if report.downmixed:
         print(f"down-mixed to mono: {', '.join(report.downmixed)}")
     for uid, why in report.failed:

@@ -4,7 +4,8 @@
 
     out/meta.json        configs (mel, features), stage versions, emovox version; checked when a run resumes
     out/items/<id>.npz   audio (int16, trimmed, loudness-normalised, 22.05 kHz mono), mel [80, T], energy [T],
-                         and where the stage is available f0 [T] + voiced [T] and phonemes; plus an "info" JSON
+                         phonemes (str) + tokens [N] (symbol-table ids), f0 [T] + voiced [T] where the pitch
+                         stage is installed; plus an "info" JSON
     out/items.jsonl      the manifest records that were extracted (duration = trimmed length) + n_frames
     out/failed.tsv       utterances that could not be used (corrupt, empty, unsupported format), with the reason
     out/stats.json       per-speaker pitch/energy mean and std, global mel mean/std
@@ -40,7 +41,16 @@ from emovox.audio.mel import MelConfig, n_frames
 from emovox.data_prep.manifest import Utterance, read_manifest
 from emovox.fileio import atomic_path, atomic_write_text
 
-__all__ = ["FEATURE_VERSION", "FeatureConfig", "StoreReport", "build_store", "extract_item", "load_item"]
+__all__ = [
+    "FEATURE_VERSION",
+    "FeatureConfig",
+    "StoreError",
+    "StoreReport",
+    "build_store",
+    "extract_item",
+    "frontend_phonemes",
+    "load_item",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -59,8 +69,8 @@ class FeatureConfig:
     peak_limit: float = 0.95  # the gain is lowered so that the peak stays below this
     max_seconds: float = 40.0  # longer files are refused (bounds memory)
     min_seconds: float = 0.1  # shorter files (after trimming) are refused
-    pitch_fn: str = "emovox.audio.pitch:pitch_features"  # (audio, sr, hop, n_frames) -> (f0 Hz, voiced)
-    phonemize_fn: str = "emovox.text:phonemize"  # (text, lang) -> str or list of phonemes
+    pitch_fn: str = "emovox.data_prep.features:pitch_stage"  # (audio, sr, hop, n_frames) -> (f0 Hz, voiced)
+    phonemize_fn: str = "emovox.data_prep.features:frontend_phonemes"  # (text, lang) -> (phonemes, ids)
 
 
 class StoreError(ValueError):
@@ -77,8 +87,42 @@ def resolve(dotted: str) -> tuple[Callable | None, str]:
         fn = getattr(importlib.import_module(module_name), attr)
     except (ImportError, AttributeError) as exc:
         return None, f"unavailable ({dotted}: {exc.__class__.__name__})"
-    version = getattr(importlib.import_module(module_name), "__version__", None) or getattr(fn, "version", None)
+    try:
+        version = _frontend_version() if fn is frontend_phonemes else getattr(fn, "version", None)
+    except ImportError as exc:
+        return None, f"unavailable ({dotted}: {exc.__class__.__name__})"
     return fn, f"{dotted}" + (f" {version}" if version else "")
+
+
+ESPEAK_LANGUAGE = {"en": "en-us", "zh": "cmn", "kk": "kk", "pl": "pl"}
+"""Manifest language code -> espeak-ng voice, where they differ (others are passed through)."""
+_FRONTENDS: dict = {}
+
+
+def pitch_stage(audio: np.ndarray, sr: int, hop: int, frames: int) -> tuple[np.ndarray, np.ndarray]:
+    """F0 (Hz, 0 = unvoiced) and voicing on the mel grid with the Numba pYIN-family tracker."""
+    from emovox.audio.pitch import PitchConfig, estimate_f0
+
+    f0 = estimate_f0(audio, PitchConfig(sample_rate=sr, hop_length=hop)).f0
+    f0 = np.pad(f0[:frames], (0, max(0, frames - f0.shape[0])))
+    return f0.astype(np.float32), f0 > 0
+
+
+def frontend_phonemes(text: str, lang: str) -> tuple[str, list[int]]:
+    """The text front end (normalise -> espeak-ng phonemes -> token ids of the current symbol table)."""
+    from emovox.text.frontend import TextFrontend
+
+    voice = ESPEAK_LANGUAGE.get(lang.lower(), lang.lower())
+    if voice not in _FRONTENDS:
+        _FRONTENDS[voice] = TextFrontend(voice)
+    out = _FRONTENDS[voice](text)
+    return out.phonemes, out.ids
+
+
+def _frontend_version() -> str:
+    from emovox.text.symbols import default_symbol_table
+
+    return f"emovox.text normalise + espeak-ng + symbol table {default_symbol_table().version}"
 
 
 def trim_silence(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
@@ -130,11 +174,15 @@ def mel_and_energy(audio: np.ndarray, cfg: MelConfig) -> tuple[np.ndarray, np.nd
 # ---------------------------------------------------------------------------------------------------- one item
 
 
-def extract_item(utt: Utterance, cfg: FeatureConfig, pitch_fn=None, phonemize_fn=None) -> dict[str, np.ndarray]:
+def extract_item(
+    utt: Utterance, cfg: FeatureConfig, pitch_fn=None, phonemize_fn=None
+) -> dict[str, np.ndarray]:
     """All arrays of one utterance. Raises AudioError (a ValueError) for an unusable file."""
     sr = cfg.mel.sample_rate
     if Path(utt.audio).suffix.lower() in (".webm", ".m4a", ".opus"):
-        raise AudioError(f"{utt.audio}: {Path(utt.audio).suffix} is not supported by libsndfile; convert it to WAV")
+        raise AudioError(
+            f"{utt.audio}: {Path(utt.audio).suffix} is not supported by libsndfile; convert it to WAV"
+        )
     audio, info = load_audio(utt.audio, sr, max_seconds=cfg.max_seconds)
     if info.is_silent:
         raise AudioError(f"{utt.audio}: silent (RMS {info.rms_dbfs:.1f} dBFS)")
@@ -149,8 +197,10 @@ def extract_item(utt: Utterance, cfg: FeatureConfig, pitch_fn=None, phonemize_fn
         arrays["f0"] = np.asarray(f0, dtype=np.float32)
         arrays["voiced"] = np.asarray(voiced, dtype=bool)
     if phonemize_fn is not None and utt.text:
-        ph = phonemize_fn(utt.text, utt.lang)
-        arrays["phonemes"] = np.array(ph if isinstance(ph, str) else " ".join(ph))
+        phonemes, ids = phonemize_fn(utt.text, utt.lang)
+        arrays["phonemes"] = np.array(phonemes)
+        if ids is not None:
+            arrays["tokens"] = np.asarray(ids, dtype=np.int32)
     item_info = {
         "utt_id": utt.utt_id,
         "speaker": utt.speaker,
@@ -160,9 +210,21 @@ def extract_item(utt: Utterance, cfg: FeatureConfig, pitch_fn=None, phonemize_fn
         "downmixed": info.downmixed,
         "resampled_from": info.orig_sample_rate if info.resampled else None,
         "warnings": info.warnings,
+        "moments": _item_moments(arrays),
     }
     arrays["info"] = np.array(json.dumps(item_info, sort_keys=True))
     return arrays
+
+
+def _item_moments(arrays: dict[str, np.ndarray]) -> dict[str, list[float]]:
+    """(count, sum, sum of squares) of energy, log-F0 of voiced frames and mel, for the store statistics."""
+    out = {"energy": [0.0, 0.0, 0.0], "mel": [0.0, 0.0, 0.0]}
+    _accumulate(out["energy"], arrays["energy"].astype(np.float64))
+    _accumulate(out["mel"], arrays["mel"].astype(np.float64))
+    if "f0" in arrays and arrays["voiced"].any():
+        out["log_f0"] = [0.0, 0.0, 0.0]
+        _accumulate(out["log_f0"], np.log(arrays["f0"][arrays["voiced"]].astype(np.float64)))
+    return out
 
 
 def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
@@ -171,7 +233,9 @@ def write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
         for name in sorted(arrays):
             buf = io.BytesIO()
             arr = np.asarray(arrays[name])
-            np.lib.format.write_array(buf, arr if arr.flags.c_contiguous else arr.copy(order="C"), allow_pickle=False)
+            np.lib.format.write_array(
+                buf, arr if arr.flags.c_contiguous else arr.copy(order="C"), allow_pickle=False
+            )
             zf.writestr(zipfile.ZipInfo(f"{name}.npy", date_time=(1980, 1, 1, 0, 0, 0)), buf.getvalue())
 
 
@@ -247,7 +311,9 @@ def _check_meta(out: Path, meta: dict) -> None:
         old = json.loads(path.read_text())
         keys = ("format", "feature_version", "mel", "features", "stages")
         if any(old.get(k) != meta.get(k) for k in keys):
-            raise StoreError(f"{out} was built with another configuration or feature version; use a new --out")
+            raise StoreError(
+                f"{out} was built with another configuration or feature version; use a new --out"
+            )
     else:
         atomic_write_text(path, json.dumps(meta, indent=2, sort_keys=True) + "\n")
 
@@ -272,9 +338,13 @@ def build_store(
     (out / "items").mkdir(parents=True, exist_ok=True)
     meta = _meta(cfg)
     _check_meta(out, meta)
+    for stale in (out / "items").glob(".*"):  # temporary files of a killed run (atomic writes never finished)
+        stale.unlink(missing_ok=True)
     todo = [u for u in utts if not item_path(out, u.utt_id).is_file()]
     failed: dict[str, str] = {}
-    bar = tqdm(total=len(utts), initial=len(utts) - len(todo), desc="features", unit="file", disable=not progress)
+    bar = tqdm(
+        total=len(utts), initial=len(utts) - len(todo), desc="features", unit="file", disable=not progress
+    )
     if workers <= 1:
         _init_worker(cfg, str(out))
         results = map(_work, todo)
@@ -293,7 +363,9 @@ def build_store(
     return _finish(out, utts, failed, meta, computed=len(todo) - len(failed))
 
 
-def _finish(out: Path, utts: Sequence[Utterance], failed: dict[str, str], meta: dict, computed: int) -> StoreReport:
+def _finish(
+    out: Path, utts: Sequence[Utterance], failed: dict[str, str], meta: dict, computed: int
+) -> StoreReport:
     """Write items.jsonl, failed.tsv and stats.json from what is on disk (deterministic order)."""
     records, downmixed = [], []
     sums: dict[str, dict[str, list[float]]] = defaultdict(lambda: defaultdict(lambda: [0.0, 0.0, 0.0]))
@@ -301,16 +373,14 @@ def _finish(out: Path, utts: Sequence[Utterance], failed: dict[str, str], meta: 
     for u in utts:
         if not item_path(out, u.utt_id).is_file():
             continue
-        item = load_item(out, u.utt_id)
-        info = item["info"]
+        info = load_item(out, u.utt_id, keys=("info",))["info"]
         if info["downmixed"]:
             downmixed.append(u.utt_id)
         records.append(json.dumps({**dataclasses.replace(u, duration=info["duration"]).to_dict(),
                                    "n_frames": info["n_frames"]}, ensure_ascii=False))  # fmt: skip
-        _accumulate(sums[u.speaker]["energy"], item["energy"].astype(np.float64))
-        if "f0" in item and item["voiced"].any():
-            _accumulate(sums[u.speaker]["log_f0"], np.log(item["f0"][item["voiced"]].astype(np.float64)))
-        _accumulate(mel_acc, item["mel"].astype(np.float64))
+        for key, (n, s1, s2) in info["moments"].items():
+            acc = mel_acc if key == "mel" else sums[u.speaker][key]
+            acc[0], acc[1], acc[2] = acc[0] + n, acc[1] + s1, acc[2] + s2
     atomic_write_text(out / "items.jsonl", "".join(r + "\n" for r in records))
     failed_rows = [(u.utt_id, failed[u.utt_id]) for u in utts if u.utt_id in failed]
     atomic_write_text(out / "failed.tsv", "".join(f"{uid}\t{why}\n" for uid, why in failed_rows))
