@@ -79,11 +79,11 @@ def _adv(res: dict[str, Any], plt: Any) -> Any:
     for col, (axis, table) in enumerate(adv["axes"].items()):
         for m in ("ser_arousal", "ser_dominance", "ser_valence"):
             axes[0, col].plot(
-                adv["grid"], table[m]["mean_by_value"], marker="o", label=f"{m} r={table[m]['r']:.2f}"
+                adv["grid"][axis], table[m]["mean_by_value"], marker="o", label=f"{m} r={table[m]['r']:.2f}"
             )
         for m in ("f0_st", "f0_range_st", "energy_db", "tilt_db"):
             axes[1, col].plot(
-                adv["grid"], table[m]["mean_by_value"], marker="o", label=f"{m} r={table[m]['r']:.2f}"
+                adv["grid"][axis], table[m]["mean_by_value"], marker="o", label=f"{m} r={table[m]['r']:.2f}"
             )
         axes[0, col].set_title(f"requested {axis}")
         axes[1, col].set_xlabel(f"requested {axis}")

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from emovox import __version__
-from emovox.emotion.labels import BASIC_EMOTIONS
+from emovox.emotion.labels import ADV_AXES, BASIC_EMOTIONS
 from emovox.emotion.spec import parse_emotion_spec
 from emovox.eval.prosody import frame_hop, frame_levels_db, measure_prosody, track_f0
 from emovox.eval.stats import centred_by_group, pearson, slope, spearman
@@ -256,7 +256,7 @@ class Context:
     sentences: list[Sentence]
     emotions: list[str]  # basic emotions the model knows
     ser_emotions: list[str]
-    adv_grid: list[float]
+    adv_grid: dict[str, list[float]]  # axis -> requested values
     renderer: Renderer
 
     @property
@@ -266,6 +266,13 @@ class Context:
     @property
     def non_neutral(self) -> list[str]:
         return [e for e in self.emotions if e != "neutral"]
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    """Mean of the finite values; NaN (silently) when there are none, e.g. F0 of an unvoiced rendering."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else math.nan
 
 
 def _adv_spec(axis: int, value: float) -> str:
@@ -293,7 +300,7 @@ def _jobs(ctx: Context) -> tuple[list[tuple[int, str]], set[tuple[int, str]]]:
     jobs = list(keep)
     for s in ctx.sub:
         jobs += [(s.index, f"{e}:{a:g}") for e in ctx.non_neutral for a in ctx.plan.intensities]
-        jobs += [(s.index, _adv_spec(ax, v)) for ax in range(3) for v in ctx.adv_grid]
+        jobs += [(s.index, _adv_spec(ax, v)) for ax, axis in enumerate(ADV_AXES) for v in ctx.adv_grid[axis]]
         jobs += [
             (s.index, _mixture_spec(a, b, w))
             for a, b in _mixture_pairs(ctx)
@@ -386,8 +393,7 @@ def _intensity_section(ctx: Context) -> dict[str, Any]:
         for m in INTENSITY_MEASURES:
             centred = centred_by_group(values[m], groups)
             means = [
-                float(np.nanmean([v for v, x in zip(centred, alphas) if x == a]))
-                for a in ctx.plan.intensities
+                float(_nanmean([v for v, x in zip(centred, alphas) if x == a])) for a in ctx.plan.intensities
             ]
             table[m] = {"rho": spearman(alphas, centred), "mean_by_intensity": means}
         out["per_emotion"][e] = table
@@ -405,10 +411,10 @@ def _relative_rate(ctx: Context, r: Any) -> float:
 
 def _adv_section(ctx: Context) -> dict[str, Any]:
     out: dict[str, Any] = {"grid": ctx.adv_grid, "axes": {}}
-    for ax, axis in enumerate(("arousal", "dominance", "valence")):
+    for ax, axis in enumerate(ADV_AXES):
         req, groups, values = [], [], defaultdict(list)
         for s in ctx.sub:
-            for v in ctx.adv_grid:
+            for v in ctx.adv_grid[axis]:
                 r = ctx.renderer.get(s.index, _adv_spec(ax, v))
                 req.append(v)
                 groups.append(s.index)
@@ -417,7 +423,7 @@ def _adv_section(ctx: Context) -> dict[str, Any]:
         table = {}
         for m in ADV_MEASURES:
             centred = centred_by_group(values[m], groups)
-            means = [float(np.nanmean([c for c, x in zip(centred, req) if x == v])) for v in ctx.adv_grid]
+            means = [float(_nanmean([c for c, x in zip(centred, req) if x == v])) for v in ctx.adv_grid[axis]]
             table[m] = {"r": pearson(req, centred), "slope": slope(req, centred), "mean_by_value": means}
         out["axes"][axis] = table
     return out
@@ -579,17 +585,21 @@ def _mos_section(ctx: Context, store: Store) -> dict[str, Any]:
 # ----------------------------------------------------------------------------------------------------- evaluate
 
 
-def _adv_grid(tts: Any, points: int) -> list[float]:
-    """Per-axis sweep: within the model's ADV range when it reports one (no extrapolation), else [-1, 1]."""
-    lo, hi = -1.0, 1.0
+def _adv_grid(tts: Any, points: int) -> dict[str, list[float]]:
+    """Per-axis sweep: within the ADV range the model saw in training (no extrapolation), else [-1, 1]."""
     info = tts.describe() if hasattr(tts, "describe") else {}
     ranges = info.get("adv_range") or {}
-    if ranges:
-        lo = max(-1.0, max(r[0] for r in ranges.values()))
-        hi = min(1.0, min(r[1] for r in ranges.values()))
-        if not hi - lo > 0.2:
+    grid = {}
+    for axis in ADV_AXES:
+        lo, hi = (
+            (max(-1.0, float(ranges[axis][0])), min(1.0, float(ranges[axis][1])))
+            if axis in ranges
+            else (-1, 1)
+        )
+        if not hi - lo > 0.2:  # a corpus without spread on this axis: sweep the full range
             lo, hi = -1.0, 1.0
-    return [float(round(v, 4)) for v in np.linspace(lo, hi, points)]
+        grid[axis] = [float(round(v, 4)) for v in np.linspace(lo, hi, points)]
+    return grid
 
 
 def _target(name: str, value: float) -> dict[str, Any]:
@@ -809,7 +819,9 @@ def _md_adv(res, plots) -> list[str]:
     rows = [[f"{axis} vs {m}", t[m]["r"], t[m]["slope"]] for axis, t in axes.items() for m in ADV_MEASURES]
     return [
         "## 3. ADV control", "", _status_line(res, "arousal_f0_r"), "", _status_line(res, "valence_ser_r"), "",
-        f"Each axis swept over {', '.join(f'{v:g}' for v in res['adv']['grid'])} with the other two at neutral "
+        "Each axis swept over the ADV range the model saw in training ("
+        + "; ".join(f"{axis} {g[0]:g}..{g[-1]:g}" for axis, g in res["adv"]["grid"].items())
+        + ") with the other two at neutral "
         "(a VA spec is the same as the A and V sweeps with D neutral). Pearson r and slope (units per unit of "
         "the axis; F0 in semitones, energy and tilt in dB, rate as neutral duration / duration) against values "
         "relative to each sentence's mean.", "",
