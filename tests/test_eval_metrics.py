@@ -97,11 +97,9 @@ def test_mcd_of_identical_mels_is_zero_and_of_a_known_cepstral_offset_is_exact()
     assert mel_cepstral_distortion(mel, mel).mcd_db == pytest.approx(0.0, abs=1e-9)
     # A level change only moves c0, which MCD excludes.
     assert mel_cepstral_distortion(mel, mel + 3.0).mcd_db == pytest.approx(0.0, abs=1e-9)
-    # Adding delta * (DCT basis vector k) to every frame moves c_k by exactly delta (orthonormal DCT).
-    from scipy.fft import idct
-
-    basis = idct(np.eye(80)[:, 5], type=2, norm="ortho")
-    shifted = mel + 0.5 * basis[:, None]
+    # log_mel = c0 + 2 * sum_k c_k cos(pi k (n + 1/2) / N): adding 2 * 0.5 * cos(...) moves c_5 by exactly 0.5.
+    n = np.arange(80)
+    shifted = mel + 2 * 0.5 * np.cos(np.pi * 5 * (n + 0.5) / 80)[:, None]
     res = mel_cepstral_distortion(mel, shifted)
     assert res.mcd_db == pytest.approx(MCD_SCALE * 0.5, rel=1e-6)
     assert res.path.shape == (30, 2)
@@ -110,6 +108,10 @@ def test_mcd_of_identical_mels_is_zero_and_of_a_known_cepstral_offset_is_exact()
 def test_mel_cepstrum_shape_and_validation():
     c = mel_cepstrum(np.zeros((80, 7)), n_coeffs=13)
     assert c.shape == (7, 13)
+    # A pure cosine of quefrency 3 and amplitude 2 * 0.7 in the log spectrum is c_3 = 0.7, nothing else.
+    log_mel = 1.0 + 1.4 * np.cos(np.pi * 3 * (np.arange(80) + 0.5) / 80)
+    c = mel_cepstrum(np.repeat(log_mel[:, None], 2, axis=1), n_coeffs=24)
+    np.testing.assert_allclose(c[0], np.eye(24)[2] * 0.7, atol=1e-12)
     with pytest.raises(ValueError, match="n_coeffs"):
         mel_cepstrum(np.zeros((80, 7)), n_coeffs=80)
 
@@ -168,3 +170,23 @@ def test_normalize_for_wer():
         normalize_for_wer("Hello, World!  It's 42 -- well-known.") == "hello world it's forty two well known"
     )
     assert normalize_for_wer("'Quoted' words") == "quoted words"
+
+
+def test_mcd_and_f0_error_on_real_speech(ljspeech_mini):
+    """A clip played 10 % slower (resampled: F0 down by 1200·log2(1.1) ≈ 165 cents) against itself."""
+    from emovox.audio.io import load_audio, resample
+    from emovox.audio.mel import mel_spectrogram
+    from emovox.eval.prosody import track_f0
+
+    audio, _ = load_audio(ljspeech_mini / "wavs" / "LJ001-0002.wav", 22050)
+    other, _ = load_audio(ljspeech_mini / "wavs" / "LJ001-0008.wav", 22050)
+    slow = resample(audio, 22050, 24255)
+    mel, mel_slow = mel_spectrogram(audio).numpy(), mel_spectrogram(slow).numpy()
+    res = mel_cepstral_distortion(mel, mel_slow)
+    f0, f0_slow = track_f0(audio, 22050).f0, track_f0(slow, 22050).f0
+    ok = (res.path[:, 0] < f0.size) & (res.path[:, 1] < f0_slow.size)
+    err = f0_rmse_cents(f0, f0_slow, res.path[ok])
+    assert err["bias_cents"] == pytest.approx(-1200 * math.log2(1.1), abs=25)
+    assert err["n_voiced"] > 50
+    # The same words, slowed down, are closer than another sentence.
+    assert 0 < res.mcd_db < mel_cepstral_distortion(mel, mel_spectrogram(other).numpy()).mcd_db

@@ -1,10 +1,13 @@
 """Mel-cepstral distortion with DTW, and F0 RMSE after the same alignment.
 
 **Cepstra.** emovox has no SPTK mel-cepstral analysis (pysptk is not a dependency), so the cepstra are computed
-from the HiFi-GAN log-mel spectrogram: ``c = DCT-II_ortho(log_mel)`` along the 80 mel bands, keeping
-``c_1 … c_K`` (``K = 24`` by default; ``c_0``, the overall level, is excluded so that loudness does not count).
-The log-mel is the natural log of mel-filtered *magnitudes*, the scale SPTK mel-cepstra use, so the numbers are
-close to, but not identical with, the WORLD/SPTK MCD of other papers: compare MCDs within emovox.
+from the HiFi-GAN log-mel spectrogram, read as a log spectrum sampled at ``N`` (= 80) points of a mel-warped
+frequency axis: ``c_k = DCT-II(log_mel)_k / (2N)``, the scaling under which ``log_mel[n] = c_0 + 2·Σ_k c_k·
+cos(πk(n + ½)/N)`` — the usual definition of a (mel-)cepstrum, so that distances are on the scale of other
+papers' MCDs rather than the ≈ 2·sqrt(N/2) times larger scale of orthonormal-DCT MFCCs. ``c_1 … c_K`` are
+kept (``K = 24`` by default); ``c_0``, the overall level, is excluded so that loudness does not count. The
+log-mel is the natural log of mel-filtered *magnitudes*, as SPTK mel-cepstra are of the amplitude spectrum;
+the mel filterbank smooths differently from an all-pass warped cepstrum, so compare MCDs within emovox.
 
 **MCD** (Kubichek 1993) of aligned frame pairs: ``(10 / ln 10) · sqrt(2 · Σ_k (c_k − c'_k)²)`` dB, averaged over
 the DTW path. **DTW**: symmetric steps (1,0), (0,1), (1,1) with unit weights on the Euclidean distance between
@@ -45,7 +48,7 @@ def mel_cepstrum(log_mel: np.ndarray, n_coeffs: int = 24) -> np.ndarray:
         raise ValueError(f"expected a log-mel [n_mels, T], got shape {lm.shape}")
     if not 1 <= n_coeffs < lm.shape[0]:
         raise ValueError(f"n_coeffs must be in [1, {lm.shape[0] - 1}] for {lm.shape[0]} mel bands")
-    c = dct(lm, type=2, norm="ortho", axis=0)
+    c = dct(lm, type=2, axis=0) / (2.0 * lm.shape[0])
     return np.ascontiguousarray(c[1 : n_coeffs + 1].T)
 
 
