@@ -31,14 +31,18 @@ def requested_adv(spec: str, known) -> tuple[float, float, float]:
     return tuple(float(x) for x in adv)
 
 
-def tone_speech(n_syllables: int, f0: float, amp: float, syllable_s: float) -> np.ndarray:
-    """Harmonic-complex syllables separated by short gaps, with 0.1 s of near-silence around."""
-    gap = np.zeros(int(0.04 * SR))
-    t = np.arange(int(syllable_s * SR)) / SR
+def _samples(seconds: float) -> int:
+    return 8 * round(seconds * SR / 8)  # every segment a multiple of 8 samples: see FakeTTS.text_id
+
+
+def tone_speech(n_syllables: int, f0: float, amp: float, syllable_s: float, tail: int = 0) -> np.ndarray:
+    """Harmonic-complex syllables separated by short gaps, with 0.1 s (+ ``tail`` samples) of near-silence."""
+    gap = np.zeros(_samples(0.04))
+    t = np.arange(_samples(syllable_s)) / SR
     tone = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))
     tone = amp * tone / np.sqrt(np.mean(tone**2)) * np.hanning(t.size) ** 0.25
-    pad = np.zeros(int(0.1 * SR))
-    x = np.concatenate([pad, *([tone, gap] * n_syllables), pad])
+    pad = np.zeros(_samples(0.1))
+    x = np.concatenate([pad, *([tone, gap] * n_syllables), pad, np.zeros(tail)])
     # A -60 dBFS noise floor (fixed seed) keeps int16 quantisation of the store's copy out of the log-mel.
     return (x + np.random.default_rng(0).normal(scale=1e-3, size=x.size)).astype(np.float32)
 
@@ -50,6 +54,7 @@ class FakeTTS:
         self.emotions = list(emotions)
         self.speakers = list(speakers)
         self.calls = 0
+        self.texts: list[str] = []  # text k is rendered k samples longer than a multiple of 8 (OracleAsr)
 
     def describe(self):
         return {"speakers": self.speakers, "emotions": self.emotions,
@@ -60,7 +65,11 @@ class FakeTTS:
         a, _, v = requested_adv(emotion, self.emotions)
         f0 = BASE_F0 * 2.0 ** (ST_PER_AROUSAL * a / 12.0)
         amp = 0.05 * 10.0 ** (DB_PER_VALENCE * v / 20.0)
-        return tone_speech(2 * len(text.split()), f0, amp, 0.16 / (1.0 + 0.3 * a)), SR
+        if text not in self.texts:
+            self.texts.append(text)
+        tail = self.texts.index(text)
+        assert tail < 8, "the fake voice tells at most 8 texts apart"
+        return tone_speech(2 * len(text.split()), f0, amp, 0.16 / (1.0 + 0.3 * a), tail), SR
 
 
 @dataclass
@@ -101,6 +110,18 @@ class ConstantAsr:
     def transcribe(self, audio, sample_rate):
         assert audio.ndim == 1 and sample_rate > 0
         return self.text
+
+
+class OracleAsr:
+    """Knows what the fake voice said from the clip's length mod 8: a perfect recogniser for its renderings."""
+
+    name = "oracle"
+
+    def __init__(self, tts: FakeTTS):
+        self.tts = tts
+
+    def transcribe(self, audio, sample_rate):
+        return self.tts.texts[audio.size % 8]
 
 
 SENTENCES = (

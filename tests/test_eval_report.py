@@ -8,9 +8,8 @@ import math
 import numpy as np
 import pytest
 
-from emovox.eval.asr import word_error_rate
 from emovox.eval.report import EvalPlan, Store, evaluate, render_markdown, write_report
-from tests.eval_fakes import ST_PER_AROUSAL, ConstantAsr, FakeSER, FakeTTS, write_store
+from tests.eval_fakes import ST_PER_AROUSAL, ConstantAsr, FakeSER, FakeTTS, OracleAsr, write_store
 
 PLAN = EvalPlan.quick(sentences=2, sub_sentences=1, intensities=(0.0, 0.5, 1.0, 1.5))
 
@@ -20,7 +19,7 @@ def evaluated(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     tts = FakeTTS()
     store = write_store(root / "store", tts)
-    result = evaluate(tts, store, FakeSER(), plan=PLAN, asr=ConstantAsr("the cat"), seed=3)
+    result = evaluate(tts, store, FakeSER(), plan=PLAN, asr=OracleAsr(tts), seed=3)
     paths = write_report(result, root / "out")
     return result, paths, tts
 
@@ -74,13 +73,11 @@ def test_mixtures_and_polarity(evaluated):
 
 def test_wer_and_mcd_against_the_store(evaluated):
     res = evaluated[0]
-    sentences = [s["text"] for s in res["meta"]["sentences"]]
     wer = res["wer"]
-    assert wer["available"] and wer["backend"] == "constant"
-    expected = word_error_rate([t for t in sentences for _ in range(7)], ["the cat"] * 14)
-    assert wer["synth"]["wer"] == pytest.approx(expected.wer)
-    real = word_error_rate([t for t in sentences for _ in range(PLAN.real_per_sentence)], ["the cat"] * 4)
-    assert wer["real"]["wer"] == pytest.approx(real.wer)
+    assert wer["available"] and wer["backend"] == "oracle" and wer["informative"]
+    assert wer["synth"]["wer"] == 0.0 and wer["synth"]["n_utterances"] == 14
+    assert wer["real"]["wer"] == 0.0 and wer["real"]["n_utterances"] == 2 * PLAN.real_per_sentence
+    assert wer["ratio"] == 1.0 and res["targets"]["wer_ratio"]["status"] == "PASS"
     mcd = res["mcd"]
     assert mcd["available"] and mcd["n"] == 14
     # Same signal up to trimming and int16: small distortion, F0 within a few cents.
@@ -131,14 +128,16 @@ def test_misses_are_reported(tmp_path):
     tts = FlatTTS(emotions)
     store = write_store(tmp_path / "store", FakeTTS(emotions), sentences=("a dog ran home",))
     plan = EvalPlan.quick(sentences=1, sub_sentences=1, intensities=(0.0, 1.0), mixture_pairs=())
-    res = evaluate(tts, store, FakeSER(emotions), plan=plan, asr="none")
+    res = evaluate(tts, store, FakeSER(emotions), plan=plan, asr=ConstantAsr("zzz"))
     t = res["targets"]
     assert t["emotion_accuracy"]["status"] == "MISS" and t["emotion_accuracy"]["value"] == pytest.approx(
         1 / 3
     )
     assert t["arousal_f0_r"]["status"] == "N/A"  # constant F0: r undefined
     assert t["polarity_flip"]["status"] == "MISS"
-    assert t["wer_ratio"]["status"] == "N/A" and "disabled" in res["wer"]["reason"]
+    # The ASR understands none of the store's recordings: the WER ratio is reported but not judged.
+    assert res["wer"]["real"]["wer"] == 1.0 and not res["wer"]["informative"]
+    assert t["wer_ratio"]["status"] == "N/A" and "not judged" in render_markdown(res)
 
 
 def test_store_validation_and_held_out_split(tmp_path):
@@ -179,7 +178,9 @@ def test_cli_eval_model_with_fakes(tmp_path, monkeypatch, capsys):
     printed = capsys.readouterr().out
     assert loaded["model"] is None
     assert "PASS" in printed and "emotion accuracy" in printed and str(out / "report.md") in printed
-    assert json.loads((out / "report.json").read_text())["meta"]["plan"]["sentences"] == 1
+    data = json.loads((out / "report.json").read_text())
+    assert data["meta"]["plan"]["sentences"] == 1
+    assert data["wer"] == {"available": False, "reason": "disabled (asr='none')"}
     # User errors are one-line messages.
     assert main([*argv[:4], str(tmp_path), *argv[5:]]) == 1
     assert "not a feature store" in capsys.readouterr().err

@@ -58,6 +58,7 @@ ADV_MEASURES = (
     "tilt_db",
 )
 INTENSITY_MEASURES = ("p_target", "f0_st", "f0_range_st", "energy_db")
+MAX_REFERENCE_WER = 0.5  # above this WER on the store's own audio, the WER ratio is reported but not judged
 POLARITY_MEASURES = ("ser_arousal", "ser_valence", "f0_st", "energy_db")
 
 # name -> (what, threshold, ">=" or "<="): the acceptance targets of the issue.
@@ -141,7 +142,7 @@ class Store:
             if recs:
                 return recs, split
         logger.warning("%s has no test/dev split: evaluating on all items (not held out)", self.path)
-        return [r for r in self.records if (r.get("text") or "").strip()], "all (no held-out split)"
+        return [r for r in self.records if (r.get("text") or "").strip()], "all items (no held-out split)"
 
 
 @dataclass
@@ -495,6 +496,8 @@ def _wer_section(ctx: Context, store: Store, asr: Any, asr_name: str) -> dict[st
     return {
         "available": True, "backend": asr_name, "synth": w_syn.to_dict(), "real": w_real.to_dict(),
         "ratio": ratio, "per_emotion": per_emotion,
+        # An ASR that cannot follow the store's own recordings makes the ratio meaningless: no PASS from it.
+        "informative": bool(w_real.wer <= MAX_REFERENCE_WER),
         "examples": [{"ref": t, "hyp": h, "spec": r.spec} for t, h, r in list(zip(texts, hyps, synth))[:10]],
     }  # fmt: skip
 
@@ -620,7 +623,7 @@ def _targets(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "arousal_f0_r": _target("arousal_f0_r", adv["arousal"]["f0_st"]["r"]),
         "valence_ser_r": _target("valence_ser_r", adv["valence"]["ser_valence"]["r"]),
         "polarity_flip": _target("polarity_flip", res["polarity"]["va_flip_fraction"]),
-        "wer_ratio": _target("wer_ratio", wer["ratio"] if wer.get("available") else math.nan),
+        "wer_ratio": _target("wer_ratio", wer["ratio"] if wer.get("informative") else math.nan),
     }
 
 
@@ -761,7 +764,7 @@ def render_markdown(res: dict[str, Any], plots: dict[str, Path] | None = None) -
     meta = res["meta"]
     lines = [
         "# emovox evaluation report", "",
-        f"emovox {meta['emovox_version']}, {meta['created']}. Store `{meta['store']}` ({meta['split']} split), "
+        f"emovox {meta['emovox_version']}, {meta['created']}. Store `{meta['store']}`, split: {meta['split']}; "
         f"{len(meta['sentences'])} sentences, {meta['clips']} synthesised clips at {meta['sample_rate']} Hz. "
         f"Recogniser classes: {', '.join(meta['recogniser_emotions'])}. ASR: {meta['asr']}.", "",
         "## Summary", "",
@@ -833,7 +836,7 @@ def _md_mixtures(res, plots) -> list[str]:
     pairs = res["mixtures"]["pairs"]
     if not pairs:
         return ["## 4. Mixtures", "", "No mixture pair has both emotions in the model and the recogniser."]
-    rows = [[k, *(f"{pa:.2f}/{pb:.2f}" for pa, pb in zip(c["p_a"], c["p_b"])), c["rho_w_vs_pa_minus_pb"]]
+    rows = [[k, *(f"{_f(pa, 2)}/{_f(pb, 2)}" for pa, pb in zip(c["p_a"], c["p_b"])), c["rho_w_vs_pa_minus_pb"]]
             for k, c in pairs.items()]  # fmt: skip
     weights = next(iter(pairs.values()))["weights"]
     return [
@@ -868,8 +871,11 @@ def _md_wer(res, plots) -> list[str]:
             f"WER unavailable: {w['reason']}.",
         ]
     rows = [[e, v] for e, v in w["per_emotion"].items()]
+    caveat = [] if w.get("informative", True) else [
+        f"The ASR misses more than {MAX_REFERENCE_WER:.0%} of the words of the store's own recordings, so the "
+        f"ratio ({_f(w['ratio'])}) says nothing about the model: not judged.", ""]  # fmt: skip
     return [
-        "## 6. Intelligibility", "", _status_line(res, "wer_ratio"), "",
+        "## 6. Intelligibility", "", _status_line(res, "wer_ratio"), "", *caveat,
         f"ASR: {w['backend']}. WER of synthesised speech {_f(w['synth']['wer'])} "
         f"({w['synth']['n_ref_words']} words) vs the store's recordings of the same sentences "
         f"{_f(w['real']['wer'])} ({w['real']['n_ref_words']} words).", "",
