@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "features": ("emovox.commands.features", "extract mel, F0, energy, phonemes into a resumable store"),
     "prep": ("emovox.commands.prep", "parse a corpus into a manifest (+ summary and Kaldi export)"),
     "train": ("emovox.commands.train", "train a model (vocoder, acoustic, ser) from a config"),
+    "ser": ("emovox.commands.ser", "speech-emotion recogniser: train, cross-validate, predict"),
     "phonemize": ("emovox.commands.phonemize", "show normalised text, IPA phonemes and token ids of a text"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
     "eval": ("emovox.commands.eval", "evaluation reports (model: emotion control, WER, MCD)"),

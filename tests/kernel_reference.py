@@ -20,10 +20,7 @@ def ref_maximum_path(value: np.ndarray, t_x: int, t_y: int) -> np.ndarray:
         for x in range(t_x):
             if x > y or x < t_x - (t_y - y):
                 continue  # a monotonic surjective path cannot reach (x, y)
-            if y == 0:
-                best = 0.0
-            else:
-                best = max(q[x, y - 1], q[x - 1, y - 1] if x > 0 else -np.inf)
+            best = 0.0 if y == 0 else max(q[x, y - 1], q[x - 1, y - 1] if x > 0 else -np.inf)
             q[x, y] = best + float(value[x, y])
     path = np.zeros(value.shape, dtype=np.uint8)
     x = t_x - 1
@@ -87,7 +84,7 @@ def ref_candidates(d, tau_lo, tau_hi, beta_b, no_trough, n_cand):
             troughs.append((tau + delta, max(b - 0.25 * (a - c) * delta, 0.0)))
     masses = []
     claimed = 1.0
-    for tau, val in troughs:
+    for _, val in troughs:
         cdf = _beta2_cdf(val, beta_b)
         masses.append(max(claimed - cdf, 0.0))
         claimed = min(claimed, cdf)
@@ -159,7 +156,7 @@ def ref_refine(xp, centre, coarse_tau, r, window, tau_max, sample_rate) -> float
     def d(tau):
         return float(np.sum((xp[start : start + window] - xp[start + tau : start + tau + window]) ** 2))
 
-    t = min(max(int(round(coarse_tau * r)), 3), tau_max)
+    t = min(max(int(coarse_tau * r + 0.5), 3), tau_max)
     for _ in range(2 * r):
         lo, mid, hi = d(t - 1), d(t), d(t + 1)
         if lo < mid and lo <= hi and t > 3:

@@ -50,7 +50,7 @@ def trained(tmp_path_factory):
                 "--no-progress"]) == 0  # fmt: skip
     assert cli(["features", str(root / "prep" / "manifest.jsonl"), "--out", str(root / "store")]) == 0
     torch.manual_seed(0)
-    sets = sum((["--set", s] for s in [*TINY, f"data.store={root / 'store'}"]), [])
+    sets = [arg for s in [*TINY, f"data.store={root / 'store'}"] for arg in ("--set", s)]
     assert cli(["train", "acoustic", "--out", str(root / "run"), *sets]) == 0
     model = root / "run" / "model.safetensors"
     assert cli(["bank", str(model), str(root / "store")]) == 0

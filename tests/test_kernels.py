@@ -38,7 +38,9 @@ def test_maximum_path_torch_wrapper():
     gen = torch.Generator().manual_seed(1)
     log_p = torch.randn(3, 7, 20, generator=gen, dtype=torch.float64)
     t_x, t_y = torch.tensor([7, 4, 1]), torch.tensor([20, 9, 5])
-    mask = (torch.arange(7)[None, :, None] < t_x[:, None, None]) & (torch.arange(20)[None, None, :] < t_y[:, None, None])
+    mask = (torch.arange(7)[None, :, None] < t_x[:, None, None]) & (
+        torch.arange(20)[None, None, :] < t_y[:, None, None]
+    )
     path = maximum_path(log_p, mask)
     assert path.dtype == log_p.dtype and path.shape == log_p.shape
     cols = path.sum(1)
@@ -55,7 +57,10 @@ def test_maximum_path_matches_the_monotonic_alignment_search_package():
     gen = torch.Generator().manual_seed(2)
     log_p = torch.randn(4, 15, 60, generator=gen)
     t_x, t_y = torch.tensor([15, 10, 3, 12]), torch.tensor([60, 31, 7, 12])
-    mask = ((torch.arange(15)[None, :, None] < t_x[:, None, None]) & (torch.arange(60)[None, None, :] < t_y[:, None, None])).float()
+    mask = (
+        (torch.arange(15)[None, :, None] < t_x[:, None, None])
+        & (torch.arange(60)[None, None, :] < t_y[:, None, None])
+    ).float()
     assert torch.equal(maximum_path(log_p, mask), mas.maximum_path(log_p, mask))
 
 
@@ -80,14 +85,20 @@ def test_average_equals_reference_on_random_inputs(skip_zeros):
     out = average_by_duration(values, durations, skip_zeros=skip_zeros)
     for b in range(4):
         np.testing.assert_allclose(out[b], ref_average(values[b], durations[b], skip_zeros), rtol=1e-6)
-    single = average_by_duration(torch.from_numpy(values[0]), torch.from_numpy(durations[0]), skip_zeros=skip_zeros)
+    single = average_by_duration(
+        torch.from_numpy(values[0]), torch.from_numpy(durations[0]), skip_zeros=skip_zeros
+    )
     np.testing.assert_array_equal(single, out[0])
 
 
 def test_average_pitch_uses_voiced_frames_only():
     pitch = np.array([0, 100, 110, 0, 0, 0, 200, 0], np.float32)
-    np.testing.assert_allclose(average_by_duration(pitch, np.array([3, 2, 0, 3]), skip_zeros=True), [105, 0, 0, 200])
-    np.testing.assert_allclose(average_by_duration(pitch, np.array([3, 2, 0, 3]), skip_zeros=False), [70, 0, 0, 200 / 3])
+    np.testing.assert_allclose(
+        average_by_duration(pitch, np.array([3, 2, 0, 3]), skip_zeros=True), [105, 0, 0, 200]
+    )
+    np.testing.assert_allclose(
+        average_by_duration(pitch, np.array([3, 2, 0, 3]), skip_zeros=False), [70, 0, 0, 200 / 3]
+    )
 
 
 def test_average_bad_input():

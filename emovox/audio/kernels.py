@@ -13,6 +13,7 @@ compiled on first use. ``tests/kernel_reference.py`` holds the slow references t
 
 from __future__ import annotations
 
+import numba
 import numpy as np
 import torch
 from numba import njit, prange
@@ -24,28 +25,29 @@ __all__ = ["average_by_duration", "durations_from_path", "maximum_path", "maximu
 def _mas_single(value, t_x, t_y, path):
     """MAS for one item: ``value[:t_x, :t_y]`` log-likelihoods -> 1s along the best path in ``path``.
 
-    Row by row (text position ``x``), each row only over the frames a monotonic surjective path can reach,
-    ``x <= y <= t_y - t_x + x``; the cumulative scores are float64. Requires ``1 <= t_x <= t_y``.
+    Frame by frame (``y``), each over the tokens a monotonic surjective path can occupy there,
+    ``max(0, t_x - t_y + y) <= x <= min(t_x - 1, y)``. The scores are kept transposed (``[t_y, t_x]``, float64)
+    so that the inner loop over tokens is contiguous and free of loop-carried dependencies, which lets LLVM
+    vectorise it. Requires ``1 <= t_x <= t_y``.
     """
-    acc = np.empty((t_x, t_y), dtype=np.float64)
-    width = t_y - t_x  # each row spans width + 1 frames
-    run = 0.0
-    for y in range(width + 1):
-        run += value[0, y]
-        acc[0, y] = run
-    for x in range(1, t_x):
-        prev = acc[x - 1]
-        row = acc[x]
-        vrow = value[x]
-        row[x] = prev[x - 1] + vrow[x]  # first reachable frame: must come from the row below
-        for y in range(x + 1, x + width + 1):
-            stay = row[y - 1]
-            move = prev[y - 1]
-            row[y] = (stay if stay >= move else move) + vrow[y]
+    vt = np.ascontiguousarray(value[:t_x, :t_y].T)
+    acc = np.empty((t_y, t_x), dtype=np.float64)
+    acc[0, 0] = vt[0, 0]
+    for y in range(1, t_y):
+        prev, cur, v = acc[y - 1], acc[y], vt[y]
+        lo, hi = max(0, t_x - t_y + y), min(t_x - 1, y)
+        if hi == y:
+            prev[y] = -np.inf  # token y cannot be reached by frame y - 1: no "stay" there
+        if lo == 0:
+            cur[0] = prev[0] + v[0]
+            lo = 1
+        for x in range(lo, hi + 1):
+            stay, move = prev[x], prev[x - 1]
+            cur[x] = (stay if stay >= move else move) + v[x]
     index = t_x - 1
     for y in range(t_y - 1, -1, -1):
         path[index, y] = 1
-        if index > 0 and (index == y or acc[index, y - 1] < acc[index - 1, y - 1]):
+        if index > 0 and (index == y or acc[y - 1, index] < acc[y - 1, index - 1]):
             index -= 1
 
 
@@ -53,6 +55,14 @@ def _mas_single(value, t_x, t_y, path):
 def _mas_batch(value, t_xs, t_ys, path):
     """MAS over a batch: ``value [B, T_x, T_y]``, lengths ``[B]`` -> ``path [B, T_x, T_y]`` (zeroed first)."""
     for b in prange(value.shape[0]):
+        if t_xs[b] > 0 and t_ys[b] > 0:
+            _mas_single(value[b], t_xs[b], t_ys[b], path[b])
+
+
+@njit(cache=True)
+def _mas_batch_serial(value, t_xs, t_ys, path):
+    """:func:`_mas_batch` on the calling thread (no parallel-region launch when one thread is allowed)."""
+    for b in range(value.shape[0]):
         if t_xs[b] > 0 and t_ys[b] > 0:
             _mas_single(value[b], t_xs[b], t_ys[b], path[b])
 
@@ -69,7 +79,9 @@ def maximum_path_numpy(value: np.ndarray, t_x: np.ndarray, t_y: np.ndarray) -> n
     """
     value = np.ascontiguousarray(value)
     if value.ndim != 3 or value.dtype not in (np.float32, np.float64):
-        raise ValueError(f"MAS needs a float32/float64 [B, T_text, T_mel] array, got {value.dtype} {value.shape}")
+        raise ValueError(
+            f"MAS needs a float32/float64 [B, T_text, T_mel] array, got {value.dtype} {value.shape}"
+        )
     t_x = np.asarray(t_x, dtype=np.int64)
     t_y = np.asarray(t_y, dtype=np.int64)
     b, tx_max, ty_max = value.shape
@@ -82,11 +94,12 @@ def maximum_path_numpy(value: np.ndarray, t_x: np.ndarray, t_y: np.ndarray) -> n
         raise ValueError(
             f"item {bad} has more text tokens ({t_x[bad]}) than mel frames ({t_y[bad]}): no monotonic alignment"
         )
-    for i in np.flatnonzero((t_x > 0) & (t_y > 0)):
+    for i in np.flatnonzero((t_x > 0) & (t_y > 0)) if np.isnan(value).any() else ():
         if np.isnan(value[i, : t_x[i], : t_y[i]]).any():
             raise ValueError(f"item {i} has NaN log-likelihoods")
     path = np.zeros(value.shape, dtype=np.uint8)
-    _mas_batch(value, t_x, t_y, path)
+    kernel = _mas_batch if numba.get_num_threads() > 1 and b > 1 else _mas_batch_serial
+    kernel(value, t_x, t_y, path)
     return path
 
 
@@ -105,7 +118,9 @@ def maximum_path(log_p: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         ValueError: shapes differ, or an item has more text tokens than mel frames.
     """
     if log_p.shape != mask.shape or log_p.dim() != 3:
-        raise ValueError(f"log_p and mask must both be [B, T_text, T_mel], got {tuple(log_p.shape)} and {tuple(mask.shape)}")
+        raise ValueError(
+            f"log_p and mask must both be [B, T_text, T_mel], got {tuple(log_p.shape)} and {tuple(mask.shape)}"
+        )
     with torch.no_grad():
         m = mask.detach().to("cpu", torch.bool)
         t_x = m[:, :, 0].sum(1).numpy() if m.shape[2] else np.zeros(m.shape[0], np.int64)
@@ -171,14 +186,15 @@ def average_by_duration(
     v, d = (v[None], d[None]) if single else (v, d)
     if v.ndim != 2 or d.ndim != 2 or v.shape[0] != d.shape[0]:
         raise ValueError(f"values [B, T] and durations [B, N] do not match: {v.shape} and {d.shape}")
-    if d.size and not np.issubdtype(d.dtype, np.integer):
-        if not np.all(d == np.round(d)):
-            raise ValueError("durations must be whole numbers of frames")
+    if d.size and not np.issubdtype(d.dtype, np.integer) and not np.all(d == np.round(d)):
+        raise ValueError("durations must be whole numbers of frames")
     d = d.astype(np.int64)
     if (d < 0).any():
         raise ValueError("durations must be non-negative")
     if (d.sum(axis=1) > v.shape[1]).any():
-        raise ValueError(f"durations sum to {int(d.sum(axis=1).max())} frames but there are only {v.shape[1]}")
+        raise ValueError(
+            f"durations sum to {int(d.sum(axis=1).max())} frames but there are only {v.shape[1]}"
+        )
     out = np.zeros(d.shape, dtype=np.float32)
     _average_batch(np.ascontiguousarray(v, dtype=np.float32), np.ascontiguousarray(d), skip_zeros, out)
     return out[0] if single else out

@@ -268,7 +268,9 @@ def _frame_candidates(d, tau_lo, tau_hi, beta_b, no_trough, out_tau, out_mass):
                     out_tau[j], out_mass[j] = out_tau[j + 1], out_mass[j + 1]
                 out_tau[n_cand - 1], out_mass[n_cand - 1] = 0.0, 0.0
                 break
-        _insert(out_tau, out_mass, best_tau, best_mass + no_trough * (1.0 - _beta2_cdf(best_val, beta_b)), n_cand)
+        _insert(
+            out_tau, out_mass, best_tau, best_mass + no_trough * (1.0 - _beta2_cdf(best_val, beta_b)), n_cand
+        )
     return best_val
 
 
@@ -332,7 +334,9 @@ def _viterbi(cand_tau, cand_mass, prob, switch_prob, octave_cost):
                 elif p == k_max:
                     trans = switch
                 elif cand_mass[t - 1, p] > 0.0 and cand_mass[t, s] > 0.0:
-                    trans = stay - octave_cost * abs(math.log2(float(cand_tau[t, s]) / float(cand_tau[t - 1, p])))
+                    trans = stay - octave_cost * abs(
+                        math.log2(float(cand_tau[t, s]) / float(cand_tau[t - 1, p]))
+                    )
                 else:
                     trans = stay
                 v = score[p] + trans
@@ -382,7 +386,7 @@ def _refine_range(xp, centres, i0, i1, path, cand_tau, r, window, tau_max, sampl
             continue
         start = centres[i] - (window + tau_max) // 2
         a = xp[start : start + window + tau_max + 2]
-        t = min(max(int(round(cand_tau[i, path[i]] * r)), 3), tau_max)
+        t = min(max(int(cand_tau[i, path[i]] * r + 0.5), 3), tau_max)  # lags are positive
         d_lo, d_mid, d_hi = _sq_diff(a, window, t - 1), _sq_diff(a, window, t), _sq_diff(a, window, t + 1)
         for _ in range(2 * r):
             if d_lo < d_mid and d_lo <= d_hi and t > 3:
@@ -548,6 +552,8 @@ def estimate_f0_batch(signals, cfg: PitchConfig | None = None) -> list[PitchResu
     flat = np.concatenate(xs) if offsets[-1] else np.zeros(0, np.float32)
     f0, prob = _track_batch(flat, offsets, frame_offsets, *_kernel_params(cfg))
     return [
-        PitchResult(f0[frame_offsets[b] : frame_offsets[b + 1]], prob[frame_offsets[b] : frame_offsets[b + 1]])
+        PitchResult(
+            f0[frame_offsets[b] : frame_offsets[b + 1]], prob[frame_offsets[b] : frame_offsets[b + 1]]
+        )
         for b in range(len(xs))
     ]

@@ -31,7 +31,11 @@ class KnownF0:
 
 
 def harmonic_complex(
-    f0_track: np.ndarray, sample_rate: int, rng: np.random.Generator, n_harmonics: int = 20, tilt_db: float = -6.0
+    f0_track: np.ndarray,
+    sample_rate: int,
+    rng: np.random.Generator,
+    n_harmonics: int = 20,
+    tilt_db: float = -6.0,
 ) -> np.ndarray:
     """A sum of harmonics following ``f0_track`` (Hz per sample), amplitude ``tilt_db`` per octave.
 
@@ -58,7 +62,10 @@ def _segment_track(kind: str, n: int, sample_rate: int, rng: np.random.Generator
 
 
 def known_f0_set(
-    seed: int = 0, snr_db: tuple[float | None, ...] = (None, 20.0, 10.0), sample_rate: int = 22050, hop: int = 256
+    seed: int = 0,
+    snr_db: tuple[float | None, ...] = (None, 20.0, 10.0),
+    sample_rate: int = 22050,
+    hop: int = 256,
 ) -> list[KnownF0]:
     """A fixed set of ~3 s signals: each kind (vibrato, glide up, glide down) at each noise level.
 

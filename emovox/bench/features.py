@@ -11,6 +11,7 @@ steady-state numbers. Shared, noisy machines: compare ratios from the same run o
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import os
 import statistics
 import sys
@@ -38,16 +39,13 @@ def add_arguments(parser) -> None:
 def import_torchcrepe():
     """torchcrepe, or None. Its ``load`` module imports torchaudio only to read files, which emovox never asks
     it to do; when torchaudio is absent an empty stand-in module satisfies that import and is removed again."""
-    try:
+    if importlib.util.find_spec("torchcrepe") is None:
+        return None
+    if "torchcrepe" in sys.modules or importlib.util.find_spec("torchaudio") is not None:
         return importlib.import_module("torchcrepe")
-    except ModuleNotFoundError as err:
-        if err.name != "torchaudio":
-            return None
     sys.modules["torchaudio"] = types.ModuleType("torchaudio")
     try:
         return importlib.import_module("torchcrepe")
-    except ImportError:
-        return None
     finally:
         del sys.modules["torchaudio"]
 
@@ -93,7 +91,9 @@ def _librosa(kind: str) -> Callable[[np.ndarray, PitchConfig], np.ndarray]:
     def run(x, cfg):
         import librosa
 
-        kw = dict(fmin=cfg.fmin, fmax=cfg.fmax, sr=cfg.sample_rate, frame_length=1024, hop_length=cfg.hop_length)
+        kw = dict(
+            fmin=cfg.fmin, fmax=cfg.fmax, sr=cfg.sample_rate, frame_length=1024, hop_length=cfg.hop_length
+        )
         f0 = librosa.yin(x, **kw) if kind == "yin" else np.nan_to_num(librosa.pyin(x, **kw)[0])
         return _on_grid(np.arange(len(f0)) * cfg.hop_length / cfg.sample_rate, f0, len(x), cfg)
 
@@ -158,7 +158,9 @@ def _timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - t0
 
 
-def _alternating(impls: dict[str, Callable[[], object]], repeats: int, slow_s: float = 1.0) -> dict[str, float]:
+def _alternating(
+    impls: dict[str, Callable[[], object]], repeats: int, slow_s: float = 1.0
+) -> dict[str, float]:
     """Median wall time of each implementation, the implementations taking turns within every repeat.
 
     A warm-up call precedes the timed ones; implementations slower than ``slow_s`` get at most 3 repeats.
@@ -178,13 +180,13 @@ def _speech(args, cfg: PitchConfig) -> tuple[np.ndarray, str]:
 
     n = int(args.seconds * cfg.sample_rate)
     if args.audio:
-        x, _ = load_audio(args.audio, sr=cfg.sample_rate)
+        x, _ = load_audio(args.audio, cfg.sample_rate)
         source = str(args.audio)
     else:
         root = Path(os.environ.get("EMOVOX_SHARED_DATA", "../shared/data")) / "ljspeech_mini" / "wavs"
         files = sorted(root.glob("*.wav"))
         if files:
-            x = np.concatenate([load_audio(f, sr=cfg.sample_rate)[0] for f in files])
+            x = np.concatenate([load_audio(f, cfg.sample_rate)[0] for f in files])
             source = f"{len(files)} ljspeech_mini clips"
         else:
             x = np.concatenate([item.audio for item in known_f0_set()])
@@ -221,7 +223,9 @@ def _mas_impls(repeats: int) -> tuple[dict[str, float], str]:
     log_p = torch.randn(b, tx, ty, generator=gen)
     t_x = torch.randint(tx // 2, tx + 1, (b,), generator=gen)
     t_y = torch.randint(ty // 2, ty + 1, (b,), generator=gen)
-    mask = (torch.arange(tx)[None, :, None] < t_x[:, None, None]) & (torch.arange(ty)[None, None, :] < t_y[:, None, None])
+    mask = (torch.arange(tx)[None, :, None] < t_x[:, None, None]) & (
+        torch.arange(ty)[None, None, :] < t_y[:, None, None]
+    )
     mask = mask.float()
     impls: dict[str, Callable] = {"emovox maximum_path": lambda: maximum_path(log_p, mask)}
     note = f"batch {b} x {tx} tokens x {ty} frames"
@@ -290,7 +294,11 @@ def _print_report(source, first, speed, accuracy, mas, mas_note, seconds, repeat
     print("\n".join(first))
     head = "".join(f"  x RT @{t} thr  vs best peer" for t in thread_counts)
     print(f"\n{'F0 tracker':<24}{head}   GPE (syn)  VDE (syn)")
-    best_peer = {t: max(seconds / s for n, s in speed[t].items() if n != "emovox") for t in thread_counts if len(speed[t]) > 1}
+    best_peer = {
+        t: max(seconds / s for n, s in speed[t].items() if n != "emovox")
+        for t in thread_counts
+        if len(speed[t]) > 1
+    }
     for name in speed[thread_counts[0]]:
         cells = ""
         for t in thread_counts:
