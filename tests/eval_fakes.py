@@ -142,7 +142,7 @@ def write_store(root: Path, tts: FakeTTS, sentences=SENTENCES, split="test") -> 
             audio, _ = tts.synthesize(text, e)
             utt = f"s{i}_{e}"
             np.savez(root / "items" / f"{utt}.npz", audio=np.round(audio * 32767).astype(np.int16))
-            records.append({"utt_id": utt, "audio": f"{utt}.wav", "text": text, "speaker": "spk0",
+            records.append({"utt_id": utt, "audio": f"{utt}.wav", "text": text, "speaker": tts.speakers[0],
                             "emotion": e, "intensity": 1.0, "adv": list(adv_anchor(e)), "split": split,
                             "n_frames": audio.size // 256})  # fmt: skip
     (root / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))

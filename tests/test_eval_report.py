@@ -186,3 +186,28 @@ def test_cli_eval_model_with_fakes(tmp_path, monkeypatch, capsys):
     assert "not a feature store" in capsys.readouterr().err
     assert main([*argv[:6], str(tmp_path / "missing.safetensors"), *argv[7:]]) == 1
     assert "emovox train ser" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_with_the_real_pipeline_and_recogniser(tmp_path):
+    """The real EmotionalTTS (tiny random voice + universal HiFi-GAN) and EmotionRecognizer (random weights)
+    go through every section: checks that evaluate() speaks their APIs, not what the numbers are."""
+    from emovox.audio.mel import MelConfig
+    from emovox.emotion.models.ser_model import SERModel, SERModelConfig
+    from emovox.emotion.ser_infer import EmotionRecognizer
+    from emovox.pipelines import EmotionalTTS
+    from tests.tiny_voice import EMOTIONS, SPEAKERS, make_tiny_voice
+
+    tts = EmotionalTTS.load(make_tiny_voice(tmp_path / "tiny.safetensors"))
+    ser = EmotionRecognizer(SERModel(SERModelConfig(n_emotions=len(EMOTIONS))).eval(), EMOTIONS, MelConfig())
+    store = write_store(
+        tmp_path / "store", FakeTTS(EMOTIONS, speakers=SPEAKERS[:1]), sentences=("Hello there.",)
+    )
+    plan = EvalPlan.quick(sentences=1, sub_sentences=1, intensities=(0.0, 1.0), adv_points=2)
+    res = evaluate(tts, store, ser, plan=plan, asr=ConstantAsr("hello there"))
+    assert res["meta"]["sentences"][0]["speaker"] == SPEAKERS[0]
+    assert res["accuracy"]["synth_n"] == 4 and res["accuracy"]["real_n"] == 4  # one recording per emotion
+    assert all(math.isfinite(r["ser_adv"][0]) for r in res["renderings"])
+    assert res["wer"]["synth"]["wer"] == 0.0 and res["mcd"]["available"] and res["mcd"]["n"] == 4
+    paths = write_report(res, tmp_path / "out")
+    assert "## 7. MCD" in paths["markdown"].read_text()
