@@ -50,8 +50,12 @@ def make_batch(batch: int, frames: int, generator: torch.Generator, n_mels: int 
     tt = torch.linspace(0, 1, frames)[None, None, :]
     # Envelope: a spectral tilt plus two random cosines along frequency, drifting slowly in time.
     coef = torch.randn(batch, 5, 1, 1, generator=generator)
-    envelope = -5.0 - 2.0 * f / n_mels + 0.8 * coef[:, 0] * torch.cos(torch.pi * f / n_mels * (1 + coef[:, 1].abs()))
-    envelope = envelope + 0.5 * coef[:, 2] * torch.cos(2 * torch.pi * f / n_mels * 3) * (1 + 0.5 * coef[:, 3] * tt)
+    envelope = (
+        -5.0 - 2.0 * f / n_mels + 0.8 * coef[:, 0] * torch.cos(torch.pi * f / n_mels * (1 + coef[:, 1].abs()))
+    )
+    envelope = envelope + 0.5 * coef[:, 2] * torch.cos(2 * torch.pi * f / n_mels * 3) * (
+        1 + 0.5 * coef[:, 3] * tt
+    )
     # Pitch: three segments per utterance, each with a random period class.
     classes = torch.randint(0, len(PERIODS), (batch, 3), generator=generator)
     seg = torch.clamp((torch.arange(frames) * 3) // frames, max=2)
@@ -71,3 +75,56 @@ def band_variance_ratio(mel: torch.Tensor, target: torch.Tensor) -> float:
     (the global variance of Toda & Tokuda 2007, which over-smoothed mels lack)."""
     var = lambda x: x.permute(1, 0, 2).reshape(x.shape[1], -1).var(dim=1)  # noqa: E731
     return float((var(mel) / var(target).clamp_min(1e-8)).mean())
+
+
+def comb_depth(mel: torch.Tensor, batch: ToyBatch) -> torch.Tensor:
+    """Per-utterance depth of the harmonic comb in ``mel`` (least-squares projection of mel − coarse on the
+    unit comb of each frame's period), ``[B]``; the target's is its true depth."""
+    f = torch.arange(mel.shape[1], dtype=torch.float32)[None, :, None]
+    period = torch.tensor(PERIODS)[batch.cond.argmax(dim=1)][:, None, :]
+    unit = torch.cos(2 * torch.pi * f / period)
+    detail = mel - batch.coarse
+    return (detail * unit).sum(dim=(1, 2)) / (unit * unit).sum(dim=(1, 2))
+
+
+def train_toy(
+    steps: int,
+    *,
+    k_shallow: int = 500,
+    prediction: str = "sample",
+    channels: int = 48,
+    n_layers: int = 8,
+    lr: float = 2e-3,
+    batch: int = 16,
+    frames: int = 32,
+    seed: int = 0,
+):
+    """Train a tiny denoiser on the toy problem with Adam; returns (denoiser in eval mode, DiffusionConfig)."""
+    from emovox.tts.diffusion import DiffusionConfig, diffusion_loss, make_scheduler
+    from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
+
+    torch.manual_seed(seed)
+    train_cfg = DiffusionConfig(prediction=prediction, k_shallow=k_shallow)
+    net = Denoiser(
+        DenoiserConfig(
+            residual_channels=channels,
+            n_layers=n_layers,
+            dilation_cycle=4,
+            cond_channels=len(PERIODS),
+            emotion_dim=EMOTION_DIM,
+            speaker_dim=0,
+            prediction=prediction,
+        )
+    )
+    gen = torch.Generator().manual_seed(seed + 1)
+    stats = make_batch(256, frames, gen).target
+    net.set_mel_stats(stats.mean(dim=(0, 2)), stats.std(dim=(0, 2)))
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    ddpm = make_scheduler("ddpm", train_cfg)
+    for _ in range(steps):
+        b = make_batch(batch, frames, gen)
+        losses = diffusion_loss(net, b.target, b.cond, b.coarse, b.z, None, b.mask, ddpm, k_shallow, gen)
+        opt.zero_grad()
+        losses["diff/loss"].backward()
+        opt.step()
+    return net.eval(), train_cfg

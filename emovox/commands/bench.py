@@ -9,6 +9,7 @@ from emovox.commands._sub import add_target_arguments, run_target
 
 TARGETS: dict[str, tuple[str, str]] = {
     "vocoder": ("emovox.bench.vocoder", "HiFi-GAN V1/V2/V3 real-time factor (vs coqui-tts if installed)"),
+    "diffusion": ("emovox.bench.diffusion", "diffusion decoder time per second of mel at 1…16 sampler steps"),
 }
 
 

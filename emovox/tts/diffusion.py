@@ -55,8 +55,12 @@ class DiffusionConfig:
     beta_schedule: str = "linear"  # diffusers beta schedule: linear | scaled_linear | squaredcos_cap_v2
     beta_start: float = 1e-4  # first beta (linear / scaled_linear)
     beta_end: float = 0.02  # last beta (linear / scaled_linear)
-    k_shallow: int | None = 300  # shallow depth K (DiffSinger): train t <= K, sample from coarse at K; null = full
-    prediction: str = "epsilon"  # network target: epsilon | v_prediction (must match DenoiserConfig.prediction)
+    k_shallow: int | None = (
+        300  # shallow depth K (DiffSinger): train t <= K, sample from coarse at K; null = full
+    )
+    prediction: str = (
+        "epsilon"  # network target: epsilon | v_prediction (must match DenoiserConfig.prediction)
+    )
     sampler: str = "dpm"  # default sampler: dpm (DPM-Solver++ 2M) | ddim | unipc | ddpm
     n_steps: int = 4  # default number of sampling steps
     loss: str = "l1"  # masked regression loss on the prediction: l1 | l2
@@ -178,7 +182,10 @@ def diffusion_loss(
     x_t = scheduler.add_noise(x0_n, noise, t)
     target = _target(scheduler, inner.cfg.prediction, x0_n, noise, t)
     if z is not None and inner.cfg.cond_dropout > 0:
-        drop = torch.rand((batch,), generator=generator, device=gen_device).to(x0.device) < inner.cfg.cond_dropout
+        drop = (
+            torch.rand((batch,), generator=generator, device=gen_device).to(x0.device)
+            < inner.cfg.cond_dropout
+        )
         z = torch.where(drop[:, None], inner.null_z(batch).to(z.dtype), z)
     pred = net(x_t, t, cond, coarse, z, g, mask)
     err = (pred - target).abs() if loss_type == "l1" else (pred - target).square()
@@ -202,7 +209,9 @@ def _min_snr_weight(scheduler: Any, t: torch.Tensor, prediction: str, gamma: flo
     return capped / (snr + 1) if prediction == "v_prediction" else capped
 
 
-def _target(scheduler: Any, prediction: str, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+def _target(
+    scheduler: Any, prediction: str, x0: torch.Tensor, noise: torch.Tensor, t: torch.Tensor
+) -> torch.Tensor:
     if prediction == "epsilon":
         return noise
     return scheduler.get_velocity(x0, noise, t) if prediction == "v_prediction" else x0
@@ -263,7 +272,15 @@ def guided_prediction(
         preds = [net(x_t, t, cond, coarse, zs[0], g, mask)]
     else:
         z_all = torch.cat([z.to(x_t.dtype).expand(batch, -1) for z in zs])
-        out = net(_repeat(x_t, n), _repeat(t, n), _repeat(cond, n), _repeat(coarse, n), z_all, _repeat(g, n), _repeat(mask, n))
+        out = net(
+            _repeat(x_t, n),
+            _repeat(t, n),
+            _repeat(cond, n),
+            _repeat(coarse, n),
+            z_all,
+            _repeat(g, n),
+            _repeat(mask, n),
+        )
         preds = list(out.chunk(n))
     mixed = preds[0] * weights[0] if len(weights) > 1 else preds[0]
     for p, w in zip(preds[1 : len(weights)], weights[1:]):
@@ -288,7 +305,9 @@ def restricted_scheduler(scheduler: Any, k_shallow: int | None, n_steps: int, de
         if not 1 <= k_shallow < n_train:
             raise ValueError(f"k_shallow must be in [1, {n_train - 1}] or None, got {k_shallow}")
         betas = scheduler.betas[: k_shallow + 1].tolist()
-        fresh = type(scheduler).from_config(scheduler.config, num_train_timesteps=k_shallow + 1, trained_betas=betas)
+        fresh = type(scheduler).from_config(
+            scheduler.config, num_train_timesteps=k_shallow + 1, trained_betas=betas
+        )
     span = fresh.config.num_train_timesteps
     if not 1 <= n_steps <= span:
         raise ValueError(f"n_steps must be in [1, {span}] for this diffusion depth, got {n_steps}")

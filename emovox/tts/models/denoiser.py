@@ -72,7 +72,9 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     Shapes: ``t [B]`` -> ``[B, dim]``.
     """
     half = dim // 2
-    freqs = torch.exp(torch.arange(half, device=t.device, dtype=torch.float32) * (-math.log(10000.0) / max(half - 1, 1)))
+    freqs = torch.exp(
+        torch.arange(half, device=t.device, dtype=torch.float32) * (-math.log(10000.0) / max(half - 1, 1))
+    )
     args = t.float()[:, None] * freqs[None]
     emb = torch.cat([args.sin(), args.cos()], dim=1)
     return F.pad(emb, (0, dim - 2 * half))
