@@ -21,7 +21,7 @@ N_MELS, COND, DZ, DG = 6, 5, 3, 2
 SAMPLERS = ["dpm", "ddim", "unipc", "ddpm"]
 
 
-def tiny_net(prediction: str = "epsilon", cond_dropout: float = 0.1, seed: int = 0) -> Denoiser:
+def tiny_net(prediction: str = "sample", cond_dropout: float = 0.1, seed: int = 0) -> Denoiser:
     """A 4-channel denoiser whose zero-initialised output layer is randomised, so that every input matters."""
     torch.manual_seed(seed)
     cfg = DenoiserConfig(
@@ -133,7 +133,7 @@ class PerfectNet(Denoiser):
 
 @pytest.mark.parametrize("sampler", SAMPLERS)
 @pytest.mark.parametrize("prediction", ["epsilon", "v_prediction", "sample"])
-@pytest.mark.parametrize(("k_shallow", "n_steps"), [(300, 1), (300, 4), (None, 4), (None, 10)])
+@pytest.mark.parametrize(("k_shallow", "n_steps"), [(300, 1), (300, 4), (None, 4)])
 def test_perfect_predictor_recovers_x0(sampler, prediction, k_shallow, n_steps):
     cfg = DiffusionConfig(prediction=prediction)
     scheduler = make_scheduler(sampler, cfg)

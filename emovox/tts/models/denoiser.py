@@ -45,7 +45,7 @@ class DenoiserConfig:
     cond_channels: int = 192  # channels of the FastSpeech2 decoder hidden sequence (0 = coarse mel only)
     emotion_dim: int = 64  # size of the emotion vector z
     speaker_dim: int = 64  # size of the speaker embedding g (0 = single speaker)
-    prediction: str = "epsilon"  # what the network predicts: "epsilon" (noise) or "v_prediction" (v)
+    prediction: str = "sample"  # the network's target: sample (x0), epsilon (noise) or v_prediction
     cond_dropout: float = 0.1  # training probability of replacing z by the null emotion (for guidance)
     mel_mean: float = -5.0  # initial per-band mean buffer (log-mel); replace with corpus stats
     mel_std: float = 2.0  # initial per-band std buffer (log-mel); replace with corpus stats
