@@ -100,6 +100,15 @@ def train_toy(
     seed: int = 0,
 ):
     """Train a tiny denoiser on the toy problem with Adam; returns (denoiser in eval mode, DiffusionConfig)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # a tiny model: extra threads only contend on a shared machine
+    try:
+        return _train(steps, k_shallow, prediction, channels, n_layers, lr, batch, frames, seed)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(steps, k_shallow, prediction, channels, n_layers, lr, batch, frames, seed):
     from emovox.tts.diffusion import DiffusionConfig, diffusion_loss, make_scheduler
     from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
 
