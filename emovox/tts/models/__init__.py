@@ -1,1 +1,1 @@
-"""Pure nn.Module models of the acoustic model (FastSpeech2, variance adaptor, diffusion denoiser)."""
+"""Pure ``nn.Module`` building blocks of the acoustic model: no file I/O, no globals, no device logic."""

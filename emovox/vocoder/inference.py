@@ -1,0 +1,35 @@
+"""Vocoding helpers shared by the command line, pipelines and tests: mel -> audio, and copy-synthesis error."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from emovox.audio.mel import MelConfig, mel_spectrogram
+from emovox.vocoder.models.hifigan import Generator
+
+__all__ = ["log_mel_l1", "vocode"]
+
+
+def vocode(model: Generator, mel: torch.Tensor) -> np.ndarray:
+    """Log-mel ``[n_mels, T]`` or ``[1, n_mels, T]`` -> float32 waveform ``[T * hop_length]`` in [-1, 1].
+
+    The mel is cast to the model's device and dtype; the result is float32 on the CPU.
+    """
+    if mel.dim() == 2:
+        mel = mel.unsqueeze(0)
+    if mel.dim() != 3 or mel.shape[0] != 1:
+        raise ValueError(f"expected one mel [n_mels, T], got shape {tuple(mel.shape)}")
+    param = next(model.parameters())
+    wav = model.infer(mel.to(device=param.device, dtype=param.dtype))
+    return wav[0, 0].float().cpu().numpy()
+
+
+def log_mel_l1(reference: np.ndarray, audio: np.ndarray, cfg: MelConfig | None = None) -> float:
+    """Mean absolute difference of the natural-log mels of two signals, over their common frames."""
+    a = mel_spectrogram(reference, cfg)
+    b = mel_spectrogram(audio, cfg)
+    n = min(a.shape[-1], b.shape[-1])
+    if n == 0:
+        raise ValueError("signals too short to compare")
+    return float((a[..., :n] - b[..., :n]).abs().mean())

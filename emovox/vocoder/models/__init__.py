@@ -1,0 +1,1 @@
+"""Pure HiFi-GAN modules: the generator and the multi-period / multi-scale discriminators."""

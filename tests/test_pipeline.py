@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import tracemalloc
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from emovox.audio.io import AudioError
+from emovox.cli import main as cli
+from emovox.emotion.spec import EmotionSpecError
+from emovox.pipelines import EmotionalTTS
+from tests.tiny_voice import make_tiny_voice
+
+
+@pytest.fixture(scope="module")
+def voice(tmp_path_factory):
+    return make_tiny_voice(tmp_path_factory.mktemp("voice") / "tiny.safetensors")
+
+
+@pytest.fixture(scope="module")
+def tts(voice):
+    return EmotionalTTS.load(voice)
+
+
+def test_synthesize_all_controls(tts):
+    assert tts.emotions == ["neutral", "happy", "sad", "angry"] and tts.speakers == ["alice", "bob"]
+    outputs = {}
+    for spec in [
+        "neutral",
+        "happy",
+        "sad:0.5",
+        "-happy",
+        "sad:0.7+angry:0.3",
+        "adv:0.8,0.4,-0.5",
+        "va:0.6,0.3",
+    ]:
+        audio, sr = tts.synthesize("Hello there.", spec, speaker="bob")
+        assert sr == 22050 and audio.dtype == np.float32 and audio.size > 0 and np.isfinite(audio).all()
+        outputs[spec] = audio
+    again, _ = tts.synthesize("Hello there.", "sad:0.7+angry:0.3", speaker="bob")
+    np.testing.assert_array_equal(again, outputs["sad:0.7+angry:0.3"])
+
+
+def test_emotion_vectors_follow_the_algebra(tts):
+    bank = tts.bank
+    z = tts.emotion_vector("angry:0.5", speaker=0)
+    np.testing.assert_allclose(z, bank.center + 0.5 * bank.direction("angry", 0), atol=1e-6)
+    np.testing.assert_allclose(
+        tts.emotion_vector("neutral"), bank.center + bank.direction("neutral"), atol=1e-6
+    )
+    np.testing.assert_allclose(
+        tts.emotion_vector("-happy") - bank.center, -(tts.emotion_vector("happy") - bank.center), atol=1e-6
+    )
+
+
+def test_markup_spans_and_breaks(tts):
+    plain, _ = tts.synthesize("Fine. It is over.", "neutral")
+    marked, _ = tts.synthesize(
+        '<speak>Fine. <break time="500ms"/><emotion name="sad">It is over.</emotion></speak>'
+    )
+    assert marked.size >= plain.size + int(0.5 * 22050) - 2048
+    with pytest.raises(ValueError, match="line 1"):
+        tts.synthesize('<speak><emotion name="sulky">x</emotion></speak>')
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        ({"emotion": "sulky"}, "neutral, happy, sad, angry"),
+        ({"emotion": "happy:nan"}, "nan|NaN|finite|number"),
+        ({"emotion": "happy:7"}, "intensity|range|between"),
+        ({"emotion": "sad:0+angry:0"}, "weight"),
+        ({"speaker": "carol"}, "alice, bob"),
+        ({"speed": 0.0}, "speed"),
+    ],
+)
+def test_bad_controls_have_clear_messages(tts, kwargs, match):
+    kwargs = {"emotion": "neutral", **kwargs}
+    with pytest.raises(ValueError, match=match):
+        tts.synthesize("Hello.", **kwargs)
+
+
+def test_unknown_emotion_is_a_spec_error(tts):
+    with pytest.raises(EmotionSpecError):
+        tts.synthesize("Hello.", "sulky")
+
+
+@pytest.mark.parametrize("text", ["", "   \n "])
+def test_empty_text(tts, text):
+    with pytest.raises(ValueError, match="empty"):
+        tts.synthesize(text)
+
+
+def test_huge_text_is_streamed_with_bounded_memory(tts):
+    text = "This sentence repeats to make a very long text. " * (1_000_000 // 48)
+    assert len(text) > 999_000
+    with pytest.raises(ValueError, match="stream"):
+        tts.synthesize(text)
+    tracemalloc.start()
+    chunks = []
+    for chunk in tts.stream(text, "happy"):
+        chunks.append(chunk.size)
+        if len(chunks) == 3:
+            break
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert len(chunks) == 3 and all(c > 0 for c in chunks)
+    assert peak < 200e6  # the whole text's audio would be ~100 hours; only a few chunks were made
+
+
+def test_reference_clips(tts, tmp_path):
+    good = tmp_path / "ref.wav"
+    t = np.arange(22050) / 22050
+    sf.write(good, 0.3 * np.sin(2 * np.pi * 180 * t), 22050)
+    audio, _ = tts.synthesize("Hello.", None, ref_audio=good)
+    assert audio.size > 0
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(22050), 22050)
+    with pytest.raises(ValueError, match="silent"):
+        tts.synthesize("Hello.", None, ref_audio=silent)
+    corrupt = tmp_path / "corrupt.wav"
+    corrupt.write_bytes(b"RIFF....WAVEfmt garbage")
+    with pytest.raises(AudioError):
+        tts.synthesize("Hello.", None, ref_audio=corrupt)
+    long = tmp_path / "ten_hours.wav"  # 10 h at 1 kHz, 8-bit: 36 MB, refused before decoding
+    with sf.SoundFile(long, "w", samplerate=1000, channels=1, subtype="PCM_U8") as fh:
+        block = np.zeros(3_600_000, dtype=np.float32)
+        for _ in range(10):
+            fh.write(block)
+    with pytest.raises(AudioError, match="allowed"):
+        tts.synthesize("Hello.", None, ref_audio=long)
+
+
+def test_cli_synth_writes_a_wav_and_nothing_on_error(voice, tmp_path, capsys):
+    out = tmp_path / "out.wav"
+    assert (
+        cli(["synth", "Hello there.", "--emotion", "happy:0.8", "--model", str(voice), "-o", str(out)]) == 0
+    )
+    audio, sr = sf.read(out)
+    assert sr == 22050 and audio.size > 0
+    streamed = tmp_path / "streamed.wav"
+    assert cli(["synth", "One. Two. Three.", "--model", str(voice), "--stream", "-o", str(streamed)]) == 0
+    assert sf.info(streamed).frames > 0
+    bad = tmp_path / "bad.wav"
+    assert cli(["synth", "Hello.", "--emotion", "sulky", "--model", str(voice), "-o", str(bad)]) == 1
+    assert "sulky" in capsys.readouterr().err
+    assert not bad.exists() and not list(tmp_path.glob(".bad*"))
+
+
+def test_cli_emotions(voice, capsys):
+    assert cli(["emotions", str(voice)]) == 0
+    out = capsys.readouterr().out
+    assert "angry" in out and "alice" in out and "arousal" in out

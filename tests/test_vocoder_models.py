@@ -1,0 +1,116 @@
+"""HiFi-GAN generator and discriminators on tiny configurations: shapes, gradients, weight-norm folding."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emovox.vocoder.models.discriminators import (
+    DiscriminatorConfig,
+    MultiPeriodDiscriminator,
+    MultiScaleDiscriminator,
+)
+from emovox.vocoder.models.hifigan import PRESETS, Generator, GeneratorConfig, preset
+
+
+def tiny(resblock: str = "1") -> GeneratorConfig:
+    if resblock == "1":
+        return GeneratorConfig(n_mels=8, upsample_rates=[4, 2], upsample_kernel_sizes=[8, 4],
+                               upsample_initial_channel=16, resblock_kernel_sizes=[3, 5],
+                               resblock_dilation_sizes=[[1, 3, 5], [1, 3, 5]])  # fmt: skip
+    return GeneratorConfig(n_mels=8, upsample_rates=[4, 2], upsample_kernel_sizes=[8, 4],
+                           upsample_initial_channel=16, resblock="2", resblock_kernel_sizes=[3, 5],
+                           resblock_dilation_sizes=[[1, 2], [2, 6]])  # fmt: skip
+
+
+@pytest.mark.parametrize("resblock", ["1", "2"])
+def test_generator_shapes_and_backward(resblock):
+    torch.manual_seed(0)
+    gen = Generator(tiny(resblock))
+    mel = torch.randn(2, 8, 13)
+    wav = gen(mel)
+    assert wav.shape == (2, 1, 13 * 8)
+    assert wav.abs().max() <= 1
+    wav.pow(2).mean().backward()
+    grads = [p.grad for p in gen.parameters()]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert sum(float(g.abs().sum()) for g in grads) > 0
+
+
+@pytest.mark.parametrize("resblock", ["1", "2"])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_weight_norm_fold_and_infer_match_forward(resblock, channels_last):
+    torch.manual_seed(0)
+    gen = Generator(tiny(resblock)).eval()
+    # Make every weight-norm gain differ from the direction's norm, so folding really has work to do.
+    with torch.no_grad():
+        for name, p in gen.named_parameters():
+            if name.endswith("original0"):
+                p.mul_(torch.rand_like(p) + 0.5)
+    mel = torch.randn(2, 8, 17)
+    with torch.no_grad():
+        expected = gen(mel)
+    assert gen.has_weight_norm
+    gen.remove_weight_norm()
+    assert not gen.has_weight_norm
+    assert not any("parametrizations" in k for k in gen.state_dict())
+    with torch.no_grad():
+        folded = gen(mel)
+    fast = gen.infer(mel, channels_last=channels_last)
+    torch.testing.assert_close(folded, expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(fast, expected, rtol=1e-5, atol=1e-5)
+    assert fast.is_contiguous()
+    gen.remove_weight_norm()  # idempotent
+
+
+def test_presets_are_the_official_sizes():
+    sizes = {name: sum(p.numel() for p in Generator(preset(name)).remove_weight_norm().parameters()) for name in PRESETS}
+    # Parameter counts of the official V1/V2/V3 generators (the paper reports 13.92 M, 0.92 M, 1.46 M).
+    assert round(sizes["v1"] / 1e6, 2) == 13.93
+    assert round(sizes["v2"] / 1e6, 2) == 0.93
+    assert round(sizes["v3"] / 1e6, 2) == 1.46
+    assert all(preset(n).hop_length == 256 for n in PRESETS)
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"resblock": "3"}, "resblock"),
+        ({"upsample_rates": [8, 8, 2]}, "same, non-zero length"),
+        ({"upsample_kernel_sizes": [16, 16, 4, 5]}, "kernel 5"),
+        ({"resblock_dilation_sizes": [[1, 3], [1, 3, 5], [1, 3, 5]]}, "3 dilations"),
+        ({"resblock_kernel_sizes": [3, 7, 10]}, "odd"),
+    ],
+)
+def test_generator_config_is_validated(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        GeneratorConfig(**kwargs)
+
+
+def test_infer_rejects_wrong_mel_shape():
+    gen = Generator(tiny()).remove_weight_norm()
+    with pytest.raises(ValueError, match=r"\[B, 8, T\]"):
+        gen.infer(torch.randn(1, 80, 10))
+
+
+def test_discriminators_shapes_names_and_gradients():
+    torch.manual_seed(0)
+    cfg = DiscriminatorConfig(periods=[2, 3], n_scales=2)
+    mpd, msd = MultiPeriodDiscriminator(cfg), MultiScaleDiscriminator(cfg)
+    y = torch.randn(3, 1, 301, requires_grad=True)  # odd length: the period discriminators pad
+    out_p, out_s = mpd(y), msd(y)
+    assert out_p.names == ["mpd2", "mpd3"]
+    assert out_s.names == ["msd0", "msd1"]
+    for out in (out_p, out_s):
+        assert len(out.scores) == len(out.features) == len(out.names)
+        assert all(s.dim() == 2 and s.shape[0] == 3 for s in out.scores)
+    assert [len(f) for f in out_p.features] == [6, 6]  # five convs + conv_post
+    assert [len(f) for f in out_s.features] == [8, 8]  # seven convs + conv_post
+    # 301 samples padded to 302 = 151 x 2; kernel 5, stride 3, padding 2: (151 + 4 - 5) // 3 + 1 = 51 rows
+    assert out_p.features[0][0].shape == (3, 32, 51, 2)
+    real, fake = out_s.split(1)
+    assert real.scores[0].shape[0] == 1 and fake.scores[0].shape[0] == 2
+    assert fake.features[1][-1].shape[0] == 2
+    loss = sum(s.mean() for s in out_p.scores + out_s.scores)
+    loss.backward()
+    assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
