@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "ser": ("emovox.commands.ser", "speech-emotion recogniser: train, cross-validate, predict"),
     "phonemize": ("emovox.commands.phonemize", "show normalised text, IPA phonemes and token ids of a text"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
+    "eval": ("emovox.commands.eval", "evaluation reports (model: emotion control, WER, MCD)"),
 }
 
 EPILOG = """examples:

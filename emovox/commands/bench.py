@@ -18,6 +18,7 @@ TARGETS: dict[str, tuple[str, str]] = {
         "emovox.bench.synth",
         "acoustic model and text-to-speech RTF (vs coqui FastSpeech2), diffusion steps",
     ),
+    "diffusion": ("emovox.bench.diffusion", "diffusion decoder time per second of mel at 1…16 sampler steps"),
     "features": (
         "emovox.bench.features",
         "F0 trackers, MAS: speed (x real time) and accuracy vs librosa, WORLD, Praat, CREPE",

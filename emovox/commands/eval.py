@@ -1,0 +1,20 @@
+"""Evaluation reports. Each target writes tables (Markdown + JSON) and plots (PNG)."""
+
+from __future__ import annotations
+
+from emovox.commands._sub import add_target_arguments, run_target
+
+TARGETS: dict[str, tuple[str, str]] = {
+    "model": (
+        "emovox.commands.eval_model",
+        "emotion accuracy, intensity, ADV, mixtures, polarity, WER, MCD of a TTS model on a feature store",
+    ),
+}
+
+
+def add_arguments(parser):
+    add_target_arguments(parser, TARGETS)
+
+
+def run(args):
+    return run_target(args, TARGETS, "eval")

@@ -1,0 +1,213 @@
+"""The evaluation report end to end with a tone "TTS", a recogniser that reads F0/loudness, and a fake store."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from emovox.eval.report import EvalPlan, Store, evaluate, render_markdown, write_report
+from tests.eval_fakes import ST_PER_AROUSAL, ConstantAsr, FakeSER, FakeTTS, OracleAsr, write_store
+
+PLAN = EvalPlan.quick(sentences=2, sub_sentences=1, intensities=(0.0, 0.5, 1.0, 1.5))
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory):
+    root = tmp_path_factory.mktemp("eval")
+    tts = FakeTTS()
+    store = write_store(root / "store", tts)
+    result = evaluate(tts, store, FakeSER(), plan=PLAN, asr=OracleAsr(tts), seed=3)
+    paths = write_report(result, root / "out")
+    return result, paths, tts
+
+
+def test_accuracy_of_a_perfectly_controllable_voice(evaluated):
+    res, _, _ = evaluated
+    acc = res["accuracy"]
+    assert acc["emotions"] == ["neutral", "happy", "sad", "angry", "fear", "surprise", "disgust"]
+    assert acc["synth_n"] == 2 * 7 and acc["synth_accuracy"] == 1.0
+    assert acc["real_accuracy"] == 1.0 and acc["real_n"] == 7 * PLAN.real_per_emotion
+    assert np.trace(np.asarray(acc["synth_confusion"])) == 14
+    assert res["targets"]["emotion_accuracy"]["status"] == "PASS"
+
+
+def test_intensity_tracks_f0_and_energy_with_the_emotions_sign(evaluated):
+    per = evaluated[0]["intensity"]["per_emotion"]
+    assert set(per) == {"happy", "sad", "angry", "fear", "surprise", "disgust"}
+    assert per["happy"]["f0_st"]["rho"] > 0.95 and per["happy"]["energy_db"]["rho"] > 0.95
+    assert per["sad"]["f0_st"]["rho"] < -0.95 and per["sad"]["energy_db"]["rho"] < -0.95
+    assert per["angry"]["energy_db"]["rho"] < -0.95  # negative valence: quieter in the fake voice
+    # The fake recogniser's target probability rises from intensity 0 to 1.
+    for table in per.values():
+        means = table["p_target"]["mean_by_intensity"]
+        assert means[2] > means[0]
+
+
+def test_adv_axes_map_to_f0_loudness_and_rate(evaluated):
+    axes = evaluated[0]["adv"]["axes"]
+    assert axes["arousal"]["f0_st"]["r"] > 0.999
+    assert axes["arousal"]["f0_st"]["slope"] == pytest.approx(ST_PER_AROUSAL, rel=0.02)
+    assert axes["arousal"]["rate"]["r"] > 0.9  # the fake voice speaks faster when aroused
+    assert axes["valence"]["ser_valence"]["r"] > 0.99
+    assert axes["valence"]["energy_db"]["slope"] == pytest.approx(12.0, rel=0.05)
+    assert abs(axes["valence"]["f0_st"]["slope"]) < 0.1  # valence leaves F0 alone
+    assert math.isnan(axes["dominance"]["ser_dominance"]["r"])  # the fake recogniser has no dominance
+    targets = evaluated[0]["targets"]
+    assert targets["arousal_f0_r"]["status"] == "PASS" and targets["valence_ser_r"]["status"] == "PASS"
+
+
+def test_mixtures_and_polarity(evaluated):
+    res = evaluated[0]
+    curve = res["mixtures"]["pairs"]["happy+sad"]
+    assert curve["weights"] == [0.0, 0.5, 1.0]
+    assert curve["p_a"][-1] > 0.9 and curve["p_b"][0] > 0.9
+    assert curve["rho_w_vs_pa_minus_pb"] > 0.9
+    pol = res["polarity"]
+    assert pol["n"] == 6 and pol["va_flip_fraction"] == 1.0
+    assert pol["per_measure"]["f0_st"] == 1.0
+    assert res["targets"]["polarity_flip"]["status"] == "PASS"
+
+
+def test_wer_and_mcd_against_the_store(evaluated):
+    res = evaluated[0]
+    wer = res["wer"]
+    assert wer["available"] and wer["backend"] == "oracle" and wer["informative"]
+    assert wer["synth"]["wer"] == 0.0 and wer["synth"]["n_utterances"] == 14
+    assert wer["real"]["wer"] == 0.0 and wer["real"]["n_utterances"] == 2 * PLAN.real_per_sentence
+    assert wer["ratio"] == 1.0 and res["targets"]["wer_ratio"]["status"] == "PASS"
+    mcd = res["mcd"]
+    assert mcd["available"] and mcd["n"] == 14
+    # Same signal up to trimming and int16: small distortion, F0 within a few cents.
+    assert mcd["mcd_db"] < 2.5 and mcd["f0_rmse_cents"] < 5.0
+    assert res["mos"]["available"] is False
+
+
+def test_each_clip_is_synthesised_once(evaluated):
+    res, _, tts = evaluated
+    assert tts.calls == res["meta"]["clips"] + 7 * 5  # + the store's own renderings
+    specs = [(r["sentence"], r["spec"]) for r in res["renderings"]]
+    assert len(specs) == len(set(specs))
+
+
+def test_report_files(evaluated):
+    res, paths, _ = evaluated
+    data = json.loads(paths["json"].read_text())
+    assert data["targets"]["emotion_accuracy"]["value"] == 1.0
+    assert data["adv"]["axes"]["dominance"]["ser_dominance"]["r"] is None  # NaN -> null
+    md = paths["markdown"].read_text()
+    for heading in ("## Summary", "## 1. Emotion accuracy", "## 2. Intensity", "## 3. ADV control",
+                    "## 4. Mixtures", "## 5. Polarity", "## 6. Intelligibility", "## 7. MCD", "## 8. MOS"):  # fmt: skip
+        assert heading in md
+    assert md.count("— **PASS**") + md.count("— **MISS**") >= 6
+    for name in ("confusion", "intensity", "adv", "mixtures", "polarity", "wer"):
+        png = paths[f"plot:{name}"]
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"](plots/{name}.png)" in md
+
+
+def test_unavailable_parts_are_reported_not_hidden(evaluated):
+    res = dict(evaluated[0])
+    res["wer"] = {"available": False, "reason": "no backend"}
+    res["targets"] = dict(res["targets"], wer_ratio={**res["targets"]["wer_ratio"], "value": math.nan,
+                                                      "status": "N/A"})  # fmt: skip
+    md = render_markdown(res)
+    assert "WER unavailable: no backend" in md and "| N/A |" in md
+
+
+def test_misses_are_reported(tmp_path):
+    """A voice whose emotion control does nothing fails the targets, and the report says MISS."""
+
+    class FlatTTS(FakeTTS):
+        def synthesize(self, text, emotion="neutral", speaker=None, seed=None, **kw):
+            return super().synthesize(text, "neutral", speaker, seed)
+
+    emotions = ("neutral", "happy", "sad")
+    tts = FlatTTS(emotions)
+    store = write_store(tmp_path / "store", FakeTTS(emotions), sentences=("a dog ran home",))
+    plan = EvalPlan.quick(sentences=1, sub_sentences=1, intensities=(0.0, 1.0), mixture_pairs=())
+    res = evaluate(tts, store, FakeSER(emotions), plan=plan, asr=ConstantAsr("zzz"))
+    t = res["targets"]
+    assert t["emotion_accuracy"]["status"] == "MISS" and t["emotion_accuracy"]["value"] == pytest.approx(
+        1 / 3
+    )
+    assert t["arousal_f0_r"]["status"] == "N/A"  # constant F0: r undefined
+    assert t["polarity_flip"]["status"] == "MISS"
+    # The ASR understands none of the store's recordings: the WER ratio is reported but not judged.
+    assert res["wer"]["real"]["wer"] == 1.0 and not res["wer"]["informative"]
+    assert t["wer_ratio"]["status"] == "N/A" and "not judged" in render_markdown(res)
+
+
+def test_store_validation_and_held_out_split(tmp_path):
+    with pytest.raises(ValueError, match="not a feature store"):
+        Store.open(tmp_path)
+    store = write_store(
+        tmp_path / "s", FakeTTS(emotions=("neutral", "happy")), sentences=("a b",), split="train"
+    )
+    held, split = Store.open(store).held_out()
+    assert split.startswith("all") and len(held) == 2
+    with pytest.raises(ValueError, match="must know 'neutral'"):
+        evaluate(FakeTTS(emotions=("happy",)), store, FakeSER(), plan=EvalPlan.quick(), asr="none")
+    with pytest.raises(ValueError, match="at least one sentence"):
+        EvalPlan(sentences=0)
+
+
+def test_cli_eval_model_with_fakes(tmp_path, monkeypatch, capsys):
+    from emovox.cli import main
+    from emovox.commands import eval_model
+    from emovox.pipelines import EmotionalTTS
+
+    emotions = ("neutral", "happy", "sad")
+    store = write_store(tmp_path / "store", FakeTTS(emotions), sentences=("a dog ran home", "we saw the sea"))
+    ser_ckpt = tmp_path / "ser.safetensors"
+    ser_ckpt.write_bytes(b"placeholder")
+    loaded = {}
+
+    def fake_load(model=None, **kwargs):
+        loaded["model"] = model
+        return FakeTTS(emotions)
+
+    monkeypatch.setattr(EmotionalTTS, "load", staticmethod(fake_load))
+    monkeypatch.setattr(eval_model, "_load_recogniser", lambda path, device: FakeSER(emotions))
+    out = tmp_path / "report"
+    argv = ["eval", "model", "default", "--corpus", str(store), "--ser", str(ser_ckpt), "--out", str(out),
+            "--quick", "--sentences", "1", "--asr", "none"]  # fmt: skip
+    assert main(argv) == 0
+    printed = capsys.readouterr().out
+    assert loaded["model"] is None
+    assert "PASS" in printed and "emotion accuracy" in printed and str(out / "report.md") in printed
+    data = json.loads((out / "report.json").read_text())
+    assert data["meta"]["plan"]["sentences"] == 1
+    assert data["wer"] == {"available": False, "reason": "disabled (asr='none')"}
+    # User errors are one-line messages.
+    assert main([*argv[:4], str(tmp_path), *argv[5:]]) == 1
+    assert "not a feature store" in capsys.readouterr().err
+    assert main([*argv[:6], str(tmp_path / "missing.safetensors"), *argv[7:]]) == 1
+    assert "emovox train ser" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_evaluate_with_the_real_pipeline_and_recogniser(tmp_path):
+    """The real EmotionalTTS (tiny random voice + universal HiFi-GAN) and EmotionRecognizer (random weights)
+    go through every section: checks that evaluate() speaks their APIs, not what the numbers are."""
+    from emovox.audio.mel import MelConfig
+    from emovox.emotion.models.ser_model import SERModel, SERModelConfig
+    from emovox.emotion.ser_infer import EmotionRecognizer
+    from emovox.pipelines import EmotionalTTS
+    from tests.tiny_voice import EMOTIONS, SPEAKERS, make_tiny_voice
+
+    tts = EmotionalTTS.load(make_tiny_voice(tmp_path / "tiny.safetensors"))
+    ser = EmotionRecognizer(SERModel(SERModelConfig(n_emotions=len(EMOTIONS))).eval(), EMOTIONS, MelConfig())
+    store = write_store(
+        tmp_path / "store", FakeTTS(EMOTIONS, speakers=SPEAKERS[:1]), sentences=("Hello there.",)
+    )
+    plan = EvalPlan.quick(sentences=1, sub_sentences=1, intensities=(0.0, 1.0), adv_points=2)
+    res = evaluate(tts, store, ser, plan=plan, asr=ConstantAsr("hello there"))
+    assert res["meta"]["sentences"][0]["speaker"] == SPEAKERS[0]
+    assert res["accuracy"]["synth_n"] == 4 and res["accuracy"]["real_n"] == 4  # one recording per emotion
+    assert all(math.isfinite(r["ser_adv"][0]) for r in res["renderings"])
+    assert res["wer"]["synth"]["wer"] == 0.0 and res["mcd"]["available"] and res["mcd"]["n"] == 4
+    paths = write_report(res, tmp_path / "out")
+    assert "## 7. MCD" in paths["markdown"].read_text()
