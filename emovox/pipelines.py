@@ -27,6 +27,8 @@ from emovox.checkpoint import load_checkpoint, load_module_state
 from emovox.config import config_from_dict
 from emovox.emotion.bank import EmotionBank
 from emovox.emotion.spec import EmotionSpec, parse_emotion_spec
+from emovox.tts.diffusion import DiffusionConfig, make_scheduler, sample
+from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
 
 __all__ = ["DEFAULT_VOICE", "EmotionalTTS", "Vocoder"]
@@ -91,12 +93,20 @@ class EmotionalTTS:
     """Emotional text-to-speech with one acoustic model and one vocoder."""
 
     def __init__(
-        self, model: AcousticModel, meta: dict[str, Any], bank: EmotionBank | None, vocoder: Vocoder
+        self,
+        model: AcousticModel,
+        meta: dict[str, Any],
+        bank: EmotionBank | None,
+        vocoder: Vocoder,
+        denoiser: Denoiser | None = None,
+        diffusion: DiffusionConfig | None = None,
     ):
         from emovox.text.frontend import TextFrontend
         from emovox.text.symbols import SymbolTable
 
         self.model = model.eval()
+        self.denoiser = denoiser.eval() if denoiser is not None else None
+        self.diffusion = diffusion or DiffusionConfig()
         self.meta = meta
         self.bank = bank
         self.vocoder = vocoder
@@ -131,12 +141,25 @@ class EmotionalTTS:
         net = AcousticModel(cfg)
         weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt.subset("model").items()}
         load_module_state(net, weights, what="acoustic model")
+        denoiser, diffusion = None, None
+        if "denoiser_config" in ckpt.meta:
+            denoiser = Denoiser(
+                config_from_dict(DenoiserConfig, ckpt.meta["denoiser_config"], source=str(path))
+            )
+            weights = {
+                k: v.float() if v.is_floating_point() else v for k, v in ckpt.subset("denoiser").items()
+            }
+            load_module_state(denoiser, weights, what="diffusion decoder")
+            denoiser = denoiser.to(device)
+            diffusion = config_from_dict(
+                DiffusionConfig, ckpt.meta.get("diffusion_config", {}), source=str(path)
+            )
         bank = None
         if "bank" in ckpt.meta:
             bank = EmotionBank.from_tensors(ckpt.tensors, ckpt.meta["bank"])
         else:
             logger.warning("%s has no emotion bank yet: run `emovox bank` (only reference clips work)", path)
-        return cls(net.to(device), ckpt.meta, bank, Vocoder.load(vocoder, device=device))
+        return cls(net.to(device), ckpt.meta, bank, Vocoder.load(vocoder, device=device), denoiser, diffusion)
 
     @property
     def sample_rate(self) -> int:
@@ -176,6 +199,15 @@ class EmotionalTTS:
                 "this model has no emotion bank; run `emovox bank` on it or pass a reference clip"
             )
         return self.bank.resolve(self.parse_emotion(emotion or "neutral"), speaker)
+
+    def mixture_components(
+        self, emotion: str | EmotionSpec | None, speaker: int = 0
+    ) -> list[tuple[torch.Tensor, float]]:
+        """``[(z_i, w_i)]`` of a label mixture for EmoMix noise mixing; one component for anything else."""
+        spec = self.parse_emotion(emotion or "neutral") if self.bank is not None else None
+        if spec is None or spec.kind != "label" or len(spec.components) < 2:
+            return []
+        return [(self.bank.label(c.name, c.intensity, speaker), c.weight) for c in spec.components]
 
     def reference_vector(self, path: str | os.PathLike) -> torch.Tensor:
         audio, info = load_audio(path, self.mel_config.sample_rate, max_seconds=MAX_REFERENCE_SECONDS)
@@ -221,27 +253,60 @@ class EmotionalTTS:
         ref_audio: str | os.PathLike | None = None,
         markup: bool | None = None,
         seed: int | None = None,
+        steps: int | None = None,
+        mix_mode: str = "latent",
+        guidance: float = 1.0,
     ) -> Iterator[np.ndarray]:
-        """Yield audio chunk by chunk (sentence-sized), so long texts use bounded memory."""
+        """Yield audio chunk by chunk (sentence-sized), so long texts use bounded memory.
+
+        Args:
+            text: plain text or emotion markup; emotion: a spec string (see the module docs).
+            speaker: a speaker name or index; speed: speaking-rate factor (0.25-4).
+            ref_audio: take the emotion from this clip instead (optionally scaled by the spec's intensity).
+            markup: force (True) or forbid (False) markup parsing; None = when the text starts with ``<``.
+            seed: makes diffusion sampling reproducible.
+            steps: diffusion sampling steps (None = the model's default, 0 = FastSpeech2 mel only).
+            mix_mode: ``latent`` mixes emotions as one vector; ``noise`` mixes the diffusion decoder's
+                predictions under each emotion per step (EmoMix).
+            guidance: classifier-free guidance scale between neutral and the target emotion (1 = plain).
+        """
         if not isinstance(text, str) or not text.strip():
             raise ValueError("text is empty")
         if not (math.isfinite(speed) and 0.25 <= speed <= 4.0):
             raise ValueError(f"speed must be between 0.25 and 4, got {speed}")
         spk = self.speaker_index(speaker)
+        if mix_mode not in ("latent", "noise"):
+            raise ValueError(f"mix_mode must be 'latent' or 'noise', not '{mix_mode}'")
+        if not (math.isfinite(guidance) and 0.0 <= guidance <= 10.0):
+            raise ValueError(f"guidance must be between 0 and 10, got {guidance}")
+        if steps is None:
+            steps = self.diffusion.n_steps if self.denoiser is not None else 0
+        if not 0 <= steps <= 1000:
+            raise ValueError(f"steps must be between 0 and 1000, got {steps}")
+        if steps and self.denoiser is None:
+            logger.info("this model has no diffusion decoder; --steps is ignored")
+            steps = 0
+        generator = torch.Generator().manual_seed(seed if seed is not None else 0)
         base = emotion if isinstance(emotion, str) or emotion is None else str(emotion)
-        cache: dict[str | None, torch.Tensor] = {}
-        if seed is not None:
-            torch.manual_seed(seed)
+        cache: dict[str | None, tuple[torch.Tensor, list]] = {}
         for chunk in self._chunks(text, base, markup):
             if chunk.break_ms:
                 yield np.zeros(int(self.sample_rate * chunk.break_ms / 1000), dtype=np.float32)
                 continue
             if chunk.emotion not in cache:
-                cache[chunk.emotion] = self.emotion_vector(chunk.emotion, spk, ref_audio)
+                mix = (
+                    self.mixture_components(chunk.emotion, spk)
+                    if mix_mode == "noise" and not ref_audio
+                    else []
+                )
+                cache[chunk.emotion] = (self.emotion_vector(chunk.emotion, spk, ref_audio), mix)
             ids = self._tokens(chunk.text)
             if not ids:
                 continue
-            audio = self._render(ids, spk, cache[chunk.emotion], speed * chunk.rate, chunk.pitch)
+            z, mix = cache[chunk.emotion]
+            audio = self._render(
+                ids, spk, z, speed * chunk.rate, chunk.pitch, steps, mix, guidance, generator
+            )
             yield (audio * chunk.volume).astype(np.float32)
 
     def synthesize(
@@ -258,7 +323,16 @@ class EmotionalTTS:
         return audio, self.sample_rate
 
     def _render(
-        self, ids: Sequence[int], speaker: int, z: torch.Tensor, speed: float, semitones: float
+        self,
+        ids: Sequence[int],
+        speaker: int,
+        z: torch.Tensor,
+        speed: float,
+        semitones: float,
+        steps: int = 0,
+        mix: Sequence[tuple[torch.Tensor, float]] = (),
+        guidance: float = 1.0,
+        generator: torch.Generator | None = None,
     ) -> np.ndarray:
         device = self.model.mel_mean.device
         tokens = torch.tensor([list(ids)], device=device)
@@ -271,7 +345,33 @@ class EmotionalTTS:
             length_scale=1.0 / speed,
             pitch_shift=math.log(2.0) * semitones / 12.0 / std,
         )
-        return self.vocoder(out.mel)[0]
+        mel = out.mel
+        if steps and self.denoiser is not None:
+            mel = self._refine(out, speaker, z, steps, mix, guidance, generator)
+        return self.vocoder(mel)[0]
+
+    @torch.inference_mode()
+    def _refine(self, out, speaker: int, z, steps: int, mix, guidance: float, generator) -> torch.Tensor:
+        """Shallow diffusion on the FastSpeech2 mel (DiffSinger), with EmoMix mixing and guidance."""
+        device = out.mel.device
+        components = [(zi.to(device)[None], w) for zi, w in mix] or [(z.to(device)[None], 1.0)]
+        z_neutral = self.bank.center.to(device)[None] if (self.bank is not None and guidance != 1.0) else None
+        g = self.model.speaker_embedding(torch.tensor([speaker], device=device))
+        return sample(
+            self.denoiser,
+            make_scheduler(self.diffusion.sampler, self.diffusion),
+            out.mel,
+            out.decoder_hidden.transpose(1, 2),
+            g,
+            out.y_mask.unsqueeze(1).to(out.mel.dtype),
+            components,
+            n_steps=steps,
+            k_shallow=self.diffusion.k_shallow,
+            guidance_scale=guidance,
+            z_neutral=z_neutral,
+            mix_mode="noise",
+            generator=generator,
+        )
 
     def describe(self) -> dict[str, Any]:
         """Emotions, speakers and ADV ranges of the model (for `emovox emotions`, the server and the demo)."""

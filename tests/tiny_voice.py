@@ -13,13 +13,15 @@ from emovox.emotion.bank import EmotionBank
 from emovox.emotion.encoder import EmotionEncoderConfig
 from emovox.emotion.labels import adv_anchor
 from emovox.text.symbols import default_symbol_table
+from emovox.tts.diffusion import DiffusionConfig
+from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
 
 EMOTIONS = ["neutral", "happy", "sad", "angry"]
 SPEAKERS = ["alice", "bob"]
 
 
-def make_tiny_voice(path: Path, seed: int = 0) -> Path:
+def make_tiny_voice(path: Path, seed: int = 0, denoiser: bool = False) -> Path:
     torch.manual_seed(seed)
     table = default_symbol_table()
     cfg = AcousticModelConfig(
@@ -46,4 +48,19 @@ def make_tiny_voice(path: Path, seed: int = 0) -> Path:
         "model_config": config_to_dict(cfg), "mel_config": config_to_dict(MelConfig()), "symbols": table.to_dict(),
         "speakers": SPEAKERS, "emotions": EMOTIONS, "language": "en-us", "bank": bank_meta,
     }  # fmt: skip
+    if denoiser:
+        dcfg = DenoiserConfig(
+            residual_channels=8, n_layers=2, cond_channels=16, emotion_dim=4, speaker_dim=16
+        )
+        net = Denoiser(dcfg)
+        with (
+            torch.no_grad()
+        ):  # a trained denoiser's output depends on its inputs; the zero-initialised one not
+            net.output_proj.weight.normal_(0.0, 0.3)
+        net.set_mel_stats(model.mel_mean, model.mel_std)
+        tensors |= {f"denoiser.{k}": v for k, v in net.state_dict().items()}
+        meta |= {
+            "denoiser_config": config_to_dict(dcfg),
+            "diffusion_config": config_to_dict(DiffusionConfig(n_steps=2)),
+        }
     return save_checkpoint(path, tensors, meta, kind="acoustic")

@@ -29,6 +29,16 @@ def add_arguments(parser):
     parser.add_argument("--markup", action="store_true", help="parse the text as emotion markup")
     parser.add_argument("--speed", type=float, default=1.0, help="speaking rate factor (0.25-4, default 1)")
     parser.add_argument("--seed", type=int, help="random seed for reproducible sampling")
+    parser.add_argument("--steps", type=int, help="diffusion decoder steps (default: the model's; 0 = off)")
+    parser.add_argument(
+        "--mix-mode",
+        choices=("latent", "noise"),
+        default="latent",
+        help="mixtures as one emotion vector (latent) or EmoMix noise mixing (noise)",
+    )
+    parser.add_argument(
+        "--guidance", type=float, default=1.0, help="guidance scale towards the emotion (default 1)"
+    )
     parser.add_argument("--model", help="acoustic model checkpoint (default: the built-in voice)")
     parser.add_argument(
         "--vocoder", default="universal", help="universal | ljspeech | PATH (default universal)"
@@ -51,7 +61,8 @@ def run(args):
     t0 = time.perf_counter()
     tts = EmotionalTTS.load(args.model, vocoder=args.vocoder)
     opts = dict(speaker=args.speaker, speed=args.speed, ref_audio=args.ref_audio,
-                markup=True if args.markup else None, seed=args.seed)  # fmt: skip
+                markup=True if args.markup else None, seed=args.seed, steps=args.steps,
+                mix_mode=args.mix_mode, guidance=args.guidance)  # fmt: skip
     n = 0
     with (
         atomic_path(args.output, suffix=".wav") as tmp,

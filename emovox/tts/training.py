@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -19,7 +19,9 @@ import torch
 from emovox.audio.mel import MelConfig
 from emovox.config import config_to_dict
 from emovox.engine import StepContext, Task, TrainConfig, TrainState
+from emovox.tts.diffusion import DiffusionConfig, diffusion_loss, make_scheduler
 from emovox.tts.losses import AcousticLossConfig, acoustic_losses
+from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
 from emovox.tts.models.fastspeech2 import AcousticBatch, AcousticModel, AcousticModelConfig
 
 __all__ = ["CONFIG", "AcousticTask", "AcousticTrainConfig", "build_task", "collate_items"]
@@ -48,8 +50,29 @@ class OptimConfig:
 
 
 @dataclass
+class DiffusionTrainConfig:
+    """The diffusion decoder that refines the FastSpeech2 mel (shallow diffusion, DiffSinger)."""
+
+    enabled: bool = False  # train a denoiser next to (or on top of) FastSpeech2
+    stage: str = "joint"  # joint: both train together; second: FastSpeech2 frozen, loaded from init_from
+    init_from: str = ""  # acoustic checkpoint (model.safetensors) to start from; required for stage=second
+    weight: float = 1.0  # weight of the diffusion loss in the total
+    denoiser: DenoiserConfig = field(
+        default_factory=lambda: DenoiserConfig(residual_channels=64, n_layers=12)
+    )
+    schedule: DiffusionConfig = field(default_factory=DiffusionConfig)
+
+    def __post_init__(self) -> None:
+        if self.stage not in ("joint", "second"):
+            raise ValueError(f"diffusion.stage must be joint or second, not '{self.stage}'")
+        if self.stage == "second" and self.enabled and not self.init_from:
+            raise ValueError("diffusion.stage=second needs diffusion.init_from (a trained acoustic model)")
+
+
+@dataclass
 class AcousticTrainConfig:
     model: AcousticModelConfig = field(default_factory=AcousticModelConfig)
+    diffusion: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
     loss: AcousticLossConfig = field(default_factory=AcousticLossConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     data: AcousticDataConfig = field(default_factory=AcousticDataConfig)
@@ -156,17 +179,41 @@ class AcousticTask(Task):
         model = AcousticModel(self.config.model)
         stats = compute_statistics(self.data.dataset, self.config.model.n_speakers, self.config.model.n_mels)
         model.set_statistics(**stats)
+        models, optimizers, schedulers = {"acoustic": model}, {}, {}
+        diff = self.config.diffusion
+        if diff.enabled and diff.init_from:
+            from emovox.tts.bank import load_acoustic
+
+            pretrained, _ = load_acoustic(diff.init_from)
+            model.load_state_dict(pretrained.state_dict(), strict=True)
+        if not (diff.enabled and diff.stage == "second"):
+            optimizers["acoustic"], schedulers["acoustic"] = self._optimizer(model)
+        else:
+            model.requires_grad_(False)
+        if diff.enabled:
+            models["denoiser"] = self.build_denoiser(model)
+            optimizers["denoiser"], schedulers["denoiser"] = self._optimizer(models["denoiser"])
+        return TrainState(models=models, optimizers=optimizers, schedulers=schedulers)
+
+    def build_denoiser(self, model: AcousticModel) -> Denoiser:
+        mc = self.config.model
+        cfg = replace(self.config.diffusion.denoiser, cond_channels=mc.hidden, emotion_dim=mc.emotion.z_dim,
+                      speaker_dim=mc.hidden, prediction=self.config.diffusion.schedule.prediction)  # fmt: skip
+        self.config.diffusion.denoiser = cfg
+        denoiser = Denoiser(cfg)
+        denoiser.set_mel_stats(model.mel_mean, model.mel_std)
+        return denoiser
+
+    def _optimizer(self, module: torch.nn.Module):
         o = self.config.optim
         opt = torch.optim.AdamW(
-            model.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay
+            module.parameters(), lr=o.lr, betas=tuple(o.betas), weight_decay=o.weight_decay
         )
         warm = max(1, o.warmup_steps)
         sched = torch.optim.lr_scheduler.LambdaLR(
             opt, lambda s: min((s + 1) / warm, math.sqrt(warm / (s + 1)))
         )
-        return TrainState(
-            models={"acoustic": model}, optimizers={"acoustic": opt}, schedulers={"acoustic": sched}
-        )
+        return opt, sched
 
     def train_dataset(self):
         return self.data.dataset
@@ -193,13 +240,43 @@ class AcousticTask(Task):
         from emovox.audio.kernels import maximum_path
 
         model = state.models["acoustic"]
-        model.train()
+        diff = self.config.diffusion
+        frozen = diff.enabled and diff.stage == "second"
+        model.train(not frozen)
         with ctx.autocast():
-            out = model(batch, maximum_path)
-            loss, terms = acoustic_losses(out, batch, self.config.loss, state.step)
+            with torch.set_grad_enabled(not frozen):
+                out = model(batch, maximum_path)
+            if frozen:
+                loss, terms = torch.zeros((), device=batch.mel.device), {}
+            else:
+                loss, terms = acoustic_losses(out, batch, self.config.loss, state.step)
+            if diff.enabled:
+                terms.update(self._diffusion_terms(state, batch, out, ctx))
+                loss = loss + diff.weight * terms["diff/loss"]
         ctx.backward(loss)
-        ctx.step("acoustic")
+        for name in state.optimizers:
+            ctx.step(name)
         return {"loss/total": float(loss.detach()), **{k: float(v.detach()) for k, v in terms.items()}}
+
+    def _diffusion_terms(self, state: TrainState, batch: AcousticBatch, out, ctx: StepContext):
+        """Shallow-diffusion loss on the ground-truth mel, conditioned on the (detached) FastSpeech2 outputs."""
+        if not hasattr(self, "_ddpm"):
+            self._ddpm = make_scheduler("ddpm", self.config.diffusion.schedule)
+        acoustic = ctx.unwrap(state.models["acoustic"])
+        g = acoustic.speaker_embedding(batch.speaker).detach()
+        return diffusion_loss(
+            state.models["denoiser"],
+            batch.mel,
+            out.decoder_hidden.detach().transpose(1, 2),
+            out.mel.detach(),
+            out.emotion.z.detach(),
+            g,
+            out.y_mask.unsqueeze(1),
+            self._ddpm,
+            self.config.diffusion.schedule.k_shallow,
+            loss_type=self.config.diffusion.schedule.loss,
+            min_snr_gamma=self.config.diffusion.schedule.min_snr_gamma,
+        )
 
     def log_media(self, state, batch, ctx, writer) -> None:
         import matplotlib
@@ -229,7 +306,14 @@ class AcousticTask(Task):
     def export(self, state: TrainState):
         model = StepContext.unwrap(state.models["acoustic"])
         tensors = {f"model.{k}": v for k, v in model.state_dict().items()}
+        extra = {}
+        if "denoiser" in state.models:
+            denoiser = StepContext.unwrap(state.models["denoiser"])
+            tensors.update({f"denoiser.{k}": v for k, v in denoiser.state_dict().items()})
+            extra = {"denoiser_config": config_to_dict(self.config.diffusion.denoiser),
+                     "diffusion_config": config_to_dict(self.config.diffusion.schedule)}  # fmt: skip
         meta = {
+            **extra,
             "model_config": config_to_dict(self.config.model),
             "mel_config": config_to_dict(self.config.mel),
             "symbols": self.data.symbols,

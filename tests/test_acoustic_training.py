@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from emovox.checkpoint import load_checkpoint
+from emovox.config import load_config
+from emovox.engine import train
+from emovox.tts.training import CONFIG, AcousticTask
+from tests.toy_corpus import make_toy_data
+
+TINY = [
+    "model.hidden=16", "model.ffn_channels=16", "model.predictor_channels=16", "model.encoder_layers=1",
+    "model.decoder_layers=1", "model.emotion.channels=8", "model.emotion.n_layers=1", "model.emotion.z_dim=4",
+    "model.aligner_channels=8", "diffusion.denoiser.residual_channels=8", "diffusion.denoiser.n_layers=2",
+    "train.batch_size=4", "train.log_every=1", "train.tensorboard=false", "train.progress=false", "train.threads=1",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def toy():
+    return make_toy_data(n_items=8, n_symbols=12)
+
+
+def _cfg(*extra):
+    return load_config(CONFIG, [], [*TINY, *extra])
+
+
+def test_joint_then_second_stage_diffusion(toy, tmp_path):
+    cfg = _cfg("diffusion.enabled=true", "train.max_steps=2", "train.ckpt_every=2")
+    state = train(AcousticTask(cfg, data=toy), tmp_path / "joint")
+    assert set(state.optimizers) == {"acoustic", "denoiser"}
+    log = [json.loads(x) for x in (tmp_path / "joint" / "log.jsonl").read_text().splitlines()]
+    assert "diff/loss" in log[-1] and "mel/l1" in log[-1]
+    model = tmp_path / "joint" / "model.safetensors"
+    ckpt = load_checkpoint(model, kind="acoustic")
+    assert (
+        any(k.startswith("denoiser.") for k in ckpt.tensors)
+        and ckpt.meta["denoiser_config"]["cond_channels"] == 16
+    )
+
+    cfg2 = _cfg("diffusion.enabled=true", "diffusion.stage=second", f"diffusion.init_from={model}",
+                "train.max_steps=2", "train.ckpt_every=2")  # fmt: skip
+    state2 = train(AcousticTask(cfg2, data=toy), tmp_path / "second")
+    assert set(state2.optimizers) == {"denoiser"}
+    frozen = load_checkpoint(tmp_path / "second" / "model.safetensors").subset("model")
+    for k, v in ckpt.subset("model").items():  # FastSpeech2 stayed exactly as loaded
+        assert torch.equal(frozen[k], v), k
+
+
+def test_second_stage_needs_a_model():
+    with pytest.raises(ValueError, match="init_from"):
+        _cfg("diffusion.enabled=true", "diffusion.stage=second")
