@@ -126,7 +126,9 @@ def test_a_wrong_layer_order_gives_noise(sources, ljspeech_mini, official_state)
     # Swap each resblock's dilated and undilated convolutions (identical shapes, so loading still succeeds).
     state = {}
     for key, value in official_state.items():
-        swapped = key.replace(".convs1.", ".tmp.").replace(".convs2.", ".convs1.").replace(".tmp.", ".convs2.")
+        swapped = (
+            key.replace(".convs1.", ".tmp.").replace(".convs2.", ".convs1.").replace(".tmp.", ".convs2.")
+        )
         state[swapped] = value
     gen = Generator()
     load_module_state(gen, state)

@@ -103,7 +103,9 @@ def test_tampered_checkpoints_are_refused(runs, tmp_path):
 
 def test_config_and_data_errors_are_clear(tmp_path):
     with pytest.raises(ValueError, match="hop_length"):
-        load_config(CONFIG, [], ["generator.upsample_rates=[8,8,2]", "generator.upsample_kernel_sizes=[16,16,4]"])
+        load_config(
+            CONFIG, [], ["generator.upsample_rates=[8,8,2]", "generator.upsample_kernel_sizes=[16,16,4]"]
+        )
     with pytest.raises(ValueError, match="segment_size"):
         load_config(CONFIG, [], ["data.segment_size=1000"])
     with pytest.raises(ValueError, match="set data.path"):

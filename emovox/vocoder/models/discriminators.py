@@ -6,6 +6,7 @@ loss). Pure modules: no I/O.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass, field
 
@@ -32,7 +33,7 @@ class DiscriminatorConfig:
 
     periods: list[int] = field(default_factory=lambda: [2, 3, 5, 7, 11])  # MPD periods (primes avoid overlap)
     n_scales: int = 3  # MSD: raw audio, then x2 and x4 average-pooled
-    channel_divisor: int = 1  # divide every hidden width by this (1 = the paper's; larger for tests/tiny runs)
+    channel_divisor: int = 1  # divide every hidden width by this (1 = the paper; more for tiny runs)
 
     def __post_init__(self) -> None:
         if self.channel_divisor < 1 or 1024 % self.channel_divisor:
@@ -76,7 +77,7 @@ class PeriodDiscriminator(nn.Module):
         pad = (get_padding(kernel_size, 1), 0)
         self.convs = nn.ModuleList(
             weight_norm(nn.Conv2d(cin, cout, (kernel_size, 1), (stride, 1), padding=pad))
-            for cin, cout in zip(chans[:-1], chans[1:])
+            for cin, cout in itertools.pairwise(chans)
         )
         top = chans[-1]
         self.convs.append(weight_norm(nn.Conv2d(top, top, (kernel_size, 1), 1, padding=pad)))
@@ -151,7 +152,9 @@ class MultiPeriodDiscriminator(nn.Module):
     def forward(self, y: torch.Tensor) -> DiscriminatorOutput:
         outs = [d(y) for d in self.discriminators]
         return DiscriminatorOutput(
-            names=[f"mpd{p}" for p in self.periods], scores=[s for s, _ in outs], features=[f for _, f in outs]
+            names=[f"mpd{p}" for p in self.periods],
+            scores=[s for s, _ in outs],
+            features=[f for _, f in outs],
         )
 
 

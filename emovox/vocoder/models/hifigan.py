@@ -40,15 +40,22 @@ class GeneratorConfig:
         if self.resblock not in ("1", "2"):
             raise ValueError(f"generator.resblock must be '1' or '2', got {self.resblock!r}")
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes) or not self.upsample_rates:
-            raise ValueError("generator.upsample_rates and upsample_kernel_sizes need the same, non-zero length")
+            raise ValueError(
+                "generator.upsample_rates and upsample_kernel_sizes need the same, non-zero length"
+            )
         for u, k in zip(self.upsample_rates, self.upsample_kernel_sizes):
             if u < 1 or k < u or (k - u) % 2:
                 raise ValueError(
                     f"generator: upsample kernel {k} must be >= rate {u} with (kernel - rate) even, "
                     "or the output is not exactly rate x longer"
                 )
-        if len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes) or not self.resblock_kernel_sizes:
-            raise ValueError("generator.resblock_kernel_sizes and resblock_dilation_sizes need the same length")
+        if (
+            len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes)
+            or not self.resblock_kernel_sizes
+        ):
+            raise ValueError(
+                "generator.resblock_kernel_sizes and resblock_dilation_sizes need the same length"
+            )
         n_dil = 3 if self.resblock == "1" else 2
         if any(len(d) != n_dil for d in self.resblock_dilation_sizes):
             raise ValueError(f"generator: resblock type {self.resblock} needs {n_dil} dilations per resblock")
@@ -113,7 +120,9 @@ def _run_conv(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> torch.Te
 
 def _conv(channels: int, kernel_size: int, dilation: int) -> nn.Conv1d:
     return weight_norm(
-        nn.Conv1d(channels, channels, kernel_size, dilation=dilation, padding=get_padding(kernel_size, dilation))
+        nn.Conv1d(
+            channels, channels, kernel_size, dilation=dilation, padding=get_padding(kernel_size, dilation)
+        )
     )
 
 
@@ -178,7 +187,9 @@ class Generator(nn.Module):
         self.conv_pre = weight_norm(nn.Conv1d(cfg.n_mels, ch, 7, 1, padding=3))
         self.ups = nn.ModuleList()
         for i, (u, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes)):
-            self.ups.append(weight_norm(nn.ConvTranspose1d(ch >> i, ch >> (i + 1), k, u, padding=(k - u) // 2)))
+            self.ups.append(
+                weight_norm(nn.ConvTranspose1d(ch >> i, ch >> (i + 1), k, u, padding=(k - u) // 2))
+            )
         block = ResBlock1 if cfg.resblock == "1" else ResBlock2
         # Flat list, stage-major (stage i uses resblocks[i * num_kernels : (i + 1) * num_kernels]), as released.
         self.resblocks = nn.ModuleList(
@@ -243,4 +254,3 @@ class Generator(nn.Module):
             if parametrize.is_parametrized(module, "weight"):
                 parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
         return self
-
