@@ -176,7 +176,9 @@ class Generator(nn.Module):
     """HiFi-GAN generator: log-mel ``[B, n_mels, T]`` -> waveform ``[B, 1, T * hop_length]`` in [-1, 1].
 
     Built from one :class:`GeneratorConfig`; pure (no I/O). Weight-normalised after construction; call
-    :meth:`remove_weight_norm` once before inference.
+    :meth:`remove_weight_norm` once before inference. Initialisation is PyTorch's default: the official code's
+    N(0, 0.01) is written to a weight its weight-norm hook recomputes, so the released models effectively
+    started from the default too.
     """
 
     def __init__(self, cfg: GeneratorConfig | None = None) -> None:
@@ -197,8 +199,6 @@ class Generator(nn.Module):
             for i in range(len(self.ups))
             for k, d in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes)
         )
-        # PyTorch's default initialisation. (The official code's N(0, 0.01) init is overwritten by its weight-norm
-        # hook, so the released models were in effect trained from the default one too.)
         self.conv_post = weight_norm(nn.Conv1d(ch >> len(self.ups), 1, 7, 1, padding=3))
 
     def _stage(self, i: int) -> list[nn.Module]:
