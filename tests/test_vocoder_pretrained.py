@@ -21,12 +21,13 @@ from emovox.vocoder.pretrained import (
     pretrained_sources,
 )
 
-# Measured with this code (fp32, torch 2.13, CPU): the universal generator's log-mel L1 on the 32 clips of
-# ljspeech_mini is 0.26 on average (0.23-0.31 per clip) and 0.26 on LJ001-0001; a generator with a wrong layer
-# order or missing weights gives noise at L1 > 1. The thresholds leave ~20 % headroom for other BLAS/CPU
-# numerics while failing on anything that is not the official network.
+# Measured with this code (fp32, torch 2.13, 1 thread, AMD EPYC): the universal generator's log-mel L1 on the
+# 32 clips of ljspeech_mini is 0.267 on average, 0.258-0.278 per clip (0.2625 on LJ001-0001; PESQ-WB 3.20 on
+# average); in bf16 0.277 on average. The same tensors in a wrong layer order give noise at L1 > 0.64 (see the
+# last test). The limits leave ~20 % headroom for other CPUs' numerics and fail on anything that is not the
+# official network.
 MEAN_L1_LIMIT = 0.32
-CLIP_L1_LIMIT = 0.40
+CLIP_L1_LIMIT = 0.35
 
 
 @pytest.fixture(scope="module")

@@ -171,6 +171,7 @@ def run(args) -> int:
             med = statistics.median(ts)
             ratio = f"{med / peer:10.2f}" if peer else f"{'-':>10}"
             print(
-                f"{name:<18} {n:>7} {med:>9.3f} {med / audio_seconds:>7.3f} {min(ts) / audio_seconds:>8.3f} {ratio}"
+                f"{name:<18} {n:>7} {med:>9.3f} {med / audio_seconds:>7.3f} {min(ts) / audio_seconds:>8.3f} {ratio}",
+                flush=True,
             )
     return 0

@@ -1,7 +1,7 @@
 """Copy-synthesis: read audio, compute its mel, turn the mel back into audio with a HiFi-GAN vocoder.
 
 Prints the mean absolute log-mel error between input and output (how much the vocoder changes the sound;
-the pretrained "universal" vocoder reaches about 0.26 on LJ Speech) and the real-time factor.
+the pretrained "universal" vocoder gives 0.26-0.28 on LJ Speech clips) and the real-time factor.
 
 examples:
   emovox vocode speech.wav -o resynth.wav
