@@ -64,7 +64,10 @@ def test_weight_norm_fold_and_infer_match_forward(resblock, channels_last):
 
 
 def test_presets_are_the_official_sizes():
-    sizes = {name: sum(p.numel() for p in Generator(preset(name)).remove_weight_norm().parameters()) for name in PRESETS}
+    sizes = {
+        name: sum(p.numel() for p in Generator(preset(name)).remove_weight_norm().parameters())
+        for name in PRESETS
+    }
     # Parameter counts of the official V1/V2/V3 generators (the paper reports 13.92 M, 0.92 M, 1.46 M).
     assert round(sizes["v1"] / 1e6, 2) == 13.93
     assert round(sizes["v2"] / 1e6, 2) == 0.93

