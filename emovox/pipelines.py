@@ -75,7 +75,7 @@ class Vocoder:
         squeeze = mel.dim() == 2
         mel = mel.unsqueeze(0) if squeeze else mel
         dtype = next(self.generator.parameters()).dtype
-        audio = self.generator(mel.to(self.device, dtype)).float().squeeze(1).clamp(-1, 1).cpu().numpy()
+        audio = self.generator.infer(mel.to(self.device, dtype)).float().squeeze(1).clamp(-1, 1).cpu().numpy()
         return audio[0] if squeeze else audio
 
 
