@@ -18,6 +18,8 @@ import numpy as np
 import torch
 from numba import njit, prange
 
+import emovox.audio._numba  # noqa: F401  (threading layer; see there)
+
 __all__ = ["average_by_duration", "durations_from_path", "maximum_path", "maximum_path_numpy"]
 
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit, prange
 
+import emovox.audio._numba  # noqa: F401  (threading layer; see there)
+
 __all__ = ["PitchConfig", "PitchResult", "as_signal", "estimate_f0", "estimate_f0_batch", "pitch_n_frames"]
 
 _CHUNK = 32  # frames per parallel work item

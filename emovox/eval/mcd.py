@@ -29,6 +29,8 @@ import numpy as np
 from numba import njit
 from scipy.fft import dct
 
+import emovox.audio._numba  # noqa: F401  (threading layer; see there)
+
 __all__ = [
     "McdResult",
     "dtw",

@@ -56,21 +56,41 @@ class ConvFeedForward(nn.Module):
         return h.transpose(1, 2)
 
 
+class SelfAttention(nn.Module):
+    """Multi-head self-attention with a key padding mask, on PyTorch's fused ``scaled_dot_product_attention``."""
+
+    def __init__(self, channels: int, n_heads: int, dropout: float):
+        super().__init__()
+        if channels % n_heads:
+            raise ValueError(f"channels ({channels}) must be divisible by n_heads ({n_heads})")
+        self.n_heads = n_heads
+        self.dropout = dropout
+        self.qkv = nn.Linear(channels, 3 * channels)
+        self.out = nn.Linear(channels, channels)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, t, c = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, c // self.n_heads).permute(2, 0, 3, 1, 4)
+        attn_mask = mask[:, None, None, :]  # [B, 1, 1, T]: every query attends to the valid keys only
+        h = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=attn_mask, dropout_p=self.dropout if self.training else 0.0
+        )
+        return self.out(h.transpose(1, 2).reshape(b, t, c))
+
+
 class FFTBlock(nn.Module):
-    """Pre-norm self-attention + conv FFN block; ``cond`` ([B, C]) is added to the input when given."""
+    """Pre-norm self-attention + conv FFN block."""
 
     def __init__(self, channels: int, n_heads: int, filter_channels: int, kernel_size: int, dropout: float):
         super().__init__()
         self.norm1 = nn.LayerNorm(channels)
-        self.attn = nn.MultiheadAttention(channels, n_heads, dropout=dropout, batch_first=True)
+        self.attn = SelfAttention(channels, n_heads, dropout)
         self.norm2 = nn.LayerNorm(channels)
         self.ffn = ConvFeedForward(channels, filter_channels, kernel_size, dropout)
         self.dropout = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        h = self.norm1(x)
-        h, _ = self.attn(h, h, h, key_padding_mask=~mask, need_weights=False)
-        x = x + self.dropout(h)
+        x = x + self.dropout(self.attn(self.norm1(x), mask))
         x = x + self.dropout(self.ffn(self.norm2(x), mask))
         return x * mask.unsqueeze(-1).to(x.dtype)
 
