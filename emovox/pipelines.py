@@ -373,6 +373,36 @@ class EmotionalTTS:
             generator=generator,
         )
 
+    @torch.inference_mode()
+    def predict_prosody(
+        self, text: str, emotion: str | EmotionSpec | None = "neutral", *, speaker: str | int | None = None
+    ) -> dict[str, Any]:
+        """The prosody the acoustic model plans for ``text``, without vocoding: per-phoneme F0 (Hz, from the
+        pitch predictor and the speaker's statistics), durations (frames) and the mean F0 over phonemes that
+        last at least one frame. Cheap; useful to preview or test emotion controls."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("text is empty")
+        spk = self.speaker_index(speaker)
+        ids = self._tokens(text)
+        device = self.model.mel_mean.device
+        z = self.emotion_vector(emotion, spk).to(device)
+        out = self.model.infer(
+            torch.tensor([ids], device=device),
+            torch.tensor([len(ids)], device=device),
+            torch.tensor([spk], device=device),
+            z[None],
+        )
+        mean, std = self.model.pitch_stats[spk].tolist()
+        f0 = torch.exp(out.pitch[0] * std + mean)
+        durations = out.durations[0]
+        spoken = durations > 0
+        return {
+            "f0_hz": f0.cpu().numpy(),
+            "durations": durations.cpu().numpy(),
+            "mean_f0_hz": float(f0[spoken].mean()) if spoken.any() else float("nan"),
+            "frames": int(durations.sum()),
+        }
+
     def describe(self) -> dict[str, Any]:
         """Emotions, speakers and ADV ranges of the model (for `emovox emotions`, the server and the demo)."""
         info: dict[str, Any] = {
