@@ -28,6 +28,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from emovox.emotion.encoder import grad_reverse
+
 __all__ = [
     "SERModel",
     "SERModelConfig",
@@ -105,22 +107,6 @@ def utterance_normalise(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5) 
     mean = (x * m).sum(-1, keepdim=True) / n
     var = ((x - mean).pow(2) * m).sum(-1, keepdim=True) / n
     return (x - mean) / torch.sqrt(var + eps) * m
-
-
-class _GradReverse(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, x, scale):
-        ctx.scale = scale
-        return x.view_as(x)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return -ctx.scale * grad, None
-
-
-def grad_reverse(x: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
-    """Identity forward; gradient multiplied by ``-scale`` backward (Ganin & Lempitsky 2015)."""
-    return _GradReverse.apply(x, scale)
 
 
 class SpecAugment(nn.Module):
