@@ -20,6 +20,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "info": ("emovox.commands.info", "versions, model locations, threads and devices"),
     "vocode": ("emovox.commands.vocode", "copy-synthesis: audio -> mel -> HiFi-GAN -> audio"),
     "train": ("emovox.commands.train", "train a model (vocoder, acoustic, ser) from a config"),
+    "synthesize-corpus": ("emovox.commands.synthesize_corpus", "build a synthetic emotional corpus from open TTS voices"),
+    "eval": ("emovox.commands.eval", "evaluation reports (corpus prosody, ...)"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
 }
 

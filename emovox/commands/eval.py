@@ -1,0 +1,17 @@
+"""Evaluation reports. Each target writes tables (Markdown + JSON) and plots (PNG)."""
+
+from __future__ import annotations
+
+from emovox.commands._sub import add_target_arguments, run_target
+
+TARGETS: dict[str, tuple[str, str]] = {
+    "corpus": ("emovox.commands.eval_corpus", "measured prosody per emotion and ADV axis of a corpus folder"),
+}
+
+
+def add_arguments(parser):
+    add_target_arguments(parser, TARGETS)
+
+
+def run(args):
+    return run_target(args, TARGETS, "eval")
