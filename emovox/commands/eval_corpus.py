@@ -13,7 +13,9 @@ from pathlib import Path
 
 
 def add_arguments(parser):
-    parser.add_argument("corpus", metavar="DIR", help="corpus folder with prosody.jsonl (emovox synthesize-corpus)")
+    parser.add_argument(
+        "corpus", metavar="DIR", help="corpus folder with prosody.jsonl (emovox synthesize-corpus)"
+    )
     parser.add_argument("--out", metavar="DIR", help="report folder (default: the corpus folder)")
     parser.add_argument("--workers", type=int, default=1, help="parallel processes (default 1)")
     parser.add_argument("--limit-groups", type=int, help="measure only the first N (voice, sentence) groups")
@@ -26,7 +28,9 @@ def run(args) -> int:
     corpus = Path(args.corpus)
     if not corpus.is_dir():
         raise ValueError(f"corpus folder not found: {corpus}")
-    rows = measure_corpus(corpus, workers=args.workers, limit_groups=args.limit_groups, progress=not args.no_progress)
+    rows = measure_corpus(
+        corpus, workers=args.workers, limit_groups=args.limit_groups, progress=not args.no_progress
+    )
     summary = summarise(rows)
     paths = write_report(rows, summary, args.out or corpus)
     print(paths["md"].read_text())

@@ -31,7 +31,9 @@ def add_arguments(parser):
                         "(default 4; 0 = every emotion plus two ADV points)")  # fmt: skip
     parser.add_argument("--config", nargs="*", default=[], metavar="YAML", help="config override files")
     parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
-    parser.add_argument("--list-voices", action="store_true", help="show installed and missing voices and exit")
+    parser.add_argument(
+        "--list-voices", action="store_true", help="show installed and missing voices and exit"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

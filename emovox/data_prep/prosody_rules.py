@@ -127,8 +127,17 @@ _RULES: dict[str, tuple[ProsodyParams, str]] = {
     # (→ less declination, small final rise), smile (Tartter 1980).
     "happy": (
         ProsodyParams(
-            f0_shift_st=4.5, f0_range=1.6, accent_prominence=1.2, f0_slope_st=2.0, final_st=1.5, rate=1.1,
-            pause_factor=0.9, gain_db=3.0, tilt_db_oct=1.5, breathiness=0.1, formant_shift=1.05,
+            f0_shift_st=4.5,
+            f0_range=1.6,
+            accent_prominence=1.2,
+            f0_slope_st=2.0,
+            final_st=1.5,
+            rate=1.1,
+            pause_factor=0.9,
+            gain_db=3.0,
+            tilt_db_oct=1.5,
+            breathiness=0.1,
+            formant_shift=1.05,
         ),
         f"{_MA}: happiness; smile formant raise from Tartter 1980",
     ),
@@ -136,8 +145,17 @@ _RULES: dict[str, tuple[ProsodyParams, str]] = {
     # inflections, slurred articulation (→ longer pauses); lax/breathy voice (Gobl & Ní Chasaide 2003).
     "sad": (
         ProsodyParams(
-            f0_shift_st=-2.5, f0_range=0.55, accent_prominence=0.8, f0_slope_st=-2.0, final_st=-2.0, rate=0.78,
-            pause_factor=1.6, gain_db=-4.0, tilt_db_oct=-2.5, breathiness=0.3, formant_shift=0.98,
+            f0_shift_st=-2.5,
+            f0_range=0.55,
+            accent_prominence=0.8,
+            f0_slope_st=-2.0,
+            final_st=-2.0,
+            rate=0.78,
+            pause_factor=1.6,
+            gain_db=-4.0,
+            tilt_db_oct=-2.5,
+            breathiness=0.3,
+            formant_shift=0.98,
         ),
         f"{_MA}: sadness; lax/breathy voice from Gobl & Ní Chasaide 2003",
     ),
@@ -146,8 +164,17 @@ _RULES: dict[str, tuple[ProsodyParams, str]] = {
     # dominant → low (falling) boundary (Schröder).
     "angry": (
         ProsodyParams(
-            f0_shift_st=5.5, f0_range=1.5, accent_prominence=1.7, f0_slope_st=-1.0, final_st=-3.0, rate=1.12,
-            pause_factor=0.7, gain_db=6.0, tilt_db_oct=3.0, tension=0.4, formant_shift=1.02,
+            f0_shift_st=5.5,
+            f0_range=1.5,
+            accent_prominence=1.7,
+            f0_slope_st=-1.0,
+            final_st=-3.0,
+            rate=1.12,
+            pause_factor=0.7,
+            gain_db=6.0,
+            tilt_db_oct=3.0,
+            tension=0.4,
+            formant_shift=1.02,
         ),
         f"{_MA}: anger; tense voice from Gobl & Ní Chasaide 2003",
     ),
@@ -155,8 +182,17 @@ _RULES: dict[str, tuple[ProsodyParams, str]] = {
     # (→ jitter and tremor), precise articulation; submissive → high (rising) boundary (Schröder).
     "fear": (
         ProsodyParams(
-            f0_shift_st=7.0, f0_range=1.35, final_st=2.0, jitter=0.03, tremor_st=0.8, tremor_hz=7.0, rate=1.3,
-            pause_factor=0.8, gain_db=0.0, tilt_db_oct=0.5, breathiness=0.3,
+            f0_shift_st=7.0,
+            f0_range=1.35,
+            final_st=2.0,
+            jitter=0.03,
+            tremor_st=0.8,
+            tremor_hz=7.0,
+            rate=1.3,
+            pause_factor=0.8,
+            gain_db=0.0,
+            tilt_db_oct=0.5,
+            breathiness=0.3,
         ),
         f"{_MA}: fear",
     ),
@@ -164,8 +200,17 @@ _RULES: dict[str, tuple[ProsodyParams, str]] = {
     # rising contour (→ strong final rise).
     "surprise": (
         ProsodyParams(
-            f0_shift_st=4.0, f0_range=1.7, accent_prominence=1.3, f0_slope_st=2.5, final_st=6.0, final_s=0.45,
-            rate=1.15, gain_db=3.0, tilt_db_oct=1.5, breathiness=0.15, formant_shift=1.03,
+            f0_shift_st=4.0,
+            f0_range=1.7,
+            accent_prominence=1.3,
+            f0_slope_st=2.5,
+            final_st=6.0,
+            final_s=0.45,
+            rate=1.15,
+            gain_db=3.0,
+            tilt_db_oct=1.5,
+            breathiness=0.15,
+            formant_shift=1.03,
         ),
         "surprise column reproduced beside Murray & Arnott's table (rising contour)",
     ),
@@ -173,8 +218,17 @@ _RULES: dict[str, tuple[ProsodyParams, str]] = {
     # chest tone (→ darker tilt, lowered formants), wide downward terminal inflections (→ big final fall).
     "disgust": (
         ProsodyParams(
-            f0_shift_st=-4.0, f0_range=1.25, accent_prominence=1.2, final_st=-5.0, final_s=0.5, rate=0.72,
-            pause_factor=1.3, gain_db=-3.0, tilt_db_oct=-1.5, jitter=0.01, formant_shift=0.96,
+            f0_shift_st=-4.0,
+            f0_range=1.25,
+            accent_prominence=1.2,
+            final_st=-5.0,
+            final_s=0.5,
+            rate=0.72,
+            pause_factor=1.3,
+            gain_db=-3.0,
+            tilt_db_oct=-1.5,
+            jitter=0.01,
+            formant_shift=0.96,
         ),
         f"{_MA}: disgust",
     ),
@@ -221,7 +275,9 @@ def category_prosody(emotion: str, intensity: float = 1.0, exaggeration: float =
         arousal, dominance, valence = adv_anchor(emotion)
         base = _combine(dimensional_prosody(arousal, dominance, valence, exaggeration=gain), quality)
         return base.scaled(intensity * exaggeration).clamped()
-    raise ValueError(f"no prosody rule for emotion '{emotion}'; rules exist for: {', '.join(CATEGORY_EMOTIONS)}")
+    raise ValueError(
+        f"no prosody rule for emotion '{emotion}'; rules exist for: {', '.join(CATEGORY_EMOTIONS)}"
+    )
 
 
 def _pct_to_st(pct: float) -> float:

@@ -20,7 +20,6 @@ the requested hours, so the same seed gives the same corpus whatever the number 
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
@@ -175,11 +174,15 @@ def _trim(audio: np.ndarray, sample_rate: int, margin_s: float = 0.08, floor_db:
 class SynthCorpusConfig:
     """How a synthetic corpus is planned and rendered."""
 
-    voices: list[str] = field(default_factory=lambda: ["slt_hts", "flite_rms", "flite_awb", "kal"])  # voice names
+    voices: list[str] = field(
+        default_factory=lambda: ["slt_hts", "flite_rms", "flite_awb", "kal"]
+    )  # voice names
     sentences: str = ""  # text file: one sentence per line, or id|text lines
     hours: float = 6.0  # target hours of audio (the corpus is the shortest plan prefix reaching it)
     seed: int = 0  # everything random derives from it
-    per_sentence: int = 4  # renderings per (voice, sentence): neutral + this−1 others; 0 = every emotion + 2 ADV
+    per_sentence: int = (
+        4  # renderings per (voice, sentence): neutral + this−1 others; 0 = every emotion + 2 ADV
+    )
     emotions: list[str] = field(
         default_factory=lambda: ["happy", "sad", "angry", "fear", "surprise", "disgust", "calm", "sleepy"]
     )  # categorical emotions besides neutral
@@ -224,7 +227,9 @@ class Group:
     seed: int
 
 
-def read_sentences(path: str | os.PathLike, min_chars: int = 1, max_chars: int = 10_000) -> list[tuple[str, str]]:
+def read_sentences(
+    path: str | os.PathLike, min_chars: int = 1, max_chars: int = 10_000
+) -> list[tuple[str, str]]:
     """``(id, text)`` pairs from a file of ``id|text`` lines or plain sentences (ids ``s000001``…)."""
     path = Path(path)
     if not path.is_file():
@@ -279,8 +284,19 @@ def plan_groups(
             while len(pending) < cfg.per_sentence - 1:
                 pending.extend(rng.permutation(deck_slots).tolist())
             slots, pending = pending[: cfg.per_sentence - 1], pending[cfg.per_sentence - 1 :]
-        renderings = (Rendering("neutral", "neutral", None, (0.0, 0.0, 0.0)), *(_draw(s, group_rng, cfg) for s in slots))
-        yield Group(index, f"{index:06d}_{voice}_{sid}", voice, sid, text, renderings, seed=int(group_rng.integers(2**31)))
+        renderings = (
+            Rendering("neutral", "neutral", None, (0.0, 0.0, 0.0)),
+            *(_draw(s, group_rng, cfg) for s in slots),
+        )
+        yield Group(
+            index,
+            f"{index:06d}_{voice}_{sid}",
+            voice,
+            sid,
+            text,
+            renderings,
+            seed=int(group_rng.integers(2**31)),
+        )
 
 
 # --------------------------------------------------------------------------------------------------- render
@@ -288,7 +304,9 @@ def _prosody(r: Rendering, cfg: SynthCorpusConfig) -> ProsodyParams:
     if r.kind == "adv":
         a, d, v = r.adv
         return dimensional_prosody(a, d, v, exaggeration=cfg.adv_exaggeration)
-    return category_prosody(r.emotion or "neutral", r.intensity or 0.0, exaggeration=cfg.category_exaggeration)
+    return category_prosody(
+        r.emotion or "neutral", r.intensity or 0.0, exaggeration=cfg.category_exaggeration
+    )
 
 
 def _utt_id(group: Group, k: int, r: Rendering) -> str:
@@ -397,45 +415,68 @@ def _progress_bar(total_s: float, enabled: bool):
     return tqdm(total=round(total_s), unit="s", desc="audio", disable=not enabled, dynamic_ncols=True)
 
 
+class _Prefix:
+    """The finished groups in plan order, and how much audio the contiguous finished prefix holds."""
+
+    def __init__(self, target_s: float, bar):
+        self.target_s, self.bar = target_s, bar
+        self.results: dict[int, list[dict]] = {}
+        self.seconds, self.length = 0.0, 0
+
+    def add(self, index: int, records: list[dict]) -> None:
+        self.results[index] = records
+        while self.length in self.results and not self.full:
+            self.seconds += sum(r["duration"] for r in self.results[self.length])
+            self.length += 1
+            self.bar.update(round(min(self.seconds, self.target_s)) - self.bar.n)
+
+    @property
+    def full(self) -> bool:
+        return self.seconds >= self.target_s
+
+    def groups(self) -> list[list[dict]]:
+        return [self.results[i] for i in range(self.length)]
+
+
+def _render_or_skip(group: Group, out_dir: Path, cfg: SynthCorpusConfig) -> list[dict]:
+    """:func:`render_group`, but a sentence a voice cannot speak is recorded as an empty group and skipped."""
+    try:
+        return render_group(group, out_dir, cfg)
+    except ValueError as exc:  # VoiceError, AudioError: deterministic per (voice, sentence)
+        logger.warning("skipping %s: %s", group.group_id, exc)
+        atomic_write_text(out_dir / "records" / f"{group.group_id}.json", "[]")
+        return []
+
+
 def _run_groups(groups: Iterator[Group], out_dir: Path, cfg: SynthCorpusConfig, workers: int, progress: bool):
     """Render groups in plan order until the finished prefix holds ``cfg.hours``; returns that prefix's records."""
-    target = cfg.hours * 3600.0
-    results: dict[int, list[dict]] = {}
-    prefix_s, next_prefix = 0.0, 0
+    bar = _progress_bar(cfg.hours * 3600.0, progress)
+    prefix = _Prefix(cfg.hours * 3600.0, bar)
     in_flight: dict[Future, Group] = {}
-    bar = _progress_bar(target, progress)
-    exhausted = False
-    with ProcessPoolExecutor(max_workers=max(1, workers)) if workers > 1 else contextlib.nullcontext() as pool:
+    pool = ProcessPoolExecutor(max_workers=workers) if workers > 1 else None
+    try:
         while True:
-            while not exhausted and prefix_s < target and len(in_flight) < max(2, 2 * workers):
+            while not prefix.full and len(in_flight) < 2 * workers:
                 group = next(groups, None)
                 if group is None:
-                    exhausted = True
                     break
                 cached = _load_record(out_dir, group)
                 if cached is not None:
-                    results[group.index] = cached
+                    prefix.add(group.index, cached)
                 elif pool is None:
-                    results[group.index] = render_group(group, out_dir, cfg)
+                    prefix.add(group.index, _render_or_skip(group, out_dir, cfg))
                 else:
-                    in_flight[pool.submit(render_group, group, out_dir, cfg)] = group
-                # advance the finished prefix
-                while next_prefix in results and prefix_s < target:
-                    gained = sum(r["duration"] for r in results[next_prefix])
-                    prefix_s += gained
-                    bar.update(round(min(prefix_s, target)) - bar.n)
-                    next_prefix += 1
+                    in_flight[pool.submit(_render_or_skip, group, out_dir, cfg)] = group
             if not in_flight:
                 break
             finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
             for fut in finished:
-                results[in_flight.pop(fut).index] = fut.result()
-            while next_prefix in results and prefix_s < target:
-                prefix_s += sum(r["duration"] for r in results[next_prefix])
-                bar.update(round(min(prefix_s, target)) - bar.n)
-                next_prefix += 1
-    bar.close()
-    return [results[i] for i in range(next_prefix)]
+                prefix.add(in_flight.pop(fut).index, fut.result())
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        bar.close()
+    return prefix.groups()
 
 
 def write_manifest(out_dir: str | os.PathLike, groups: Sequence[list[dict]]) -> dict:

@@ -71,7 +71,9 @@ def analyse(
     pw = _pyworld()
     x = np.ascontiguousarray(audio, dtype=np.float64)
     if f0_method == "harvest":
-        f0, times = pw.harvest(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_period_ms)
+        f0, times = pw.harvest(
+            x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_period_ms
+        )
     elif f0_method == "dio":
         f0, times = pw.dio(x, sample_rate, f0_floor=f0_floor, f0_ceil=f0_ceil, frame_period=frame_period_ms)
         f0 = pw.stonemask(x, f0, times, sample_rate)
@@ -86,7 +88,9 @@ def _frame_db(sp: np.ndarray) -> np.ndarray:
     return 10.0 * np.log10(np.maximum(sp.sum(axis=1), 1e-20))
 
 
-def pause_mask(analysis: WorldAnalysis, *, threshold_db: float = -35.0, min_pause_s: float = 0.06) -> np.ndarray:
+def pause_mask(
+    analysis: WorldAnalysis, *, threshold_db: float = -35.0, min_pause_s: float = 0.06
+) -> np.ndarray:
     """Frames that belong to a pause: unvoiced, quieter than ``threshold_db`` re the loudest frame, in runs of at
     least ``min_pause_s``. Returns ``bool [N]``."""
     db = _frame_db(analysis.sp)
@@ -134,7 +138,9 @@ def _warp(analysis: WorldAnalysis, pos: np.ndarray) -> WorldAnalysis:
     both = (f0a > 0) & (f0b > 0)
     interp = np.exp((1.0 - w[:, 0]) * np.log(np.maximum(f0a, 1e-6)) + w[:, 0] * np.log(np.maximum(f0b, 1e-6)))
     f0 = np.where(both, interp, nearest)
-    return WorldAnalysis(f0=f0, sp=sp, ap=ap, sample_rate=analysis.sample_rate, frame_period_ms=analysis.frame_period_ms)
+    return WorldAnalysis(
+        f0=f0, sp=sp, ap=ap, sample_rate=analysis.sample_rate, frame_period_ms=analysis.frame_period_ms
+    )
 
 
 def _shape_f0(f0: np.ndarray, params: ProsodyParams, frame_s: float, rng: np.random.Generator) -> np.ndarray:
@@ -184,7 +190,9 @@ def _shape_envelope(sp: np.ndarray, params: ProsodyParams, sample_rate: int) -> 
     return tilted * 10.0 ** (params.gain_db / 10.0)
 
 
-def _shape_aperiodicity(ap: np.ndarray, f0: np.ndarray, params: ProsodyParams, sample_rate: int) -> np.ndarray:
+def _shape_aperiodicity(
+    ap: np.ndarray, f0: np.ndarray, params: ProsodyParams, sample_rate: int
+) -> np.ndarray:
     """Breathiness adds aperiodicity above ~0.5 kHz; tension removes a fraction of it (voiced frames only)."""
     freqs = np.linspace(0.0, sample_rate / 2.0, ap.shape[1])
     band = np.sqrt(np.clip((freqs - 500.0) / 3000.0, 0.0, 1.0))

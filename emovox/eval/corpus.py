@@ -34,8 +34,24 @@ __all__ = ["MEASURES", "measure_audio", "measure_corpus", "summarise", "write_re
 
 logger = logging.getLogger(__name__)
 
-MEASURES = ("f0_mean_st", "f0_range_st", "f0_final_st", "f0_roughness_st", "voiced_rate", "energy_db", "alpha_db")
-RELATIVE = ("d_f0_mean_st", "d_f0_range_st", "d_f0_final_st", "d_f0_roughness_st", "rate", "d_energy_db", "d_alpha_db")
+MEASURES = (
+    "f0_mean_st",
+    "f0_range_st",
+    "f0_final_st",
+    "f0_roughness_st",
+    "voiced_rate",
+    "energy_db",
+    "alpha_db",
+)
+RELATIVE = (
+    "d_f0_mean_st",
+    "d_f0_range_st",
+    "d_f0_final_st",
+    "d_f0_roughness_st",
+    "rate",
+    "d_energy_db",
+    "d_alpha_db",
+)
 LABELS = {
     "d_f0_mean_st": "F0 level Δ (st)",
     "d_f0_range_st": "F0 range Δ (st)",
@@ -121,7 +137,9 @@ def _measure_file(args: tuple[str, int]) -> dict[str, float]:
 def _load_records(corpus_dir: Path) -> list[dict]:
     prosody = corpus_dir / "prosody.jsonl"
     if not prosody.is_file():
-        raise ValueError(f"{corpus_dir}: no prosody.jsonl (is this a folder built by 'emovox synthesize-corpus'?)")
+        raise ValueError(
+            f"{corpus_dir}: no prosody.jsonl (is this a folder built by 'emovox synthesize-corpus'?)"
+        )
     return [json.loads(line) for line in prosody.read_text().splitlines() if line.strip()]
 
 
@@ -144,7 +162,9 @@ def measure_corpus(
     jobs = [(str(corpus_dir / r["audio"]), sample_rate) for r in records]
     if workers > 1:
         with ProcessPoolExecutor(max_workers=workers) as pool:
-            measured = list(tqdm(pool.map(_measure_file, jobs, chunksize=8), total=len(jobs), disable=not progress))
+            measured = list(
+                tqdm(pool.map(_measure_file, jobs, chunksize=8), total=len(jobs), disable=not progress)
+            )
     else:
         measured = [_measure_file(j) for j in tqdm(jobs, disable=not progress)]
     rows = [{**_row_keys(r), **m} for r, m in zip(records, measured)]
@@ -227,7 +247,8 @@ def summarise(rows: list[dict]) -> dict:
         "adv_axes": _adv_table(rows),
         "arousal_f0_r_all": _pearson(arousal, f0),
         "arousal_f0_r_adv": _pearson(
-            np.array([r["a"] for r in adv_rows], dtype=float), np.array([r["d_f0_mean_st"] for r in adv_rows], dtype=float)
+            np.array([r["a"] for r in adv_rows], dtype=float),
+            np.array([r["d_f0_mean_st"] for r in adv_rows], dtype=float),
         ),
     }
 
@@ -241,11 +262,17 @@ def _markdown(summary: dict) -> str:
         vals = " | ".join(f"{e[c]:+.2f}" if c != "rate" else f"{e[c]:.2f}" for c in cols)
         lines.append(f"| {emotion} | {e['n']} | {inten} | {vals} |")
     if summary["adv_axes"]:
-        lines += ["", "ADV-only utterances: slope per unit of each axis (least squares on a, d, v), R², Pearson r with arousal", ""]
+        lines += [
+            "",
+            "ADV-only utterances: slope per unit of each axis (least squares on a, d, v), R², Pearson r with arousal",
+            "",
+        ]
         lines += ["| measure | slope a | slope d | slope v | R² | r(arousal) |", "|---|---|---|---|---|---|"]
         for m, e in summary["adv_axes"].items():
             s = e["slope"]
-            lines.append(f"| {LABELS[m]} | {s['a']:+.2f} | {s['d']:+.2f} | {s['v']:+.2f} | {e['r2']:.2f} | {e['r']['a']:+.2f} |")
+            lines.append(
+                f"| {LABELS[m]} | {s['a']:+.2f} | {s['d']:+.2f} | {s['v']:+.2f} | {e['r2']:.2f} | {e['r']['a']:+.2f} |"
+            )
     lines += ["", f"Pearson r (F0 level Δ vs requested arousal): ADV-only {summary['arousal_f0_r_adv']:.3f}, "
               f"all utterances {summary['arousal_f0_r_all']:.3f}"]  # fmt: skip
     return "\n".join(lines) + "\n"
@@ -263,7 +290,9 @@ def _plot(rows: list[dict], summary: dict, path: Path) -> None:
         means = [summary["emotions"][e][m] for e in emotions]
         stds = [summary["emotions"][e][f"{m}_std"] for e in emotions]
         base = 1.0 if m == "rate" else 0.0
-        ax.bar(emotions, np.array(means) - base, bottom=base, yerr=stds, color="tab:blue", alpha=0.8, capsize=2)
+        ax.bar(
+            emotions, np.array(means) - base, bottom=base, yerr=stds, color="tab:blue", alpha=0.8, capsize=2
+        )
         ax.axhline(base, color="k", lw=0.8)
         ax.set_title(LABELS[m])
         ax.tick_params(axis="x", rotation=60)
