@@ -17,11 +17,17 @@ from emovox import __version__
 
 # name -> (module, one-line help). Keep alphabetical within groups.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("emovox.commands.synth", "synthesise emotional speech from text"),
+    "emotions": ("emovox.commands.emotions", "list a model's emotions, speakers and ADV ranges"),
+    "bank": ("emovox.commands.bank", "compute a trained model's emotion bank from its training data"),
     "info": ("emovox.commands.info", "versions, model locations, threads and devices"),
     "vocode": ("emovox.commands.vocode", "copy-synthesis: audio -> mel -> HiFi-GAN -> audio"),
+    "features": ("emovox.commands.features", "extract mel, F0, energy, phonemes into a resumable store"),
+    "prep": ("emovox.commands.prep", "parse a corpus into a manifest (+ summary and Kaldi export)"),
     "train": ("emovox.commands.train", "train a model (vocoder, acoustic, ser) from a config"),
     "synthesize-corpus": ("emovox.commands.synthesize_corpus", "build a synthetic emotional corpus from open TTS voices"),
     "eval": ("emovox.commands.eval", "evaluation reports (corpus prosody, ...)"),
+    "phonemize": ("emovox.commands.phonemize", "show normalised text, IPA phonemes and token ids of a text"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
 }
 

@@ -8,7 +8,10 @@ from __future__ import annotations
 from emovox.commands._sub import add_target_arguments, run_target
 
 TARGETS: dict[str, tuple[str, str]] = {
+    "prep": ("emovox.bench.prep", "emovox features throughput (files/s, x real time) with 1 and 2 workers"),
+    "text": ("emovox.bench.text", "text front end sentences/s: normalise + phonemise + tokenise, cold and warm"),
     "vocoder": ("emovox.bench.vocoder", "HiFi-GAN V1/V2/V3 real-time factor (vs coqui-tts if installed)"),
+    "features": ("emovox.bench.features", "F0 trackers, MAS: speed (x real time) and accuracy vs librosa, WORLD, Praat, CREPE"),
 }
 
 

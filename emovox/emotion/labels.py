@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["ADV_AXES", "BASIC_EMOTIONS", "CANONICAL", "EmotionInfo", "adv_anchor", "canonical_names", "normalise_label"]
+__all__ = [
+    "ADV_AXES",
+    "BASIC_EMOTIONS",
+    "CANONICAL",
+    "EmotionInfo",
+    "adv_anchor",
+    "canonical_names",
+    "normalise_label",
+]
 
 ADV_AXES = ("arousal", "dominance", "valence")
 

@@ -1,0 +1,22 @@
+"""Compute the emotion bank of a trained acoustic model (neutral centre, per-emotion and per-speaker
+direction vectors, the ADV -> z map) from its training feature store, and store it in the checkpoint."""
+
+from __future__ import annotations
+
+
+def add_arguments(parser):
+    parser.add_argument("checkpoint", help="acoustic model (model.safetensors of a training run)")
+    parser.add_argument("store", help="feature store the model was trained on (`emovox features` output)")
+    parser.add_argument("--split", default="train", help="store split to embed (default: train)")
+    parser.add_argument("-o", "--output", help="write here instead of updating the checkpoint in place")
+
+
+def run(args):
+    from emovox.tts.bank import write_bank
+    from emovox.tts.data import open_acoustic_store
+
+    data = open_acoustic_store(args.store, split=args.split)
+    bank = write_bank(args.checkpoint, data.dataset, args.output)
+    counts = ", ".join(f"{e} ({int(c)})" for e, c in zip(bank.emotions, bank.counts))
+    print(f"emotion bank: {counts}; written to {args.output or args.checkpoint}")
+    return 0

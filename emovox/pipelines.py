@@ -1,0 +1,291 @@
+"""The user-facing pipelines: text (+ emotion) -> speech. The only module that joins ``tts`` and ``vocoder``.
+
+>>> from emovox import EmotionalTTS                                  # doctest: +SKIP
+>>> tts = EmotionalTTS.load()                      # the built-in default voice + universal HiFi-GAN
+>>> audio, sr = tts.synthesize("Where were you?", emotion="angry:0.8")
+>>> audio, sr = tts.synthesize("<speak>Fine. <emotion name='sad'>It is over.</emotion></speak>")
+>>> for chunk in tts.stream(long_text, emotion="va:0.6,0.3"): ...    # sentence by sentence
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from emovox.audio.io import load_audio
+from emovox.audio.mel import MelConfig, MelSpectrogram
+from emovox.checkpoint import load_checkpoint, load_module_state
+from emovox.config import config_from_dict
+from emovox.emotion.bank import EmotionBank
+from emovox.emotion.spec import EmotionSpec, parse_emotion_spec
+from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
+
+__all__ = ["DEFAULT_VOICE", "EmotionalTTS", "Vocoder"]
+
+logger = logging.getLogger(__name__)
+
+DEFAULT_VOICE = "default"
+MAX_TEXT_CHARS = 20_000
+"""``synthesize`` returns all audio at once; longer texts must be streamed (``stream`` or ``--stream``)."""
+MAX_REFERENCE_SECONDS = 30.0
+
+
+def default_voice_path() -> Path:
+    """The acoustic model shipped inside the package."""
+    return Path(str(resources.files("emovox") / "assets" / "default_voice.safetensors"))
+
+
+class Vocoder:
+    """A HiFi-GAN generator ready for inference: log-mel ``[B, 80, T]`` -> audio ``[B, T * hop]``."""
+
+    def __init__(self, generator: torch.nn.Module, mel_config: MelConfig, device: str = "cpu"):
+        self.generator = generator
+        self.mel_config = mel_config
+        self.device = torch.device(device)
+
+    @classmethod
+    def load(
+        cls, name_or_path: str | os.PathLike = "universal", device: str = "cpu", precision: str = "fp32"
+    ):
+        from emovox.vocoder.pretrained import load_vocoder, vocoder_mel_config
+
+        dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}.get(precision)
+        if dtype is None:
+            raise ValueError(f"vocoder precision must be fp32 or bf16, not '{precision}'")
+        generator = load_vocoder(name_or_path, device=device, dtype=dtype)
+        return cls(generator, vocoder_mel_config(name_or_path), device)
+
+    @property
+    def sample_rate(self) -> int:
+        return self.mel_config.sample_rate
+
+    @torch.inference_mode()
+    def __call__(self, mel: torch.Tensor) -> np.ndarray:
+        squeeze = mel.dim() == 2
+        mel = mel.unsqueeze(0) if squeeze else mel
+        dtype = next(self.generator.parameters()).dtype
+        audio = self.generator(mel.to(self.device, dtype)).float().squeeze(1).clamp(-1, 1).cpu().numpy()
+        return audio[0] if squeeze else audio
+
+
+@dataclass
+class _Chunk:
+    text: str
+    emotion: str | None
+    break_ms: int = 0
+    rate: float = 1.0
+    pitch: float = 0.0
+    volume: float = 1.0
+
+
+class EmotionalTTS:
+    """Emotional text-to-speech with one acoustic model and one vocoder."""
+
+    def __init__(
+        self, model: AcousticModel, meta: dict[str, Any], bank: EmotionBank | None, vocoder: Vocoder
+    ):
+        from emovox.text.frontend import TextFrontend
+        from emovox.text.symbols import SymbolTable
+
+        self.model = model.eval()
+        self.meta = meta
+        self.bank = bank
+        self.vocoder = vocoder
+        self.speakers: list[str] = list(meta.get("speakers") or ["default"])
+        self.emotions: list[str] = list(bank.emotions if bank is not None else [])
+        self.language: str = meta.get("language", "en-us")
+        self.frontend = TextFrontend(self.language, SymbolTable.from_dict(meta["symbols"]))
+        self.mel_config = config_from_dict(MelConfig, meta.get("mel_config", {}))
+        self._mel = MelSpectrogram(self.mel_config)
+        if self.mel_config.sample_rate != vocoder.sample_rate:
+            raise ValueError(
+                f"the acoustic model uses {self.mel_config.sample_rate} Hz mels but the vocoder expects "
+                f"{vocoder.sample_rate} Hz"
+            )
+
+    # ----------------------------------------------------------------------------------------- loading
+
+    @classmethod
+    def load(
+        cls,
+        model: str | os.PathLike | None = None,
+        *,
+        vocoder: str | os.PathLike = "universal",
+        device: str = "cpu",
+    ) -> EmotionalTTS:
+        """Load an acoustic model (a path, or None / "default" for the built-in voice) and a vocoder."""
+        path = default_voice_path() if model in (None, DEFAULT_VOICE) else Path(model)
+        if model in (None, DEFAULT_VOICE) and not path.is_file():
+            raise FileNotFoundError(f"the built-in default voice is missing from the installation ({path})")
+        ckpt = load_checkpoint(path, kind="acoustic")
+        cfg = config_from_dict(AcousticModelConfig, ckpt.meta["model_config"], source=str(path))
+        net = AcousticModel(cfg)
+        weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt.subset("model").items()}
+        load_module_state(net, weights, what="acoustic model")
+        bank = None
+        if "bank" in ckpt.meta:
+            bank = EmotionBank.from_tensors(ckpt.tensors, ckpt.meta["bank"])
+        else:
+            logger.warning("%s has no emotion bank yet: run `emovox bank` (only reference clips work)", path)
+        return cls(net.to(device), ckpt.meta, bank, Vocoder.load(vocoder, device=device))
+
+    @property
+    def sample_rate(self) -> int:
+        return self.vocoder.sample_rate
+
+    # ----------------------------------------------------------------------------------------- controls
+
+    def speaker_index(self, speaker: str | int | None) -> int:
+        if speaker is None:
+            return 0
+        if isinstance(speaker, int) and 0 <= speaker < len(self.speakers):
+            return speaker
+        if isinstance(speaker, str) and speaker in self.speakers:
+            return self.speakers.index(speaker)
+        raise ValueError(f"unknown speaker {speaker!r}; this model has: {', '.join(self.speakers)}")
+
+    def parse_emotion(self, emotion: str | EmotionSpec) -> EmotionSpec:
+        if isinstance(emotion, EmotionSpec):
+            return emotion
+        return parse_emotion_spec(emotion, known=self.emotions or None)
+
+    def emotion_vector(
+        self, emotion: str | EmotionSpec | None, speaker: int = 0, ref_audio: str | os.PathLike | None = None
+    ) -> torch.Tensor:
+        """The emotion vector ``z`` ``[z_dim]`` for a spec string / parsed spec, or a reference clip."""
+        if ref_audio is not None:
+            z_ref = self.reference_vector(ref_audio)
+            if emotion is None or self.bank is None:
+                return z_ref
+            spec = self.parse_emotion(emotion)
+            alpha = (
+                spec.components[0].intensity if spec.kind == "label" and len(spec.components) == 1 else 1.0
+            )
+            return self.bank.from_reference(z_ref, alpha)
+        if self.bank is None:
+            raise ValueError(
+                "this model has no emotion bank; run `emovox bank` on it or pass a reference clip"
+            )
+        return self.bank.resolve(self.parse_emotion(emotion or "neutral"), speaker)
+
+    def reference_vector(self, path: str | os.PathLike) -> torch.Tensor:
+        audio, info = load_audio(path, self.mel_config.sample_rate, max_seconds=MAX_REFERENCE_SECONDS)
+        if info.is_silent:
+            raise ValueError(f"{path}: the reference clip is silent (RMS {info.rms_dbfs:.0f} dBFS)")
+        if info.duration < 0.3:
+            raise ValueError(
+                f"{path}: the reference clip is too short ({info.duration:.2f} s; need >= 0.3 s)"
+            )
+        mel = self._mel(torch.from_numpy(audio)).unsqueeze(0)
+        return self.model.embed_reference(mel, torch.tensor([mel.shape[2]]))[0]
+
+    # ----------------------------------------------------------------------------------------- synthesis
+
+    def _chunks(self, text: str, emotion: str | None, markup: bool | None) -> Iterator[_Chunk]:
+        from emovox.text.chunking import chunk_text
+        from emovox.text.markup import parse_markup
+
+        use_markup = text.lstrip().startswith("<") if markup is None else markup
+        if use_markup:
+            segments = parse_markup(text, validate_emotion=lambda s: self.parse_emotion(s))
+        else:
+            from emovox.text.markup import Segment
+
+            segments = [Segment(text.strip())]
+        for seg in segments:
+            if seg.is_pause:
+                yield _Chunk("", None, break_ms=seg.break_ms)
+                continue
+            for piece in chunk_text(seg.text):
+                yield _Chunk(piece, seg.emotion or emotion, 0, seg.rate, seg.pitch, seg.volume)
+
+    def _tokens(self, text: str) -> list[int]:
+        return self.frontend(text).ids
+
+    def stream(
+        self,
+        text: str,
+        emotion: str | EmotionSpec | None = "neutral",
+        *,
+        speaker: str | int | None = None,
+        speed: float = 1.0,
+        ref_audio: str | os.PathLike | None = None,
+        markup: bool | None = None,
+        seed: int | None = None,
+    ) -> Iterator[np.ndarray]:
+        """Yield audio chunk by chunk (sentence-sized), so long texts use bounded memory."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("text is empty")
+        if not (math.isfinite(speed) and 0.25 <= speed <= 4.0):
+            raise ValueError(f"speed must be between 0.25 and 4, got {speed}")
+        spk = self.speaker_index(speaker)
+        base = emotion if isinstance(emotion, str) or emotion is None else str(emotion)
+        cache: dict[str | None, torch.Tensor] = {}
+        if seed is not None:
+            torch.manual_seed(seed)
+        for chunk in self._chunks(text, base, markup):
+            if chunk.break_ms:
+                yield np.zeros(int(self.sample_rate * chunk.break_ms / 1000), dtype=np.float32)
+                continue
+            if chunk.emotion not in cache:
+                cache[chunk.emotion] = self.emotion_vector(chunk.emotion, spk, ref_audio)
+            ids = self._tokens(chunk.text)
+            if not ids:
+                continue
+            audio = self._render(ids, spk, cache[chunk.emotion], speed * chunk.rate, chunk.pitch)
+            yield (audio * chunk.volume).astype(np.float32)
+
+    def synthesize(
+        self, text: str, emotion: str | EmotionSpec | None = "neutral", **kwargs: Any
+    ) -> tuple[np.ndarray, int]:
+        """Synthesise ``text``; returns ``(audio float32 [T], sample_rate)``. See :meth:`stream` for options."""
+        if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
+            raise ValueError(
+                f"text has {len(text)} characters, more than {MAX_TEXT_CHARS} for one call; "
+                "use EmotionalTTS.stream() or `emovox synth --stream` for long texts"
+            )
+        pieces = list(self.stream(text, emotion, **kwargs))
+        audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        return audio, self.sample_rate
+
+    def _render(
+        self, ids: Sequence[int], speaker: int, z: torch.Tensor, speed: float, semitones: float
+    ) -> np.ndarray:
+        device = self.model.mel_mean.device
+        tokens = torch.tensor([list(ids)], device=device)
+        std = float(self.model.pitch_stats[speaker, 1])
+        out = self.model.infer(
+            tokens,
+            torch.tensor([len(ids)], device=device),
+            torch.tensor([speaker], device=device),
+            z.to(device).unsqueeze(0),
+            length_scale=1.0 / speed,
+            pitch_shift=math.log(2.0) * semitones / 12.0 / std,
+        )
+        return self.vocoder(out.mel)[0]
+
+    def describe(self) -> dict[str, Any]:
+        """Emotions, speakers and ADV ranges of the model (for `emovox emotions`, the server and the demo)."""
+        info: dict[str, Any] = {
+            "speakers": self.speakers,
+            "emotions": self.emotions,
+            "language": self.language,
+        }
+        if self.bank is not None:
+            info["adv_range"] = {
+                axis: [float(lo), float(hi)]
+                for axis, lo, hi in zip(
+                    ("arousal", "dominance", "valence"), self.bank.adv_low, self.bank.adv_high
+                )
+            }
+            info["utterances_per_emotion"] = dict(zip(self.bank.emotions, map(int, self.bank.counts)))
+        return info

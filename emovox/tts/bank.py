@@ -1,0 +1,72 @@
+"""Fill a trained acoustic model's emotion bank from its training data (``emovox bank``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from emovox.checkpoint import load_checkpoint, load_module_state, save_checkpoint
+from emovox.config import config_from_dict
+from emovox.emotion.bank import EmotionBank
+from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
+from emovox.tts.training import collate_items
+
+__all__ = ["build_bank", "embed_items", "write_bank"]
+
+logger = logging.getLogger(__name__)
+
+
+@torch.no_grad()
+def embed_items(
+    model: AcousticModel, items, emotions: list[str], batch_size: int = 16, progress: bool = True
+):
+    """Emotion vectors of store items: ``(z [U, Dz], labels, speakers [U], adv [U, 3], adv_mask [U])``."""
+    from tqdm.auto import tqdm
+
+    model.eval()
+    zs, labels, speakers, advs, masks = [], [], [], [], []
+    items = list(items)
+    for start in tqdm(range(0, len(items), batch_size), desc="embed", unit="batch", disable=not progress):
+        part = items[start : start + batch_size]
+        batch = collate_items(part, emotions)
+        zs.append(model.embed_reference(batch.mel, batch.y_lengths))
+        labels += [it.get("emotion") for it in part]
+        speakers.append(batch.speaker)
+        advs.append(batch.adv)
+        masks.append(batch.adv_mask)
+    return torch.cat(zs), labels, torch.cat(speakers), torch.cat(advs), torch.cat(masks)
+
+
+def build_bank(model: AcousticModel, items, emotions: list[str], n_speakers: int) -> EmotionBank:
+    z, labels, speakers, adv, adv_mask = embed_items(model, items, emotions)
+    return EmotionBank.compute(z, labels, speakers, n_speakers, adv, adv_mask)
+
+
+def load_acoustic(path: str | os.PathLike):
+    ckpt = load_checkpoint(path, kind="acoustic")
+    cfg = config_from_dict(AcousticModelConfig, ckpt.meta["model_config"], source=str(path))
+    model = AcousticModel(cfg)
+    load_module_state(
+        model, {k: v.float() if v.is_floating_point() else v for k, v in ckpt.subset("model").items()}
+    )
+    return model, ckpt
+
+
+def write_bank(path: str | os.PathLike, items, out: str | os.PathLike | None = None) -> EmotionBank:
+    """Compute the bank of checkpoint ``path`` from ``items`` and save the checkpoint with it (atomically)."""
+    model, ckpt = load_acoustic(path)
+    speakers = list(ckpt.meta["speakers"])
+    emotions = list(ckpt.meta["emotions"])
+    bank = build_bank(model, items, emotions, len(speakers))
+    tensors = {k: v for k, v in ckpt.tensors.items() if not k.startswith("bank.")}
+    bank_tensors, bank_meta = bank.to_tensors()
+    tensors.update(bank_tensors)
+    keep = {k: v for k, v in ckpt.meta.items() if k not in ("format", "format_version", "kind", "sha256", "created",
+                                                             "emovox_version", "torch_version", "git_hash")}  # fmt: skip
+    keep["bank"] = bank_meta
+    save_checkpoint(Path(out or path), tensors, keep, kind="acoustic")
+    logger.info("bank with %d emotions written to %s", len(bank.emotions), out or path)
+    return bank

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import pytest
+import torch
+
+from emovox.emotion.bank import EmotionBank
+from emovox.emotion.labels import adv_anchor
+
+
+def _clusters(seed=0, per=40, dz=8, with_adv=True):
+    """z = c + M_true·adv(e) + noise, per speaker offset; returns bank inputs and the truth."""
+    g = torch.Generator().manual_seed(seed)
+    m_true = torch.randn(dz, 3, generator=g)
+    c = torch.randn(dz, generator=g)
+    names = ["neutral", "happy", "sad", "angry"]
+    z, labels, speakers, adv = [], [], [], []
+    for s in range(2):
+        for e in names:
+            a = torch.tensor(adv_anchor(e))
+            for _ in range(per):
+                z.append(c + m_true @ a + 0.3 * s + 0.05 * torch.randn(dz, generator=g))
+                labels.append(e)
+                speakers.append(s)
+                adv.append(a)
+    adv_t = torch.stack(adv)
+    mask = torch.full((len(z),), with_adv)
+    return torch.stack(z), labels, torch.tensor(speakers), adv_t, mask, m_true, c
+
+
+def test_directions_and_algebra():
+    z, labels, spk, adv, mask, m_true, c = _clusters()
+    bank = EmotionBank.compute(z, labels, spk, 2, adv, mask)
+    assert bank.emotions == ["neutral", "happy", "sad", "angry"]
+    # neutral centre: mean over both speakers' neutral clusters
+    torch.testing.assert_close(bank.center, c + 0.15, atol=0.03, rtol=0)
+    d_angry = m_true @ torch.tensor(adv_anchor("angry"))
+    torch.testing.assert_close(bank.direction("angry"), d_angry, atol=0.03, rtol=0)
+    torch.testing.assert_close(bank.label("angry", 0.0), bank.center)
+    torch.testing.assert_close(bank.label("angry", -1.0) - bank.center, -(bank.label("angry") - bank.center))
+    torch.testing.assert_close(bank.mixture([("sad", 1.0, 1.0), ("angry", 0.0, 1.0)]), bank.label("sad"))
+    mix = bank.mixture([("sad", 0.7, 1.0), ("angry", 0.3, 1.0)])
+    torch.testing.assert_close(mix, 0.7 * bank.label("sad") + 0.3 * bank.label("angry"))
+    # the ADV map reproduces the true linear relation at the data's ADV points, and is linear
+    for e in ("happy", "sad", "angry"):
+        a = torch.tensor(adv_anchor(e))
+        torch.testing.assert_close(bank.adv_map @ a, m_true @ a, atol=0.05, rtol=0)
+    a, b = torch.tensor([0.3, 0.1, -0.2]), torch.tensor([-0.1, 0.4, 0.5])
+    torch.testing.assert_close(
+        bank.from_adv(a + b) - bank.center,
+        (bank.from_adv(a) - bank.center) + (bank.from_adv(b) - bank.center),
+    )
+
+
+def test_per_speaker_directions_and_errors():
+    z, labels, spk, adv, mask, *_ = _clusters()
+    bank = EmotionBank.compute(z, labels, spk, 3, adv, mask)
+    assert bank.speaker_has[:2].all() and not bank.speaker_has[2].any()
+    torch.testing.assert_close(bank.direction("sad", speaker=2), bank.direction("sad"))
+    with pytest.raises(ValueError, match="knows: neutral, happy, sad, angry"):
+        bank.direction("bored")
+    with pytest.raises(ValueError, match="positive weight"):
+        bank.mixture([("sad", 0.0, 1.0)])
+
+
+def test_adv_map_from_anchors_only_and_round_trip():
+    z, labels, spk, adv, mask, m_true, _ = _clusters(with_adv=False)
+    bank = EmotionBank.compute(z, labels, spk, 2, adv, mask)
+    for e in ("happy", "sad", "angry"):  # fitted on the emotions' anchors and mean directions
+        torch.testing.assert_close(bank.from_adv(adv_anchor(e)), bank.label(e), atol=0.05, rtol=0)
+    tensors, meta = bank.to_tensors()
+    back = EmotionBank.from_tensors(tensors, meta)
+    assert back.emotions == bank.emotions
+    torch.testing.assert_close(back.label("happy", 0.5), bank.label("happy", 0.5))
+    with pytest.raises(ValueError, match="incomplete"):
+        EmotionBank.from_tensors({k: v for k, v in tensors.items() if "adv_map" not in k}, meta)
