@@ -402,7 +402,7 @@ def build_corpus(
     sentences = read_sentences(cfg.sentences, cfg.min_chars, cfg.max_chars)
     groups = plan_groups(sentences, cfg)
     done = _run_groups(groups, out_dir, cfg, workers, progress)
-    summary = write_manifest(out_dir, done)
+    summary = write_manifest(out_dir, done, intensity_max=max(cfg.intensity_max, 1e-6))
     summary["plan"] = _plan_digest(cfg)
     if summary["hours"] < cfg.hours:
         logger.warning("sentences exhausted: built %.2f h of the %.2f h asked", summary["hours"], cfg.hours)
@@ -479,14 +479,17 @@ def _run_groups(groups: Iterator[Group], out_dir: Path, cfg: SynthCorpusConfig, 
     return prefix.groups()
 
 
-def write_manifest(out_dir: str | os.PathLike, groups: Sequence[list[dict]]) -> dict:
-    """Write ``metadata.csv`` and ``prosody.jsonl`` for the given groups' records; return a summary."""
+def write_manifest(out_dir: str | os.PathLike, groups: Sequence[list[dict]], intensity_max: float = 1.0) -> dict:
+    """Write ``metadata.csv`` and ``prosody.jsonl`` for the given groups' records; return a summary.
+
+    The manifest's intensity is the requested one divided by ``intensity_max`` (the strongest rendering → 1), as
+    manifests hold intensities in [0, 1]; ``prosody.jsonl`` keeps the requested value (1 = the rule table's)."""
     out_dir = Path(out_dir)
     lines, prosody = [MANIFEST_HEADER], []
     for records in groups:
         for r in records:
             emotion = r["emotion"] or ""
-            intensity = "" if r["intensity"] is None else f"{r['intensity']:.3f}"
+            intensity = "" if r["intensity"] is None else f"{min(r['intensity'] / intensity_max, 1.0):.3f}"
             a, d, v = (f"{x:.4f}" for x in r["adv"])
             text = r["text"].replace("|", " ")
             lines.append("|".join([r["audio"], text, r["speaker"], emotion, intensity, a, d, v]))

@@ -61,11 +61,11 @@ run_stage 1 corpus nice -n 10 emovox synthesize-corpus --voices $voices --senten
 run_stage 2 eval emovox eval corpus "$data" --out "$exp/eval_corpus" --workers "$workers"
 
 # 3. manifest: the generic corpus reader (metadata.csv: audio|text|speaker|emotion|intensity|a|d|v)
-run_stage 3 prep emovox prep generic "$data" --out "$exp/manifest"
+run_stage 3 prep emovox prep generic --root "$data" --out "$exp/manifest"
 
-# 4. features: mels (HiFi-GAN definition), pitch, energy, durations
-run_stage 4 features emovox features --manifest "$exp/manifest" --out "$exp/features"
+# 4. features: mels (HiFi-GAN definition), pitch, energy, phonemes; resumable store
+run_stage 4 features emovox features "$exp/manifest/manifest.jsonl" --out "$exp/features" --workers "$workers"
 
-# 5. acoustic model of the default voice (conf/acoustic.yaml: overrides for this corpus)
-run_stage 5 acoustic emovox train acoustic --config conf/acoustic.yaml --set data.features="$exp/features" \
+# 5. acoustic model of the default voice (conf/acoustic.yaml: overrides for this corpus; resumes when rerun)
+run_stage 5 acoustic emovox train acoustic --config conf/acoustic.yaml --set data.store="$exp/features" \
   --out "$exp/acoustic"
