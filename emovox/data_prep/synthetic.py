@@ -479,7 +479,9 @@ def _run_groups(groups: Iterator[Group], out_dir: Path, cfg: SynthCorpusConfig, 
     return prefix.groups()
 
 
-def write_manifest(out_dir: str | os.PathLike, groups: Sequence[list[dict]], intensity_max: float = 1.0) -> dict:
+def write_manifest(
+    out_dir: str | os.PathLike, groups: Sequence[list[dict]], intensity_max: float = 1.0
+) -> dict:
     """Write ``metadata.csv`` and ``prosody.jsonl`` for the given groups' records; return a summary.
 
     The manifest's intensity is the requested one divided by ``intensity_max`` (the strongest rendering → 1), as
