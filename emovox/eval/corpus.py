@@ -208,8 +208,10 @@ def _emotion_table(rows: list[dict]) -> dict[str, dict]:
         for m in RELATIVE:
             vals = np.array([r[m] for r in sel], dtype=float)
             vals = vals[np.isfinite(vals)]
-            entry[m] = float(vals.mean()) if vals.size else float("nan")
-            entry[f"{m}_std"] = float(vals.std()) if vals.size else float("nan")
+            # medians: robust to the odd pitch-tracking failure (octave jumps in very low, breathy speech)
+            entry[m] = float(np.median(vals)) if vals.size else float("nan")
+            q1, q3 = np.percentile(vals, [25, 75]) if vals.size else (float("nan"),) * 2
+            entry[f"{m}_iqr"] = [float(q1), float(q3)]
         table[emotion] = entry
     return table
 
@@ -237,7 +239,7 @@ def _adv_table(rows: list[dict]) -> dict[str, dict]:
 
 
 def summarise(rows: list[dict]) -> dict:
-    """Per-emotion means of the relative measures, the ADV-axis regressions, and arousal correlations."""
+    """Per-emotion medians (and quartiles) of the relative measures, ADV-axis regressions, arousal correlations."""
     arousal = np.array([r["a"] for r in rows], dtype=float)
     f0 = np.array([r["d_f0_mean_st"] for r in rows], dtype=float)
     adv_rows = [r for r in rows if r["kind"] == "adv"]
@@ -255,7 +257,7 @@ def summarise(rows: list[dict]) -> dict:
 
 def _markdown(summary: dict) -> str:
     cols = list(RELATIVE)
-    head = "| emotion | n | mean intensity | " + " | ".join(LABELS[c] for c in cols) + " |"
+    head = "| emotion (medians) | n | mean intensity | " + " | ".join(LABELS[c] for c in cols) + " |"
     lines = [head, "|" + "---|" * (len(cols) + 3)]
     for emotion, e in summary["emotions"].items():
         inten = "" if e["mean_intensity"] is None else f"{e['mean_intensity']:.2f}"
@@ -284,15 +286,17 @@ def _plot(rows: list[dict], summary: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    emotions = list(summary["emotions"])
+    emotions = [e for e in summary["emotions"] if e != "adv"]
     fig, axes = plt.subplots(2, 4, figsize=(16, 7.5))
+    fig.suptitle(
+        "top: per emotion, median and quartiles vs the neutral rendering of the same sentence; "
+        "bottom: ADV-only utterances vs requested arousal (colour = valence)"
+    )
     for ax, m in zip(axes[0], ("d_f0_mean_st", "d_f0_range_st", "rate", "d_energy_db")):
-        means = [summary["emotions"][e][m] for e in emotions]
-        stds = [summary["emotions"][e][f"{m}_std"] for e in emotions]
+        med = np.array([summary["emotions"][e][m] for e in emotions])
+        err = np.abs(np.array([summary["emotions"][e][f"{m}_iqr"] for e in emotions]).T - med)
         base = 1.0 if m == "rate" else 0.0
-        ax.bar(
-            emotions, np.array(means) - base, bottom=base, yerr=stds, color="tab:blue", alpha=0.8, capsize=2
-        )
+        ax.bar(emotions, med - base, bottom=base, yerr=err, color="tab:blue", alpha=0.8, capsize=2)
         ax.axhline(base, color="k", lw=0.8)
         ax.set_title(LABELS[m])
         ax.tick_params(axis="x", rotation=60)
@@ -306,9 +310,9 @@ def _plot(rows: list[dict], summary: dict, path: Path) -> None:
             if ok.sum() > 2:
                 k, b = np.polyfit(x[ok], y[ok], 1)
                 ax.plot([-1, 1], [b - k, b + k], "k-", lw=1)
-        ax.set_xlabel("requested arousal (ADV-only utterances; colour = valence)")
+        ax.set_xlabel("requested arousal")
         ax.set_title(LABELS[m])
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     with atomic_path(path, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=60, format="png")
     plt.close(fig)
