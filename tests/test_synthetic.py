@@ -273,3 +273,22 @@ def test_build_resumes_and_is_deterministic(corpus):
     other = synthetic.SynthCorpusConfig(**{**cfg.__dict__, "seed": cfg.seed + 1})
     with pytest.raises(ValueError, match="other settings"):
         synthetic.build_corpus(other, out, workers=1, progress=False)
+
+
+def test_cli_reports_errors_and_evaluates(corpus, tmp_path, capsys):
+    from emovox.cli import main
+
+    _, out, _, _ = corpus
+    assert main(["synthesize-corpus", "--sentences", "x.txt"]) == 1
+    assert "--out DIR is required" in capsys.readouterr().err
+    assert (
+        main(["synthesize-corpus", "--voices", "nope", "--sentences", "x.txt", "--out", str(tmp_path)]) == 1
+    )
+    assert "known voices" in capsys.readouterr().err
+    assert main(["eval", "corpus", str(tmp_path / "missing")]) == 1
+    assert (
+        main(["eval", "corpus", str(out), "--out", str(tmp_path), "--limit-groups", "2", "--no-progress"])
+        == 0
+    )
+    assert "| angry |" in (tmp_path / "prosody_report.md").read_text()
+    assert json.loads((tmp_path / "prosody_report.json").read_text())["utterances"] == 22
