@@ -287,12 +287,13 @@ def _plot(rows: list[dict], summary: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     emotions = [e for e in summary["emotions"] if e != "adv"]
-    fig, axes = plt.subplots(2, 4, figsize=(16, 7.5))
+    panels = ("d_f0_mean_st", "d_f0_range_st", "rate", "d_energy_db", "d_alpha_db")
+    fig, axes = plt.subplots(2, 5, figsize=(19, 7.5))
     fig.suptitle(
         "top: per emotion, median and quartiles vs the neutral rendering of the same sentence; "
         "bottom: ADV-only utterances vs requested arousal (colour = valence)"
     )
-    for ax, m in zip(axes[0], ("d_f0_mean_st", "d_f0_range_st", "rate", "d_energy_db")):
+    for ax, m in zip(axes[0], panels):
         med = np.array([summary["emotions"][e][m] for e in emotions])
         err = np.abs(np.array([summary["emotions"][e][f"{m}_iqr"] for e in emotions]).T - med)
         base = 1.0 if m == "rate" else 0.0
@@ -301,7 +302,7 @@ def _plot(rows: list[dict], summary: dict, path: Path) -> None:
         ax.set_title(LABELS[m])
         ax.tick_params(axis="x", rotation=60)
     adv = [r for r in rows if r["kind"] == "adv"]
-    for ax, m in zip(axes[1], ("d_f0_mean_st", "rate", "d_energy_db", "d_alpha_db")):
+    for ax, m in zip(axes[1], panels):
         if adv:
             x = np.array([r["a"] for r in adv])
             y = np.array([r[m] for r in adv])
