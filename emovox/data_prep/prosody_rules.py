@@ -52,10 +52,15 @@ __all__ = [
     "CATEGORY_EMOTIONS",
     "CATEGORY_SOURCES",
     "LIMITS",
+    "RULES_VERSION",
     "ProsodyParams",
     "category_prosody",
     "dimensional_prosody",
 ]
+
+
+RULES_VERSION = 2
+"""Bumped whenever a rule's numbers change; a corpus folder records it so a resumed build never mixes rule sets."""
 
 
 @dataclass(frozen=True)
@@ -196,17 +201,17 @@ _RULES: dict[str, tuple[ProsodyParams, str]] = {
         ),
         f"{_MA}: fear",
     ),
-    # pitch average much higher, range much wider, rate faster, intensity higher, breathy/blaring voice,
-    # rising contour (→ strong final rise).
+    # pitch average much higher, range much wider, rate much faster, intensity higher, breathy/blaring voice,
+    # rising contour (→ rising slope and a strong final rise: what sets it apart from happiness).
     "surprise": (
         ProsodyParams(
             f0_shift_st=4.0,
             f0_range=1.7,
             accent_prominence=1.3,
-            f0_slope_st=2.5,
-            final_st=6.0,
-            final_s=0.45,
-            rate=1.15,
+            f0_slope_st=3.5,
+            final_st=8.0,
+            final_s=0.6,
+            rate=1.2,
             gain_db=3.0,
             tilt_db_oct=1.5,
             breathiness=0.15,

@@ -35,7 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from emovox.audio.io import SAMPLE_RATE, load_audio, save_wav
-from emovox.data_prep.prosody_rules import ProsodyParams, category_prosody, dimensional_prosody
+from emovox.data_prep.prosody_rules import RULES_VERSION, ProsodyParams, category_prosody, dimensional_prosody
 from emovox.data_prep.world_prosody import active_rms_db, analyse, render
 from emovox.emotion.labels import adv_anchor
 from emovox.fileio import atomic_write_text
@@ -77,6 +77,7 @@ class Voice:
     package: str  # Debian package that provides it
     source_speaker: str  # the recorded person (two engines may share one)
     description: str
+    f0_ceil: float = 350.0  # WORLD F0 search ceiling for this voice's neutral speech, Hz (lower = faster)
     component: str = "main"  # Debian component (main, contrib, non-free)
 
 
@@ -84,15 +85,15 @@ VOICES: dict[str, Voice] = {
     v.name: v
     for v in (
         Voice("slt_hts", "festival", "voice_cmu_us_slt_arctic_hts", "festvox-us-slt-hts", "slt",
-              "US English female, HTS statistical (most natural of the free voices)"),
+              "US English female, HTS statistical (most natural of the free voices)", 500.0),
         Voice("kal", "festival", "voice_kal_diphone", "festvox-kallpc16k", "kal", "US English male, diphone"),
         Voice("ked", "festival", "voice_ked_diphone", "festvox-kdlpc16k", "ked", "US English male, diphone"),
-        Voice("flite_slt", "flite", "slt", "flite", "slt", "US English female, flite clustergen"),
+        Voice("flite_slt", "flite", "slt", "flite", "slt", "US English female, flite clustergen", 500.0),
         Voice("flite_rms", "flite", "rms", "flite", "rms", "US English male, flite clustergen"),
         Voice("flite_awb", "flite", "awb", "flite", "awb", "Scottish English male, flite clustergen"),
         Voice("flite_kal", "flite", "kal16", "flite", "kal", "US English male, flite diphone (same as kal)"),
         Voice("espeak_m", "espeak-ng", "en-us", "espeak-ng", "espeak_m", "espeak-ng US male (formant, robotic)"),
-        Voice("espeak_f", "espeak-ng", "en-us+f3", "espeak-ng", "espeak_f", "espeak-ng US female variant (robotic)"),
+        Voice("espeak_f", "espeak-ng", "en-us+f3", "espeak-ng", "espeak_f", "espeak-ng US female variant (robotic)", 500.0),
     )
 }  # fmt: skip
 """Voices from Debian main. RHVoice, mbrola and pico need contrib/non-free and are not wired in yet."""
@@ -201,6 +202,7 @@ class SynthCorpusConfig:
         """The settings that determine the corpus content (hours only decide where it stops)."""
         d = asdict(self)
         d.pop("hours")
+        d["rules_version"] = RULES_VERSION
         return d
 
 
@@ -318,7 +320,7 @@ def render_group(group: Group, out_dir: str | os.PathLike, cfg: SynthCorpusConfi
     out_dir = Path(out_dir)
     with tempfile.TemporaryDirectory(prefix="emosynth-") as tmp:
         neutral = _trim(synthesize_neutral(VOICES[group.voice], group.text, Path(tmp)), SAMPLE_RATE)
-    analysis = analyse(neutral, SAMPLE_RATE, f0_method=cfg.f0_method)
+    analysis = analyse(neutral, SAMPLE_RATE, f0_method=cfg.f0_method, f0_ceil=VOICES[group.voice].f0_ceil)
     rng = np.random.default_rng(group.seed)
     scale = None
     records = []
