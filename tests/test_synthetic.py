@@ -270,7 +270,7 @@ def test_build_resumes_and_is_deterministic(corpus):
     assert {w: hashlib.sha256(w.read_bytes()).hexdigest() for w in wavs} == before
     assert (out / "metadata.csv").read_text() == manifest
     assert records[0].stat().st_mtime_ns == untouched  # finished groups are never redone
-    other = synthetic.SynthCorpusConfig(**{**cfg.__dict__, "seed": cfg.seed + 1})
+    other = _with(cfg, seed=cfg.seed + 1)
     with pytest.raises(ValueError, match="other settings"):
         synthetic.build_corpus(other, out, workers=1, progress=False)
 
@@ -292,3 +292,35 @@ def test_cli_reports_errors_and_evaluates(corpus, tmp_path, capsys):
     )
     assert "| angry |" in (tmp_path / "prosody_report.md").read_text()
     assert json.loads((tmp_path / "prosody_report.json").read_text())["utterances"] == 22
+
+
+def test_build_stops_at_requested_hours_and_skips_unspeakable_sentences(tmp_path, monkeypatch):
+    """No TTS needed: a stand-in voice speaks a harmonic test signal; one sentence makes it fail."""
+
+    def fake_tts(voice, text, workdir):
+        if "unspeakable" in text:
+            raise synthetic.VoiceError("cannot say that")
+        return _harmonic(seconds=1.0).astype(np.float32)
+
+    monkeypatch.setattr(synthetic, "synthesize_neutral", fake_tts)
+    monkeypatch.setattr(synthetic, "detect_voices", lambda names=None: (list(names or []), {}))
+    sentences = tmp_path / "s.txt"
+    sentences.write_text(
+        "\n".join([f"plain sentence number {i}" for i in range(30)] + ["an unspeakable one"]) + "\n"
+    )
+    cfg = synthetic.SynthCorpusConfig(
+        voices=["kal"], sentences=str(sentences), hours=30 / 3600, f0_method="dio"
+    )
+    summary = synthetic.build_corpus(cfg, tmp_path / "c", workers=1, progress=False)
+    assert (
+        30 <= summary["hours"] * 3600 < 30 + 4 * 1.6
+    )  # the shortest prefix reaching 30 s, not every sentence
+    assert summary["utterances"] == len((tmp_path / "c" / "metadata.csv").read_text().splitlines()) - 1
+    everything = synthetic.build_corpus(_with(cfg, hours=1.0), tmp_path / "all", workers=1, progress=False)
+    empty = [f for f in (tmp_path / "all" / "records").glob("*.json") if f.read_text() == "[]"]
+    assert len(empty) == 1 and everything["groups"] == 31 and everything["utterances"] == 4 * 30
+    assert "unspeakable" not in (tmp_path / "all" / "metadata.csv").read_text()
+
+
+def _with(cfg, **changes):
+    return synthetic.SynthCorpusConfig(**{**cfg.__dict__, **changes})
