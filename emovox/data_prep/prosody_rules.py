@@ -59,8 +59,8 @@ __all__ = [
 ]
 
 
-RULES_VERSION = 2
-"""Bumped whenever a rule's numbers change; a corpus folder records it so a resumed build never mixes rule sets."""
+RULES_VERSION = 3
+"""Bumped whenever a rule or its rendering changes; a corpus folder records it so a resumed build never mixes rule sets."""
 
 
 @dataclass(frozen=True)

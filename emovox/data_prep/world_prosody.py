@@ -177,7 +177,11 @@ def _shape_envelope(sp: np.ndarray, params: ProsodyParams, sample_rate: int) -> 
     bins = sp.shape[1]
     freqs = np.linspace(0.0, sample_rate / 2.0, bins)
     if params.formant_shift != 1.0:
-        src = np.clip(np.arange(bins) / params.formant_shift, 0, bins - 1)
+        # Scale the formant region (below 4 kHz) and blend back to identity by 6 kHz: the top of the spectrum,
+        # including a 16 kHz source's band edge at 8 kHz, stays where it was (no fricative energy pushed above it).
+        blend = np.clip((freqs - 4000.0) / 2000.0, 0.0, 1.0)
+        src_hz = (1.0 - blend) * freqs / params.formant_shift + blend * freqs
+        src = np.clip(src_hz / (sample_rate / 2.0) * (bins - 1), 0, bins - 1)
         j0 = np.floor(src).astype(np.int64)
         j1 = np.minimum(j0 + 1, bins - 1)
         w = src - j0
