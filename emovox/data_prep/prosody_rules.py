@@ -59,7 +59,7 @@ __all__ = [
 ]
 
 
-RULES_VERSION = 3
+RULES_VERSION = 4
 """Bumped whenever a rule or its rendering changes; a corpus folder records it so a resumed build never mixes rule sets."""
 
 
@@ -99,8 +99,15 @@ class ProsodyParams:
         return replace(self, **changes)
 
     def clamped(self) -> ProsodyParams:
-        """The same parameters within :data:`LIMITS`, so no extrapolated rule breaks the vocoder."""
-        return replace(self, **{k: min(max(getattr(self, k), lo), hi) for k, (lo, hi) in LIMITS.items()})
+        """The same parameters within :data:`LIMITS`, so no extrapolated rule breaks the vocoder.
+
+        Accent-level F0 excursions are scaled by ``f0_range * accent_prominence``; that product is also capped
+        (:data:`MAX_LOCAL_EXCURSION`, by lowering the prominence) so wide range and strong accents never multiply
+        into a squeaky contour."""
+        out = replace(self, **{k: min(max(getattr(self, k), lo), hi) for k, (lo, hi) in LIMITS.items()})
+        if out.f0_range * out.accent_prominence > MAX_LOCAL_EXCURSION:
+            out = replace(out, accent_prominence=MAX_LOCAL_EXCURSION / out.f0_range)
+        return out
 
     def as_dict(self) -> dict[str, float]:
         return {k: round(float(v), 4) for k, v in asdict(self).items()}
@@ -123,6 +130,9 @@ LIMITS: dict[str, tuple[float, float]] = {
     "formant_shift": (0.9, 1.1),
 }
 """Safety limits applied after scaling (extrapolated intensities and extreme ADV points)."""
+
+MAX_LOCAL_EXCURSION = 2.5
+"""Cap on ``f0_range * accent_prominence`` (accent-level excursions relative to neutral)."""
 
 _MA = "Murray & Arnott 1993, Table 1"
 _RULES: dict[str, tuple[ProsodyParams, str]] = {

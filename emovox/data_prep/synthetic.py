@@ -195,7 +195,7 @@ class SynthCorpusConfig:
     min_chars: int = 15  # sentences shorter than this are skipped
     max_chars: int = 180  # ... and longer than this
     f0_method: str = "harvest"  # WORLD F0 estimator: harvest (robust) or dio (faster)
-    level_dbfs: float = -27.0  # active-speech RMS of each neutral rendering; emotions are relative to it
+    level_dbfs: float = -29.0  # active-speech RMS of each neutral rendering; emotions are relative to it
     peak_limit: float = 0.95  # renderings whose peak would pass this are scaled down (recorded)
 
     def plan_key(self) -> dict:
