@@ -9,6 +9,7 @@ TARGETS: dict[str, tuple[str, str]] = {
         "emovox.commands.eval_model",
         "emotion accuracy, intensity, ADV, mixtures, polarity, WER, MCD of a TTS model on a feature store",
     ),
+    "corpus": ("emovox.commands.eval_corpus", "measured prosody per emotion and ADV axis of a corpus folder"),
 }
 
 

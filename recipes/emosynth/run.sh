@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# emosynth: a synthetic emotional speech corpus from open Debian TTS voices + published emotion-prosody rules,
+# then the default voice's acoustic model trained on it. Stages are idempotent (.done sentinels); rerun to resume.
+#
+#   recipes/emosynth/run.sh [--stage N] [--stop-stage N] [--workers N] [--hours H] [--data DIR]
+set -euo pipefail
+cd "$(dirname "$0")"
+
+stage=0
+stop_stage=100
+workers=2
+hours=6.2
+seed=0
+data=../../data/emosynth                       # the built corpus (outside git; no audio is committed)
+exp=exp                                        # features, checkpoints, reports
+sentences=../../../shared/data/text/ljspeech_sentences.txt   # public-domain text; any file works
+voices="slt_hts flite_slt flite_rms flite_awb kal ked espeak_m"
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --stage) stage=$2; shift 2 ;;
+    --stop-stage) stop_stage=$2; shift 2 ;;
+    --workers) workers=$2; shift 2 ;;
+    --hours) hours=$2; shift 2 ;;
+    --data) data=$2; shift 2 ;;
+    --sentences) sentences=$2; shift 2 ;;
+    --voices) voices=$2; shift 2 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+done
+mkdir -p "$exp"
+
+run_stage() {  # run_stage N name command...
+  local n=$1 name=$2; shift 2
+  if [ "$stage" -le "$n" ] && [ "$stop_stage" -ge "$n" ]; then
+    if [ -f "$exp/.done.$n.$name" ]; then echo "stage $n ($name): done"; return 0; fi
+    echo "stage $n ($name)"
+    "$@"
+    touch "$exp/.done.$n.$name"
+  fi
+}
+
+# 0. voices: Debian main has festival (+festvox-us-slt-hts, festvox-kallpc16k, festvox-kdlpc16k), flite, espeak-ng.
+check_voices() {
+  emovox synthesize-corpus --list-voices
+  for v in $voices; do
+    emovox synthesize-corpus --list-voices | grep -q "^$v .*installed" || {
+      echo "voice $v missing: sudo apt-get install festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k flite espeak-ng" >&2
+      exit 1
+    }
+  done
+}
+run_stage 0 voices check_voices
+
+# 1. corpus: neutral TTS -> WORLD analysis -> rule-based emotional renderings (resumable; same seed, same corpus)
+# shellcheck disable=SC2086
+run_stage 1 corpus nice -n 10 emovox synthesize-corpus --voices $voices --sentences "$sentences" \
+  --hours "$hours" --seed "$seed" --out "$data" --workers "$workers"
+
+# 2. check that the emotions are there: measured F0/range/rate/energy/tilt per emotion and ADV axis + plot
+run_stage 2 eval emovox eval corpus "$data" --out "$exp/eval_corpus" --workers "$workers"
+
+# 3. manifest: the generic corpus reader (metadata.csv: audio|text|speaker|emotion|intensity|a|d|v)
+run_stage 3 prep emovox prep generic --root "$data" --out "$exp/manifest"
+
+# 4. features: mels (HiFi-GAN definition), pitch, energy, phonemes; resumable store
+run_stage 4 features emovox features "$exp/manifest/manifest.jsonl" --out "$exp/features" --workers "$workers"
+
+# 5. acoustic model of the default voice (conf/acoustic.yaml: overrides for this corpus; resumes when rerun)
+run_stage 5 acoustic emovox train acoustic --config conf/acoustic.yaml --set data.store="$exp/features" \
+  --out "$exp/acoustic"
