@@ -161,3 +161,19 @@ def test_prep_reports_corrupt_audio(tmp_path, capsys):
     assert "1 utterances" in out and "unreadable audio" in out
     assert main(["prep", "ravdess", "--root", str(tmp_path / "nothing"), "--out", str(tmp_path / "o2")]) == 1
     assert "root folder not found" in capsys.readouterr().err
+
+
+def test_split_by_text_holds_out_whole_sentences():
+    from emovox.data_prep.manifest import Utterance, assign_splits
+
+    utts = [
+        Utterance(utt_id=f"{spk}_{i}_{e}", audio="x.wav", text=f"sentence number {i}", speaker=spk, emotion=e)
+        for spk in ("a", "b") for i in range(200) for e in ("neutral", "sad")
+    ]  # fmt: skip
+    out = assign_splits(utts, dev=0.1, test=0.1, by="text")
+    by_text: dict[str, set[str]] = {}
+    for u in out:
+        by_text.setdefault(u.text, set()).add(u.split)
+    assert all(len(s) == 1 for s in by_text.values())
+    counts = {s: sum(1 for u in out if u.split == s) for s in ("train", "dev", "test")}
+    assert counts["test"] > 0 and counts["dev"] > 0 and counts["train"] > 0.6 * len(out)

@@ -24,9 +24,9 @@ def add_arguments(parser):
     parser.add_argument("--merge", nargs="+", default=[], metavar="MANIFEST", help="manifests to merge in")
     parser.add_argument(
         "--split-by",
-        choices=("utterance", "speaker"),
+        choices=("utterance", "speaker", "text"),
         default="utterance",
-        help="hash-based split of utterances, or held-out speakers (official splits are kept)",
+        help="hash-based split of utterances, held-out speakers, or held-out sentences (official splits are kept)",
     )
     parser.add_argument("--dev", type=float, default=0.05, help="dev fraction (default 0.05)")
     parser.add_argument("--test", type=float, default=0.05, help="test fraction (default 0.05)")

@@ -242,10 +242,12 @@ def assign_splits(
         by: ``"utterance"``: each record is placed by a hash of its utt_id, so adding records never moves the
             others. ``"speaker"``: held-out speakers; speakers are ranked by a hash of their id and the first
             ``ceil(test·n)`` go to test, the next ``ceil(dev·n)`` to dev (at least one speaker stays in train).
+            ``"text"``: held-out sentences; every rendering of a text (any speaker, any emotion) is placed by a
+            hash of the text, so a test sentence is never heard in training.
         keep_official: records that already have a split (a corpus's official partition) keep it.
     """
-    if by not in ("utterance", "speaker"):
-        raise ValueError(f"split by must be 'utterance' or 'speaker', got {by!r}")
+    if by not in ("utterance", "speaker", "text"):
+        raise ValueError(f"split by must be 'utterance', 'speaker' or 'text', got {by!r}")
     if not (0 <= dev < 1 and 0 <= test < 1 and dev + test < 1):
         raise ValueError(f"dev ({dev}) and test ({test}) must be fractions with dev + test < 1")
     if by == "speaker":
@@ -261,7 +263,7 @@ def assign_splits(
     else:
 
         def pick(u: Utterance) -> str:
-            h = _unit_hash(u.utt_id, seed)
+            h = _unit_hash(u.utt_id if by == "utterance" else (u.text or u.utt_id), seed)
             return "test" if h < test else "dev" if h < test + dev else "train"
 
     return [u if (keep_official and u.split) else dataclasses.replace(u, split=pick(u)) for u in utts]
