@@ -61,7 +61,8 @@ run_stage 1 corpus nice -n 10 emovox synthesize-corpus --voices $voices --senten
 run_stage 2 eval emovox eval corpus "$data" --out "$exp/eval_corpus" --workers "$workers"
 
 # 3. manifest: the generic corpus reader (metadata.csv: audio|text|speaker|emotion|intensity|a|d|v)
-run_stage 3 prep emovox prep generic --root "$data" --out "$exp/manifest"
+# held-out sentences: every rendering of a test sentence stays out of training
+run_stage 3 prep emovox prep generic --root "$data" --out "$exp/manifest" --split-by text --dev 0.02 --test 0.04
 
 # 4. features: mels (HiFi-GAN definition), pitch, energy, phonemes; resumable store
 run_stage 4 features emovox features "$exp/manifest/manifest.jsonl" --out "$exp/features" --workers "$workers"
@@ -69,3 +70,14 @@ run_stage 4 features emovox features "$exp/manifest/manifest.jsonl" --out "$exp/
 # 5. acoustic model of the default voice (conf/acoustic.yaml: overrides for this corpus; resumes when rerun)
 run_stage 5 acoustic emovox train acoustic --config conf/acoustic.yaml --set data.store="$exp/features" \
   --out "$exp/acoustic"
+
+# 6. the emotion bank: neutral centre, per-emotion/per-speaker directions, ADV -> z map, stored in the model
+run_stage 6 bank emovox bank "$exp/acoustic/model.safetensors" "$exp/features"
+
+# 7. the speech-emotion recogniser the evaluation uses (train split only; never used by the synthesiser)
+run_stage 7 ser emovox train ser --out "$exp/ser" --set data.manifest="$exp/manifest/manifest.jsonl" \
+  --set data.feature_store="$exp/features" --set "data.splits=[train]" --set train.max_steps=3000
+
+# 8. evaluation of the voice on held-out sentences: report.md, report.json and plots
+run_stage 8 eval_model emovox eval model "$exp/acoustic/model.safetensors" --corpus "$exp/features" \
+  --ser "$exp/ser/model.safetensors" --out "$exp/eval_model"
