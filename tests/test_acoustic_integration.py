@@ -8,6 +8,7 @@ known exactly.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -82,7 +83,10 @@ def test_bank_and_emotion_trends(trained):
     assert set(tts.emotions) == {"neutral", "happy", "sad", "angry"}
     text = "We walked home slowly."
     for speaker, base in (("spk0", 110.0), ("spk1", 190.0)):
-        f0 = {e: tts.predict_prosody(text, e, speaker=speaker)["mean_f0_hz"] for e in ("sad", "neutral", "angry")}
+        f0 = {
+            e: tts.predict_prosody(text, e, speaker=speaker)["mean_f0_hz"]
+            for e in ("sad", "neutral", "angry")
+        }
         assert f0["angry"] > f0["neutral"] > f0["sad"], f0
         assert abs(f0["neutral"] - base) / base < 0.1, f0
         intensities = [0.0, 0.5, 1.0, 1.5, 2.0]
@@ -91,3 +95,41 @@ def test_bank_and_emotion_trends(trained):
     # the neutral rendering's audio carries the planned F0
     audio, _ = tts.synthesize(text, "neutral", speaker="spk0")
     assert abs(_f0_median(audio) - 110.0) < 11.0
+
+
+def test_sigkill_and_resume_reach_the_same_parameters(trained, tmp_path):
+    """An acoustic training run killed with SIGKILL and resumed equals an uninterrupted one, bit for bit."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from emovox.checkpoint import load_checkpoint
+    from emovox.engine import latest_checkpoint
+
+    root, _ = trained
+    sets = [arg for s in [*TINY, f"data.store={root / 'store'}", "train.max_steps=12", "train.ckpt_every=1"]
+            for arg in ("--set", s)]  # fmt: skip
+    cmd = [sys.executable, "-m", "emovox.cli", "train", "acoustic", *sets]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(killed)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None:
+        ck = latest_checkpoint(killed)
+        if ck is not None and int(ck.stem.split("_")[1]) >= 5:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    stopped_at = int(latest_checkpoint(killed).stem.split("_")[1])
+    assert 5 <= stopped_at < 12
+    subprocess.run([*cmd, "--out", str(killed)], env=env, check=True, capture_output=True)
+    subprocess.run([*cmd, "--out", str(tmp_path / "clean")], env=env, check=True, capture_output=True)
+    a = load_checkpoint(killed / "model.safetensors").tensors
+    b = load_checkpoint(tmp_path / "clean" / "model.safetensors").tensors
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
