@@ -135,7 +135,10 @@ class EmotionalTTS:
         """Load an acoustic model (a path, or None / "default" for the built-in voice) and a vocoder."""
         path = default_voice_path() if model in (None, DEFAULT_VOICE) else Path(model)
         if model in (None, DEFAULT_VOICE) and not path.is_file():
-            raise FileNotFoundError(f"the built-in default voice is missing from the installation ({path})")
+            raise FileNotFoundError(
+                f"this emovox has no built-in default voice yet ({path} is missing): pass a trained acoustic "
+                "model with --model PATH (see recipes/emosynth or `emovox train acoustic --help`)"
+            )
         ckpt = load_checkpoint(path, kind="acoustic")
         cfg = config_from_dict(AcousticModelConfig, ckpt.meta["model_config"], source=str(path))
         net = AcousticModel(cfg)
