@@ -178,3 +178,11 @@ def test_diffusion_decoder_options(diffusion_tts):
         tts.synthesize("Hello.", "sad", mix_mode="blend")
     with pytest.raises(ValueError, match="guidance"):
         tts.synthesize("Hello.", "sad", guidance=float("nan"))
+
+
+def test_missing_default_voice_says_what_to_do(monkeypatch, tmp_path):
+    import emovox.pipelines as pipelines
+
+    monkeypatch.setattr(pipelines, "default_voice_path", lambda: tmp_path / "none.safetensors")
+    with pytest.raises(FileNotFoundError, match="--model"):
+        EmotionalTTS.load()
