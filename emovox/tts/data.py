@@ -1,9 +1,8 @@
 """Training data of the acoustic model, read from a feature store written by ``emovox features``.
 
-The store holds per-utterance mel, energy, F0/voicing (``items/<id>.npz``) and the manifest records
-(``items.jsonl``). Tokens are computed here from the manifest text with the same text front end the
-synthesiser uses at inference time, so training and synthesis can never disagree about normalisation or the
-symbol table. Items are preloaded into memory (float16 mels) so data loading never starves the GPU.
+The store holds per-utterance mel, energy, F0/voicing and token ids (``items/<id>.npz``) and the manifest
+records (``items.jsonl``). Token ids come from the same text front end the synthesiser uses; a store made with
+another symbol table is refused, and items without stored tokens are tokenised here. Items are preloaded into memory (float16 mels) so data loading never starves the GPU.
 """
 
 from __future__ import annotations
@@ -22,12 +21,12 @@ __all__ = ["AcousticStoreData", "espeak_language", "open_acoustic_store"]
 
 logger = logging.getLogger(__name__)
 
-_LANG = {"en": "en-us", "zh": "cmn", "kk": "kk", "pl": "pl"}
-
-
 def espeak_language(lang: str | None) -> str:
     """The espeak-ng voice for a manifest language code (``en`` -> ``en-us``)."""
-    return _LANG.get((lang or "en").lower(), (lang or "en").lower())
+    from emovox.data_prep.features import ESPEAK_LANGUAGE
+
+    code = (lang or "en").lower()
+    return ESPEAK_LANGUAGE.get(code, code)
 
 
 @dataclass
@@ -50,8 +49,17 @@ def open_acoustic_store(
     from emovox.data_prep.features import load_item
     from emovox.emotion.labels import CANONICAL
     from emovox.text.frontend import TextFrontend
+    from emovox.text.symbols import default_symbol_table
 
     store = Path(store)
+    table = default_symbol_table()
+    meta_path = store / "meta.json"
+    stage = json.loads(meta_path.read_text()).get("stages", {}).get("phonemes", "") if meta_path.is_file() else ""
+    if stage and table.version not in stage:
+        raise ValueError(
+            f"{store} was tokenised with another symbol table ({stage!r}); this emovox uses {table.version}: "
+            "rebuild the store with `emovox features`"
+        )
     index = store / "items.jsonl"
     if not index.is_file():
         raise FileNotFoundError(
@@ -71,12 +79,17 @@ def open_acoustic_store(
     languages = sorted({espeak_language(r.get("lang")) for r in records})
     if len(languages) > 1:
         logger.warning("several languages in one store (%s); each item uses its own", ", ".join(languages))
-    frontends = {lang: TextFrontend(lang) for lang in languages}
+    frontends: dict[str, TextFrontend] = {}
     items, lengths = [], []
     for r in tqdm(records, desc="load store", unit="utt", disable=not progress):
-        arrays = load_item(store, r["utt_id"], keys=("mel", "energy", "f0", "voiced"))
+        arrays = load_item(store, r["utt_id"])
         f0 = np.where(arrays["voiced"], arrays["f0"], 0.0).astype(np.float32)
-        ids = frontends[espeak_language(r.get("lang"))](r["text"]).ids
+        if "tokens" in arrays:
+            ids = arrays["tokens"].astype(np.int64).tolist()
+        else:
+            lang = espeak_language(r.get("lang"))
+            frontend = frontends.setdefault(lang, TextFrontend(lang, table))
+            ids = frontend(r["text"]).ids
         items.append({
             "utt_id": r["utt_id"],
             "tokens": torch.tensor(ids, dtype=torch.long),
@@ -88,7 +101,6 @@ def open_acoustic_store(
             "adv": r.get("adv"),
         })  # fmt: skip
         lengths.append(int(arrays["mel"].shape[1]))
-    table = next(iter(frontends.values())).tokenizer.table
     return AcousticStoreData(
         dataset=items,
         lengths=lengths,
