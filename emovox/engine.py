@@ -23,6 +23,8 @@ import math
 import os
 import random
 import re
+import signal
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -71,6 +73,7 @@ class TrainConfig:
     threads: int = 0  # torch CPU threads per process (0 = torch's default); 1 is fastest on a busy machine
     tensorboard: bool = True  # write TensorBoard logs when the package is installed
     progress: bool = True  # show a progress bar
+    max_minutes: float = 0.0  # wall-clock budget of this run: checkpoint and stop when spent (0 = none)
 
     def __post_init__(self) -> None:
         if self.precision not in ("auto", "fp32", "bf16", "fp16"):
@@ -78,6 +81,8 @@ class TrainConfig:
         for name in ("max_steps", "batch_size", "grad_accum", "log_every", "ckpt_every", "keep_last"):
             if getattr(self, name) < 1:
                 raise ValueError(f"train.{name} must be >= 1")
+        if not self.max_minutes >= 0:
+            raise ValueError(f"train.max_minutes must be >= 0, not {self.max_minutes}")
 
 
 @dataclass
@@ -488,8 +493,47 @@ def _reduce_logs(values: dict[str, float], dist: _Dist, device: torch.device) ->
     return {k: float(v) / dist.world_size for k, v in zip(keys, t.tolist())}
 
 
+class _StopFlag:
+    """Set by SIGTERM/SIGINT or a spent time budget; the loop checkpoints and returns at the next step end.
+
+    Under DDP the ranks agree (any rank stopping stops all), so no rank waits in a collective forever.
+    """
+
+    def __init__(self, max_minutes: float):
+        self.deadline = time.monotonic() + 60.0 * max_minutes if max_minutes > 0 else math.inf
+        self.signalled: str | None = None
+        self._previous: dict[int, Any] = {}
+
+    def install(self) -> None:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                self._previous[sig] = signal.signal(sig, self._handle)
+
+    def restore(self) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        self._previous.clear()
+
+    def _handle(self, signum, frame) -> None:
+        if self.signalled is not None:  # a second signal: stop at once, as without the handler
+            raise KeyboardInterrupt
+        self.signalled = signal.Signals(signum).name
+
+    def should_stop(self, dist: _Dist, device: torch.device) -> bool:
+        stop = self.signalled is not None or time.monotonic() >= self.deadline
+        if dist.enabled:
+            flag = torch.tensor([float(stop)], device=device)
+            torch.distributed.all_reduce(flag, op=torch.distributed.ReduceOp.MAX)
+            stop = bool(flag.item())
+        return stop
+
+
 def train(task: Task, out_dir: str | os.PathLike, *, resume: bool = True) -> TrainState:
-    """Run (or resume) training of ``task`` into ``out_dir``; returns the final state."""
+    """Run (or resume) training of ``task`` into ``out_dir``; returns the final state.
+
+    SIGTERM or SIGINT (Ctrl-C), or ``train.max_minutes`` spent, end the run after the current step with a
+    checkpoint, so the same command resumes it later.
+    """
     cfg: TrainConfig = task.config.train
     out_dir = Path(out_dir)
     if cfg.threads > 0:
@@ -510,6 +554,8 @@ def train(task: Task, out_dir: str | os.PathLike, *, resume: bool = True) -> Tra
     stream = _batches(task, dataset, cfg, dist, position)
     sums: dict[str, float] = {}
     n_logged, t0 = 0, time.perf_counter()
+    stop = _StopFlag(cfg.max_minutes)
+    stop.install()
     try:
         while state.step < cfg.max_steps:
             for micro in range(cfg.grad_accum):
@@ -538,9 +584,15 @@ def train(task: Task, out_dir: str | os.PathLike, *, resume: bool = True) -> Tra
                 and log.writer is not None
             ):
                 task.log_media(state, batch, ctx, log.writer)
-            if state.step % cfg.ckpt_every == 0 or state.step == cfg.max_steps:
+            stopping = stop.should_stop(dist, device)
+            if state.step % cfg.ckpt_every == 0 or state.step == cfg.max_steps or stopping:
                 _checkpoint(task, state, ctx, dist, out_dir, position)
+            if stopping:
+                reason = stop.signalled or f"the {cfg.max_minutes:g}-minute budget is spent"
+                logger.warning("stopped at step %d (%s); run the same command to resume", state.step, reason)
+                break
     finally:
+        stop.restore()
         log.close()
     if ctx.skipped_steps:
         logger.warning("%d updates were skipped because of non-finite gradients", ctx.skipped_steps)

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from emovox.checkpoint import CheckpointError, load_checkpoint
-from emovox.engine import latest_checkpoint
+from emovox.engine import latest_checkpoint, train
 from tests.toy_task import run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,6 +110,74 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     run(out, 60, ckpt_every=1)
     run(tmp_path / "clean", 60, ckpt_every=100)
     _assert_same(_params(out), _params(tmp_path / "clean"))
+
+
+_CHILD_TERM = """
+import sys, time
+sys.path.insert(0, {root!r})
+import tests.toy_task as t
+orig = t.ToyTask.train_step
+def slow(self, *a, **k):
+    time.sleep(0.05)
+    return orig(self, *a, **k)
+t.ToyTask.train_step = slow
+state = t.run({out!r}, 500, ckpt_every=1000)
+print("stopped at", state.step)
+"""
+
+
+def test_sigterm_checkpoints_the_current_step_and_resume_matches(tmp_path):
+    out = tmp_path / "term"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _CHILD_TERM.format(root=str(ROOT), out=str(out))],
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline and not (out / "log.jsonl").is_file():
+        time.sleep(0.05)
+    time.sleep(0.3)
+    proc.send_signal(signal.SIGTERM)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    stopped = int(stdout.split("stopped at")[1])
+    assert 0 < stopped < 500
+    ck = latest_checkpoint(out)
+    assert ck is not None and int(ck.stem.split("_")[1]) == stopped  # saved though ckpt_every is 1000
+    run(out, stopped + 7, ckpt_every=1000)
+    run(tmp_path / "clean", stopped + 7, ckpt_every=1000)
+    _assert_same(_params(out), _params(tmp_path / "clean"))
+
+
+def test_time_budget_stops_with_a_checkpoint(tmp_path, caplog):
+    import tests.toy_task as t
+
+    orig = t.ToyTask.train_step
+
+    def slow(self, *a, **k):
+        time.sleep(0.02)
+        return orig(self, *a, **k)
+
+    t.ToyTask.train_step = slow
+    cfg = t.ToyConfig()
+    cfg.train.max_steps = cfg.train.ckpt_every = 10_000
+    cfg.train.max_minutes = 0.005  # 0.3 s
+    try:
+        state = train(t.ToyTask(cfg), tmp_path)
+    finally:
+        t.ToyTask.train_step = orig
+    assert 1 <= state.step < 100
+    assert int(latest_checkpoint(tmp_path).stem.split("_")[1]) == state.step
+    assert "budget is spent" in caplog.text
+
+
+def test_negative_time_budget_is_refused():
+    from emovox.engine import TrainConfig
+
+    with pytest.raises(ValueError, match="max_minutes"):
+        TrainConfig(max_minutes=-1)
 
 
 _DDP = """
