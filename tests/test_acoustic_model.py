@@ -108,3 +108,31 @@ def test_length_regulator():
     assert y.shape == (1, 5, 2) and mask.all()
     assert y[0, :, 0].tolist() == [0.0, 0.0, 4.0, 4.0, 4.0]
     assert path.sum().item() == 5
+
+
+def test_batched_forward_sum_loss_equals_the_per_item_ctc():
+    import torch.nn.functional as F
+
+    from emovox.tts.models.aligner import forward_sum_loss
+
+    torch.manual_seed(0)
+    b, t, n = 5, 60, 17
+    logits = torch.randn(b, t, n, requires_grad=True)
+    x_lengths = torch.tensor([17, 9, 12, 3, 17])
+    y_lengths = torch.tensor([60, 41, 30, 7, 52])
+    per_item = []
+    for i in range(b):  # each item alone: only its own text positions, its own frames
+        lp = F.log_softmax(logits[i, : y_lengths[i], : x_lengths[i]], dim=-1)
+        lp = F.log_softmax(F.pad(lp, (1, 0), value=-1.0), dim=-1).unsqueeze(1)
+        target = torch.arange(1, int(x_lengths[i]) + 1).unsqueeze(0)
+        per_item.append(
+            F.ctc_loss(lp, target, y_lengths[i : i + 1], x_lengths[i : i + 1], zero_infinity=True)
+        )
+    expected = torch.stack(per_item).mean()
+    masked = F.log_softmax(
+        logits.masked_fill(torch.arange(n)[None, None] >= x_lengths[:, None, None], -1e4), dim=-1
+    )
+    got = forward_sum_loss(masked, x_lengths, y_lengths)
+    torch.testing.assert_close(got, expected)
+    g_got, g_exp = torch.autograd.grad(got, logits)[0], torch.autograd.grad(expected, logits)[0]
+    torch.testing.assert_close(g_got, g_exp)

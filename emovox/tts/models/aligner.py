@@ -110,17 +110,20 @@ class AlignmentEncoder(nn.Module):
 def forward_sum_loss(
     log_probs: torch.Tensor, x_lengths: torch.Tensor, y_lengths: torch.Tensor, blank_logprob: float = -1.0
 ) -> torch.Tensor:
-    """CTC-style forward-sum loss over all monotonic alignments (Badlani et al. 2022, eq. 4)."""
-    padded = F.pad(log_probs, (1, 0), value=blank_logprob)  # blank at index 0
-    losses = []
-    for b in range(log_probs.shape[0]):
-        n, t = int(x_lengths[b]), int(y_lengths[b])
-        lp = F.log_softmax(padded[b, :t, : n + 1], dim=-1).unsqueeze(1)  # [T, 1, N+1]
-        target = torch.arange(1, n + 1, device=log_probs.device).unsqueeze(0)
-        losses.append(
-            F.ctc_loss(lp, target, torch.tensor([t]), torch.tensor([n]), blank=0, zero_infinity=True)
-        )
-    return torch.stack(losses).mean()
+    """CTC-style forward-sum loss over all monotonic alignments (Badlani et al. 2022, eq. 4).
+
+    ``log_probs [B, T, N]``. One batched CTC call: each item's text positions beyond its length are masked
+    out of the softmax, so the result equals the per-item loss averaged over the batch.
+    """
+    b, _, n_max = log_probs.shape
+    padded = F.pad(log_probs.float(), (1, 0), value=blank_logprob)  # blank at index 0: [B, T, N+1]
+    classes = torch.arange(n_max + 1, device=log_probs.device)
+    padded = padded.masked_fill(classes[None, None, :] > x_lengths[:, None, None], -1e4)
+    lp = F.log_softmax(padded, dim=-1).transpose(0, 1)  # [T, B, N+1]
+    targets = classes[1:].unsqueeze(0).expand(b, n_max)
+    return F.ctc_loss(
+        lp, targets, y_lengths.cpu(), x_lengths.cpu(), blank=0, reduction="mean", zero_infinity=True
+    )
 
 
 def binarization_loss(hard: torch.Tensor, soft: torch.Tensor) -> torch.Tensor:
