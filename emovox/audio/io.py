@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
-import soxr
 
 from emovox.fileio import atomic_path
 
@@ -70,6 +68,8 @@ def resample(audio: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
         return audio
     if orig_sr <= 0 or target_sr <= 0:
         raise AudioError(f"invalid sample rates {orig_sr} -> {target_sr}")
+    import soxr
+
     return soxr.resample(audio, orig_sr, target_sr, quality="HQ").astype(np.float32, copy=False)
 
 
@@ -107,6 +107,8 @@ def load_audio(
     path = Path(path)
     if not path.is_file():
         raise AudioError(f"audio file not found: {path}")
+    import soundfile as sf
+
     try:
         with sf.SoundFile(path) as fh:
             orig_sr, channels, frames = fh.samplerate, fh.channels, fh.frames
@@ -165,6 +167,8 @@ def save_wav(path: str | os.PathLike, audio: np.ndarray, sample_rate: int = SAMP
         logger.warning("audio peak %.2f exceeds full scale; clipping on save", peak)
         audio = np.clip(audio, -1.0, 1.0)
     path = Path(path)
+    import soundfile as sf
+
     with atomic_path(path, suffix=".wav") as tmp:
         sf.write(tmp, audio, sample_rate, subtype="PCM_16", format="WAV")
     return path

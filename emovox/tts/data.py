@@ -21,6 +21,7 @@ __all__ = ["AcousticStoreData", "espeak_language", "open_acoustic_store"]
 
 logger = logging.getLogger(__name__)
 
+
 def espeak_language(lang: str | None) -> str:
     """The espeak-ng voice for a manifest language code (``en`` -> ``en-us``)."""
     from emovox.data_prep.features import ESPEAK_LANGUAGE
@@ -48,13 +49,14 @@ def open_acoustic_store(
 
     from emovox.data_prep.features import load_item
     from emovox.emotion.labels import CANONICAL
-    from emovox.text.frontend import TextFrontend
     from emovox.text.symbols import default_symbol_table
 
     store = Path(store)
     table = default_symbol_table()
     meta_path = store / "meta.json"
-    stage = json.loads(meta_path.read_text()).get("stages", {}).get("phonemes", "") if meta_path.is_file() else ""
+    stage = (
+        json.loads(meta_path.read_text()).get("stages", {}).get("phonemes", "") if meta_path.is_file() else ""
+    )
     if stage and table.version not in stage:
         raise ValueError(
             f"{store} was tokenised with another symbol table ({stage!r}); this emovox uses {table.version}: "
@@ -79,14 +81,16 @@ def open_acoustic_store(
     languages = sorted({espeak_language(r.get("lang")) for r in records})
     if len(languages) > 1:
         logger.warning("several languages in one store (%s); each item uses its own", ", ".join(languages))
-    frontends: dict[str, TextFrontend] = {}
+    frontends: dict = {}
     items, lengths = [], []
     for r in tqdm(records, desc="load store", unit="utt", disable=not progress):
         arrays = load_item(store, r["utt_id"])
         f0 = np.where(arrays["voiced"], arrays["f0"], 0.0).astype(np.float32)
         if "tokens" in arrays:
             ids = arrays["tokens"].astype(np.int64).tolist()
-        else:
+        else:  # an older store without token ids: tokenise with the synthesiser's front end
+            from emovox.text.frontend import TextFrontend
+
             lang = espeak_language(r.get("lang"))
             frontend = frontends.setdefault(lang, TextFrontend(lang, table))
             ids = frontend(r["text"]).ids
