@@ -232,7 +232,9 @@ def _init_distributed(device_opt: str) -> tuple[_Dist, torch.device]:
         device = torch.device(f"cuda:{dist.local_rank}" if torch.cuda.is_available() else "cpu")
     else:
         device = torch.device(device_opt)
-        if device.type == "cuda" and dist.enabled:
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"train.device={device_opt} but PyTorch sees no CUDA device here")
+        if device.type == "cuda" and (dist.enabled or device.index is None):
             device = torch.device(f"cuda:{dist.local_rank}")
     if device.type == "cuda":
         torch.cuda.set_device(device)

@@ -33,7 +33,7 @@ rc=$?
 if [ $rc -ne 0 ] && [ $(( $(date +%s) - T1 )) -lt 120 ]; then
     echo "== the joint run failed early (rc $rc); retrying FastSpeech2 alone"
     RUN=/tmp/run_fs2
-    train $RUN $(( MINUTES - 2 )) --set diffusion.enabled=false
+    train $RUN $(( MINUTES > 3 ? MINUTES - 2 : 1 )) --set diffusion.enabled=false
     rc=$?
 fi
 echo "training rc $rc after $(( $(date +%s) - T1 )) s"
