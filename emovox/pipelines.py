@@ -412,6 +412,7 @@ class EmotionalTTS:
             "speakers": self.speakers,
             "emotions": self.emotions,
             "language": self.language,
+            "diffusion_steps": self.diffusion.n_steps if self.denoiser is not None else 0,
         }
         if self.bank is not None:
             info["adv_range"] = {

@@ -211,3 +211,29 @@ def test_evaluate_with_the_real_pipeline_and_recogniser(tmp_path):
     assert res["wer"]["synth"]["wer"] == 0.0 and res["mcd"]["available"] and res["mcd"]["n"] == 4
     paths = write_report(res, tmp_path / "out")
     assert "## 7. MCD" in paths["markdown"].read_text()
+
+
+def test_cli_eval_model_steps_reach_every_synthesis(tmp_path, monkeypatch):
+    from emovox.cli import main
+    from emovox.commands import eval_model
+    from emovox.pipelines import EmotionalTTS
+
+    emotions = ("neutral", "happy", "sad")
+    seen = []
+
+    class StepsTTS(FakeTTS):
+        def synthesize(self, text, steps=None, **kwargs):
+            seen.append(steps)
+            return super().synthesize(text, **kwargs)
+
+    store = write_store(tmp_path / "store", FakeTTS(emotions), sentences=("a dog ran home",))
+    ser_ckpt = tmp_path / "ser.safetensors"
+    ser_ckpt.write_bytes(b"placeholder")
+    monkeypatch.setattr(EmotionalTTS, "load", staticmethod(lambda model=None, **kw: StepsTTS(emotions)))
+    monkeypatch.setattr(eval_model, "_load_recogniser", lambda path, device: FakeSER(emotions))
+    argv = ["eval", "model", "default", "--corpus", str(store), "--ser", str(ser_ckpt),
+            "--out", str(tmp_path / "r"), "--quick", "--sentences", "1", "--asr", "none"]  # fmt: skip
+    assert main([*argv, "--steps", "2"]) == 0
+    assert seen and set(seen) == {2}
+    assert json.loads((tmp_path / "r" / "report.json").read_text())["meta"]["model"]["diffusion_steps"] == 2
+    assert main([*argv, "--steps", "-1"]) == 1

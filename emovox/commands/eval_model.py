@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="ASR backend for WER (auto: Whisper, then pocketsphinx)")  # fmt: skip
     parser.add_argument("--vocoder", default="universal", help="vocoder name or checkpoint")
     parser.add_argument("--device", default="cpu", help="torch device for the models")
+    parser.add_argument("--steps", type=int, default=None,
+                        help="diffusion sampling steps (default: the model's; 0 = FastSpeech2 mel only)")  # fmt: skip
 
 
 def _check_paths(args: argparse.Namespace) -> None:
@@ -48,6 +50,24 @@ def _check_paths(args: argparse.Namespace) -> None:
         )
     if args.sentences is not None and args.sentences < 1:
         raise ValueError(f"--sentences must be at least 1, got {args.sentences}")
+    if args.steps is not None and not 0 <= args.steps <= 1000:
+        raise ValueError(f"--steps must be between 0 and 1000, got {args.steps}")
+
+
+class _FixedSteps:
+    """An EmotionalTTS whose ``synthesize`` always uses ``steps`` diffusion steps."""
+
+    def __init__(self, tts, steps: int):
+        self._tts, self._steps = tts, steps
+
+    def synthesize(self, text, **kwargs):
+        return self._tts.synthesize(text, steps=self._steps, **kwargs)
+
+    def describe(self):
+        return {**self._tts.describe(), "diffusion_steps": self._steps}
+
+    def __getattr__(self, name):
+        return getattr(self._tts, name)
 
 
 def _load_recogniser(path: str, device: str):
@@ -66,6 +86,8 @@ def run(args: argparse.Namespace) -> int:
     tts = EmotionalTTS.load(
         None if args.model == "default" else args.model, vocoder=args.vocoder, device=args.device
     )
+    if args.steps is not None:
+        tts = _FixedSteps(tts, args.steps)
     ser = _load_recogniser(args.ser, args.device)
     plan = EvalPlan.quick() if args.quick else EvalPlan()
     result = evaluate(tts, args.corpus, ser, sentences=args.sentences, seed=args.seed, plan=plan,

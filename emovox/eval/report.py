@@ -699,7 +699,7 @@ def _meta(tts, st, split, chosen, plan, ser, asr_name, renderer) -> dict[str, An
         "emovox_version": __version__,
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "store": str(st.path), "split": split, "sample_rate": renderer.sample_rate,
-        "model": {k: info.get(k) for k in ("speakers", "emotions", "adv_range")},
+        "model": {k: info.get(k) for k in ("speakers", "emotions", "adv_range", "diffusion_steps")},
         "recogniser_emotions": list(ser.emotions), "asr": asr_name,
         "plan": asdict(plan), "clips": len(renderer.cache),
         "sentences": [{"index": s.index, "text": s.text, "speaker": s.speaker} for s in chosen],
