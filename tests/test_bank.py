@@ -73,3 +73,33 @@ def test_adv_map_from_anchors_only_and_round_trip():
     torch.testing.assert_close(back.label("happy", 0.5), bank.label("happy", 0.5))
     with pytest.raises(ValueError, match="incomplete"):
         EmotionBank.from_tensors({k: v for k, v in tensors.items() if "adv_map" not in k}, meta)
+
+
+def test_write_bank_half_keeps_the_bank_and_buffers_in_float32(tmp_path):
+    from emovox.checkpoint import load_checkpoint
+    from emovox.tts.bank import HALF_MIN_NUMEL, load_acoustic, write_bank
+    from tests.tiny_voice import EMOTIONS, make_tiny_voice
+
+    path = make_tiny_voice(tmp_path / "voice.safetensors")
+    g = torch.Generator().manual_seed(0)
+    items = [
+        {"utt_id": f"u{i}", "tokens": torch.randint(1, 50, (12,), generator=g),
+         "mel": torch.randn(80, 40 + i, generator=g) - 5.0, "f0": torch.zeros(40 + i), "energy": torch.zeros(40 + i),
+         "speaker": i % 2, "emotion": EMOTIONS[i % len(EMOTIONS)], "adv": None}
+        for i in range(16)
+    ]  # fmt: skip
+    full = write_bank(path, items, tmp_path / "full.safetensors")
+    half = write_bank(path, items, tmp_path / "half.safetensors", half=True)
+    torch.testing.assert_close(half.center, full.center)  # the bank is computed before halving
+    t_full = load_checkpoint(tmp_path / "full.safetensors", kind="acoustic").tensors
+    t_half = load_checkpoint(tmp_path / "half.safetensors", kind="acoustic").tensors
+    assert t_full.keys() == t_half.keys()
+    halved = [k for k, v in t_half.items() if v.dtype == torch.float16]
+    assert halved and all(t_half[k].numel() >= HALF_MIN_NUMEL and not k.startswith("bank.") for k in halved)
+    assert t_half["model.mel_mean"].dtype == torch.float32
+    for k in halved:
+        torch.testing.assert_close(t_half[k].float(), t_full[k], rtol=1e-3, atol=1e-4)
+    model, _ = load_acoustic(tmp_path / "half.safetensors")  # loads back into a float32 model
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    size = {n: (tmp_path / f"{n}.safetensors").stat().st_size for n in ("full", "half")}
+    assert size["half"] < size["full"]

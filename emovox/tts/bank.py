@@ -14,7 +14,7 @@ from emovox.emotion.bank import EmotionBank
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
 from emovox.tts.training import collate_items
 
-__all__ = ["build_bank", "embed_items", "write_bank"]
+__all__ = ["build_bank", "embed_items", "half_weights", "write_bank"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +55,27 @@ def load_acoustic(path: str | os.PathLike):
     return model, ckpt
 
 
-def write_bank(path: str | os.PathLike, items, out: str | os.PathLike | None = None) -> EmotionBank:
-    """Compute the bank of checkpoint ``path`` from ``items`` and save the checkpoint with it (atomically)."""
+HALF_MIN_NUMEL = 4096  # smaller tensors (biases, norms, statistics buffers) stay float32 in a --half file
+
+
+def half_weights(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weight matrices as float16 (halves the file; the pipeline computes in float32 after loading); the
+    emotion bank, statistics buffers, biases and norms keep float32."""
+    return {
+        k: v.half()
+        if v.is_floating_point() and v.numel() >= HALF_MIN_NUMEL and not k.startswith("bank.")
+        else v
+        for k, v in tensors.items()
+    }
+
+
+def write_bank(
+    path: str | os.PathLike, items, out: str | os.PathLike | None = None, *, half: bool = False
+) -> EmotionBank:
+    """Compute the bank of checkpoint ``path`` from ``items`` and save the checkpoint with it (atomically).
+
+    ``half`` stores the weight matrices as float16 (see :func:`half_weights`), as the shipped voice does.
+    """
     model, ckpt = load_acoustic(path)
     speakers = list(ckpt.meta["speakers"])
     emotions = list(ckpt.meta["emotions"])
@@ -64,6 +83,8 @@ def write_bank(path: str | os.PathLike, items, out: str | os.PathLike | None = N
     tensors = {k: v for k, v in ckpt.tensors.items() if not k.startswith("bank.")}
     bank_tensors, bank_meta = bank.to_tensors()
     tensors.update(bank_tensors)
+    if half:
+        tensors = half_weights(tensors)
     keep = {k: v for k, v in ckpt.meta.items() if k not in ("format", "format_version", "kind", "sha256", "created",
                                                              "emovox_version", "torch_version", "git_hash")}  # fmt: skip
     keep["bank"] = bank_meta
