@@ -233,7 +233,7 @@ def _init_distributed(device_opt: str) -> tuple[_Dist, torch.device]:
     else:
         device = torch.device(device_opt)
         if device.type == "cuda" and not torch.cuda.is_available():
-            raise RuntimeError(f"train.device={device_opt} but PyTorch sees no CUDA device here")
+            raise ValueError(f"train.device={device_opt} but PyTorch sees no CUDA device here")
         if device.type == "cuda" and (dist.enabled or device.index is None):
             device = torch.device(f"cuda:{dist.local_rank}")
     if device.type == "cuda":

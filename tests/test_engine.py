@@ -209,3 +209,13 @@ def test_torchrun_two_processes_keep_identical_parameters(tmp_path):
     b = torch.load(tmp_path / "run" / "params_rank1.pt", weights_only=True)
     _assert_same(a, b)
     assert load_checkpoint(latest_checkpoint(tmp_path / "run")).meta["world_size"] == 2
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_device_without_cuda_is_a_clear_error(tmp_path):
+    from tests.toy_task import ToyConfig, ToyTask
+
+    cfg = ToyConfig()
+    cfg.train.device = "cuda"
+    with pytest.raises(ValueError, match="no CUDA device"):
+        train(ToyTask(cfg), tmp_path)
