@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from emovox.eval import spectral
+
 PERIODS = (5.0, 6.0, 7.0, 8.0, 9.0, 10.0)  # comb periods in mel bins: the "pitch" classes
 EMOTION_DIM = 4
 
@@ -71,10 +73,9 @@ def make_batch(batch: int, frames: int, generator: torch.Generator, n_mels: int 
 
 
 def band_variance_ratio(mel: torch.Tensor, target: torch.Tensor) -> float:
-    """Mean over mel bands of var(mel) / var(target), each band's variance over all frames of all utterances
-    (the global variance of Toda & Tokuda 2007, which over-smoothed mels lack)."""
-    var = lambda x: x.permute(1, 0, 2).reshape(x.shape[1], -1).var(dim=1)  # noqa: E731
-    return float((var(mel) / var(target).clamp_min(1e-8)).mean())
+    """Mean over mel bands and utterances of var(mel) / var(target), each band's variance over the frames of one
+    utterance (the global variance of Toda & Tokuda 2007, which over-smoothed mels lack)."""
+    return float(spectral.band_variance_ratio(mel, target).mean())
 
 
 def comb_depth(mel: torch.Tensor, batch: ToyBatch) -> torch.Tensor:
