@@ -73,9 +73,11 @@ def make_batch(batch: int, frames: int, generator: torch.Generator, n_mels: int 
 
 
 def band_variance_ratio(mel: torch.Tensor, target: torch.Tensor) -> float:
-    """Mean over mel bands and utterances of var(mel) / var(target), each band's variance over the frames of one
-    utterance (the global variance of Toda & Tokuda 2007, which over-smoothed mels lack)."""
-    return float(spectral.band_variance_ratio(mel, target).mean())
+    """Mean over mel bands of var(mel) / var(target), each band's variance over all frames of all utterances
+    pooled (the global variance of Toda & Tokuda 2007, which over-smoothed mels lack). Pooled, because a toy
+    utterance's envelope is nearly constant in time: per utterance, some bands have almost no variance."""
+    pooled = lambda x: x.permute(1, 0, 2).reshape(1, x.shape[1], -1)  # noqa: E731
+    return float(spectral.band_variance_ratio(pooled(mel), pooled(target)))
 
 
 def comb_depth(mel: torch.Tensor, batch: ToyBatch) -> torch.Tensor:

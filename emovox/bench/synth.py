@@ -649,7 +649,7 @@ def quality_section(result: QualityResult, store: str, split: str, sampler: str,
     for row in result.rows:
         name = "0 (FS2)" if row.steps == 0 else str(row.steps)
         share = "-" if row.steps == 0 else f"{100 * row.gain_share:.1f}%"
-        print(f"   {name:>9} {row.l1:>10.4f} {row.variance_ratio:>9.3f} {share:>10}")
+        print(f"   {name:>9} {row.l1:>10.4f} {row.variance_ratio:>9.3g} {share:>10}")
     if not math.isfinite(result.rows[-1].gain_share):
         print(f"   The decoder does not lower the L1 at {largest} steps: there is no quality gain to share.")
     for t, per_steps in overheads.items():

@@ -8,7 +8,8 @@ need.
 - :func:`band_variance_ratio`: the global variance (GV) of Toda & Tokuda 2007 per mel band — each band's
   variance over the utterance's valid frames — as the ratio output / reference, averaged over bands. An
   L1-trained FastSpeech2 mel is over-smoothed (ratio well below 1); a diffusion decoder that restores the
-  detail brings it back toward 1. Equal mels give exactly 1.
+  detail brings it back toward 1. Equal mels give exactly 1; bands that are constant in the reference are
+  left out.
 """
 
 from __future__ import annotations
@@ -60,14 +61,19 @@ def band_variance(mel: torch.Tensor, mask: torch.Tensor | None = None) -> torch.
 
 
 def band_variance_ratio(
-    mel: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor | None = None, eps: float = 1e-8
+    mel: torch.Tensor, ref: torch.Tensor, mask: torch.Tensor | None = None, min_ref_var: float = 1e-3
 ) -> torch.Tensor:
     """Per-utterance mean over mel bands of ``var(mel) / var(ref)`` (variances over valid frames).
 
-    ``eps`` floors the reference variance so that a constant band (digital silence) cannot divide by zero.
+    Bands whose reference variance is below ``min_ref_var`` (log-mel units squared; speech bands vary by ~1 or
+    more) are constant in the recording — digital silence, or above a low-pass source's cutoff — and are left
+    out of the mean rather than dividing by ~0; an utterance with no such band left gives NaN.
 
     Shapes: mel, ref ``[B, n_mels, T]``; mask ``[B, T]`` or ``[B, 1, T]``; returns ``[B]``.
     """
     if mel.shape != ref.shape:
         raise ValueError(f"mel {tuple(mel.shape)} and reference {tuple(ref.shape)} differ in shape")
-    return (band_variance(mel, mask) / band_variance(ref, mask).clamp_min(eps)).mean(dim=1)
+    v_ref = band_variance(ref, mask)
+    keep = (v_ref >= min_ref_var).to(v_ref.dtype)
+    ratio = band_variance(mel, mask) / v_ref.clamp_min(min_ref_var)
+    return (ratio * keep).sum(dim=1) / keep.sum(dim=1)  # 0 / 0 = NaN when no band is kept
