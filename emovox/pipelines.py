@@ -129,10 +129,11 @@ class EmotionalTTS:
         cls,
         model: str | os.PathLike | None = None,
         *,
-        vocoder: str | os.PathLike = "universal",
+        vocoder: str | os.PathLike | Vocoder = "universal",
         device: str = "cpu",
     ) -> EmotionalTTS:
-        """Load an acoustic model (a path, or None / "default" for the built-in voice) and a vocoder."""
+        """Load an acoustic model (a path, or None / "default" for the built-in voice) and a vocoder (a name or
+        path for :meth:`Vocoder.load`, or a loaded :class:`Vocoder`)."""
         path = default_voice_path() if model in (None, DEFAULT_VOICE) else Path(model)
         if model in (None, DEFAULT_VOICE) and not path.is_file():
             raise FileNotFoundError(
@@ -162,7 +163,9 @@ class EmotionalTTS:
             bank = EmotionBank.from_tensors(ckpt.tensors, ckpt.meta["bank"])
         else:
             logger.warning("%s has no emotion bank yet: run `emovox bank` (only reference clips work)", path)
-        return cls(net.to(device), ckpt.meta, bank, Vocoder.load(vocoder, device=device), denoiser, diffusion)
+        if not isinstance(vocoder, Vocoder):
+            vocoder = Vocoder.load(vocoder, device=device)
+        return cls(net.to(device), ckpt.meta, bank, vocoder, denoiser, diffusion)
 
     @property
     def sample_rate(self) -> int:

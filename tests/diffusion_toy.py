@@ -15,6 +15,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from emovox.eval import spectral
+
 PERIODS = (5.0, 6.0, 7.0, 8.0, 9.0, 10.0)  # comb periods in mel bins: the "pitch" classes
 EMOTION_DIM = 4
 
@@ -72,9 +74,10 @@ def make_batch(batch: int, frames: int, generator: torch.Generator, n_mels: int 
 
 def band_variance_ratio(mel: torch.Tensor, target: torch.Tensor) -> float:
     """Mean over mel bands of var(mel) / var(target), each band's variance over all frames of all utterances
-    (the global variance of Toda & Tokuda 2007, which over-smoothed mels lack)."""
-    var = lambda x: x.permute(1, 0, 2).reshape(x.shape[1], -1).var(dim=1)  # noqa: E731
-    return float((var(mel) / var(target).clamp_min(1e-8)).mean())
+    pooled (the global variance of Toda & Tokuda 2007, which over-smoothed mels lack). Pooled, because a toy
+    utterance's envelope is nearly constant in time: per utterance, some bands have almost no variance."""
+    pooled = lambda x: x.permute(1, 0, 2).reshape(1, x.shape[1], -1)  # noqa: E731
+    return float(spectral.band_variance_ratio(pooled(mel), pooled(target)))
 
 
 def comb_depth(mel: torch.Tensor, batch: ToyBatch) -> torch.Tensor:

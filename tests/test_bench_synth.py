@@ -1,5 +1,6 @@
 """``emovox bench synth``: runs end to end in quick mode; its pieces do what the numbers rely on. No timings."""
 
+import math
 import sys
 
 import pytest
@@ -65,3 +66,112 @@ def test_coqui_forward_tts_loads_without_leaving_modules():
     inputs = synth.acoustic_inputs([1, 5, 6, 7, 2], 4)
     frames = synth.coqui_runner(model, inputs)()
     assert 5 * 3 <= frames <= 5 * 6  # about 4 frames per token
+
+
+# ----- the diffusion quality table (a trained model against held-out recordings) -----
+
+
+@pytest.fixture(scope="module")
+def voice_and_store(tmp_path_factory):
+    from tests.tiny_store import make_tiny_store
+    from tests.tiny_voice import EMOTIONS, SPEAKERS, make_tiny_voice
+
+    root = tmp_path_factory.mktemp("benchq")
+    voice = make_tiny_voice(root / "voice.safetensors", denoiser=True)
+    return voice, make_tiny_store(root / "store", SPEAKERS, EMOTIONS, n=3, split="test")
+
+
+def _subject_and_items(voice_and_store):
+    from emovox.tts.data import open_acoustic_store
+
+    voice, store = voice_and_store
+    subject = synth.trained_subject(str(voice), synth.load_vocoder("random-v3"), synth.QUICK_TEXT, 16)
+    items = synth.held_out_items(
+        open_acoustic_store(store, split="test", progress=False), 3, subject.speakers
+    )
+    return subject, items
+
+
+def test_quality_table_structure_and_the_fastspeech2_row(voice_and_store):
+    from emovox.audio.kernels import maximum_path
+    from emovox.tts.training import collate_items
+
+    subject, items = _subject_and_items(voice_and_store)
+    assert [it["utt_id"] for it in items] == ["utt0", "utt1", "utt2"]
+    assert [it["speaker"] for it in items] == [0, 1, 0]  # store speakers mapped to the model's indices
+    result = synth.diffusion_quality(subject.model, subject.denoiser, subject.diffusion, items, [2, 1])
+    assert [r.steps for r in result.rows] == [0, 1, 2]
+    assert result.utt_ids == ["utt0", "utt1", "utt2"]
+    assert result.seconds == pytest.approx(sum(it["mel"].shape[1] for it in items) * 256 / 22050)
+    for r in result.rows:
+        assert math.isfinite(r.l1) and r.l1 > 0 and math.isfinite(r.variance_ratio) and r.variance_ratio > 0
+    # steps = 0 is FastSpeech2 teacher-forced on the recording, measured independently here.
+    with torch.no_grad():
+        fs2 = []
+        for it in items:
+            batch = collate_items([it], [])
+            fs2.append(float((subject.model(batch, maximum_path).mel - batch.mel).abs().mean()))
+    assert result.rows[0].l1 == pytest.approx(sum(fs2) / len(fs2), rel=1e-5)
+    # The refined mels differ from FastSpeech2's, and one seed gives the same table again.
+    assert result.rows[1].l1 != result.rows[0].l1
+    again = synth.diffusion_quality(subject.model, subject.denoiser, subject.diffusion, items, [1, 2])
+    assert again.rows == result.rows
+
+
+def test_gain_share_with_an_oracle_decoder(voice_and_store):
+    """A decoder predicting the recording's mel (x0) closes the L1 gap in one step: every gain share ~ 1."""
+    from emovox.tts.models.denoiser import Denoiser
+
+    subject, items = _subject_and_items(voice_and_store)
+    refs = {it["mel"].shape[1]: it["mel"].float()[None] for it in items}  # the store's lengths are distinct
+
+    class Oracle(Denoiser):
+        def forward(self, x_t, t, cond, coarse, z, g, mask):
+            return self.normalise(refs[x_t.shape[2]]).expand_as(x_t)
+
+    oracle = Oracle(subject.denoiser.cfg)
+    oracle.load_state_dict(subject.denoiser.state_dict())
+    result = synth.diffusion_quality(subject.model, oracle, subject.diffusion, items, [1, 2, 4])
+    fs2, *refined = result.rows
+    assert fs2.l1 > 0.3 and fs2.variance_ratio < 0.5  # FastSpeech2 (random weights) is far from the recording
+    assert refined[-1].gain_share == 1.0
+    for r in refined:
+        assert r.l1 < 1e-3 and r.variance_ratio == pytest.approx(1.0, abs=1e-2)
+        assert r.gain_share == pytest.approx(1.0, abs=1e-3)
+
+
+def test_smallest_step_count_meeting_both_targets():
+    rows = [synth.QualityRow(0, 1.0, 0.5, math.nan)] + [
+        synth.QualityRow(n, 1.0 - share * 0.5, 0.9, share)
+        for n, share in [(1, 0.5), (2, 0.92), (4, 0.99), (8, 1.0)]
+    ]
+    result = synth.QualityResult(rows, [], 1.0)
+    assert synth.smallest_meeting_targets({1: 0.1, 2: 0.3, 4: 0.6, 8: 1.2}, result) == 2
+    assert synth.smallest_meeting_targets({1: 0.1, 2: 0.6, 4: 0.5, 8: 1.2}, result) == 4
+    assert synth.smallest_meeting_targets({1: 0.1, 2: 0.6, 4: 0.6, 8: 0.6}, result) is None
+    no_gain = synth.QualityResult([rows[0], synth.QualityRow(1, 1.2, 0.9, math.nan)], [], 1.0)
+    assert synth.smallest_meeting_targets({1: 0.0}, no_gain) is None
+
+
+def test_cli_with_model_and_store(voice_and_store, capsys):
+    voice, store = voice_and_store
+    argv = ["bench", "synth", "--quick", "--no-coqui", "--model", str(voice), "--store", str(store),
+            "--steps", "1,2", "--utterances", "2"]  # fmt: skip
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"trained model {voice}" in out and "RANDOM WEIGHTS" not in out
+    assert "4. Diffusion quality: 2 utterances" in out and "0 (FS2)" in out
+    assert "Issue 8 targets at 1 thread" in out and "smallest meeting both" in out
+
+
+def test_cli_store_option_errors(voice_and_store, capsys):
+    voice, store = voice_and_store
+    assert main(["bench", "synth", "--quick", "--store", str(store), "--steps", "1"]) == 1
+    assert "--store needs --model" in capsys.readouterr().err
+    assert main(["bench", "synth", "--quick", "--model", str(voice), "--store", str(store)]) == 1
+    assert "--store needs --steps" in capsys.readouterr().err
+    argv = ["bench", "synth", "--quick", "--model", str(voice), "--store", str(store), "--steps", "1"]
+    assert main([*argv, "--split", "train"]) == 1
+    assert "no usable utterances in split 'train'" in capsys.readouterr().err
+    assert main([*argv, "--utterances", "0"]) == 1
+    assert "--utterances must be at least 1" in capsys.readouterr().err
