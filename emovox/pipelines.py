@@ -173,9 +173,15 @@ class EmotionalTTS:
 
     # ----------------------------------------------------------------------------------------- controls
 
+    @property
+    def default_speaker(self) -> str:
+        """The speaker used when none is asked for: the checkpoint's ``default_speaker``, else the first."""
+        name = self.meta.get("default_speaker")
+        return name if name in self.speakers else self.speakers[0]
+
     def speaker_index(self, speaker: str | int | None) -> int:
         if speaker is None:
-            return 0
+            return self.speakers.index(self.default_speaker)
         if isinstance(speaker, int) and 0 <= speaker < len(self.speakers):
             return speaker
         if isinstance(speaker, str) and speaker in self.speakers:
@@ -413,6 +419,7 @@ class EmotionalTTS:
         """Emotions, speakers and ADV ranges of the model (for `emovox emotions`, the server and the demo)."""
         info: dict[str, Any] = {
             "speakers": self.speakers,
+            "default_speaker": self.default_speaker,
             "emotions": self.emotions,
             "language": self.language,
             "diffusion_steps": self.diffusion.n_steps if self.denoiser is not None else 0,

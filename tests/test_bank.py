@@ -89,7 +89,7 @@ def test_write_bank_half_keeps_the_bank_and_buffers_in_float32(tmp_path):
         for i in range(16)
     ]  # fmt: skip
     full = write_bank(path, items, tmp_path / "full.safetensors")
-    half = write_bank(path, items, tmp_path / "half.safetensors", half=True)
+    half = write_bank(path, items, tmp_path / "half.safetensors", half=True, default_speaker="bob")
     torch.testing.assert_close(half.center, full.center)  # the bank is computed before halving
     t_full = load_checkpoint(tmp_path / "full.safetensors", kind="acoustic").tensors
     t_half = load_checkpoint(tmp_path / "half.safetensors", kind="acoustic").tensors
@@ -103,3 +103,7 @@ def test_write_bank_half_keeps_the_bank_and_buffers_in_float32(tmp_path):
     assert all(p.dtype == torch.float32 for p in model.parameters())
     size = {n: (tmp_path / f"{n}.safetensors").stat().st_size for n in ("full", "half")}
     assert size["half"] < size["full"]
+    meta = {n: load_checkpoint(tmp_path / f"{n}.safetensors").meta for n in ("full", "half")}
+    assert "default_speaker" not in meta["full"] and meta["half"]["default_speaker"] == "bob"
+    with pytest.raises(ValueError, match="unknown speaker 'carol'; this model has: alice, bob"):
+        write_bank(path, items, tmp_path / "x.safetensors", default_speaker="carol")

@@ -186,3 +186,19 @@ def test_missing_default_voice_says_what_to_do(monkeypatch, tmp_path):
     monkeypatch.setattr(pipelines, "default_voice_path", lambda: tmp_path / "none.safetensors")
     with pytest.raises(FileNotFoundError, match="--model"):
         EmotionalTTS.load()
+
+
+def test_default_speaker_from_the_checkpoint(voice, tmp_path):
+    from emovox.checkpoint import load_checkpoint, save_checkpoint
+
+    plain = EmotionalTTS.load(voice)
+    assert plain.default_speaker == "alice" and plain.speaker_index(None) == 0
+    ckpt = load_checkpoint(voice, kind="acoustic")
+    meta = {k: v for k, v in ckpt.meta.items() if k not in ("format", "format_version", "kind", "sha256")}
+    path = save_checkpoint(tmp_path / "bob.safetensors", ckpt.tensors, {**meta, "default_speaker": "bob"},
+                           kind="acoustic")  # fmt: skip
+    tts = EmotionalTTS.load(path)
+    assert tts.default_speaker == "bob" and tts.describe()["default_speaker"] == "bob"
+    a, _ = tts.synthesize("Hello there.", "happy", seed=0, steps=0)
+    b, _ = tts.synthesize("Hello there.", "happy", speaker="bob", seed=0, steps=0)
+    np.testing.assert_array_equal(a, b)

@@ -9,6 +9,8 @@ def add_arguments(parser):
     parser.add_argument("store", help="feature store the model was trained on (`emovox features` output)")
     parser.add_argument("--split", default="train", help="store split to embed (default: train)")
     parser.add_argument("-o", "--output", help="write here instead of updating the checkpoint in place")
+    parser.add_argument("--default-speaker", metavar="NAME",
+                        help="speaker used when synthesis names none (default: the first)")  # fmt: skip
     parser.add_argument("--half", action="store_true",
                         help="store weight matrices as float16 (half the size; how the built-in voice ships)")  # fmt: skip
 
@@ -18,7 +20,9 @@ def run(args):
     from emovox.tts.data import open_acoustic_store
 
     data = open_acoustic_store(args.store, split=args.split)
-    bank = write_bank(args.checkpoint, data.dataset, args.output, half=args.half)
+    bank = write_bank(
+        args.checkpoint, data.dataset, args.output, half=args.half, default_speaker=args.default_speaker
+    )
     counts = ", ".join(f"{e} ({int(c)})" for e, c in zip(bank.emotions, bank.counts))
     print(f"emotion bank: {counts}; written to {args.output or args.checkpoint}")
     return 0

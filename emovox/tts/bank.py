@@ -70,15 +70,23 @@ def half_weights(tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 
 
 def write_bank(
-    path: str | os.PathLike, items, out: str | os.PathLike | None = None, *, half: bool = False
+    path: str | os.PathLike,
+    items,
+    out: str | os.PathLike | None = None,
+    *,
+    half: bool = False,
+    default_speaker: str | None = None,
 ) -> EmotionBank:
     """Compute the bank of checkpoint ``path`` from ``items`` and save the checkpoint with it (atomically).
 
-    ``half`` stores the weight matrices as float16 (see :func:`half_weights`), as the shipped voice does.
+    ``half`` stores the weight matrices as float16 (see :func:`half_weights`), as the shipped voice does;
+    ``default_speaker`` names the speaker synthesis uses when none is asked for (else the first).
     """
     model, ckpt = load_acoustic(path)
     speakers = list(ckpt.meta["speakers"])
     emotions = list(ckpt.meta["emotions"])
+    if default_speaker is not None and default_speaker not in speakers:
+        raise ValueError(f"unknown speaker {default_speaker!r}; this model has: {', '.join(speakers)}")
     bank = build_bank(model, items, emotions, len(speakers))
     tensors = {k: v for k, v in ckpt.tensors.items() if not k.startswith("bank.")}
     bank_tensors, bank_meta = bank.to_tensors()
@@ -88,6 +96,8 @@ def write_bank(
     keep = {k: v for k, v in ckpt.meta.items() if k not in ("format", "format_version", "kind", "sha256", "created",
                                                              "emovox_version", "torch_version", "git_hash")}  # fmt: skip
     keep["bank"] = bank_meta
+    if default_speaker is not None:
+        keep["default_speaker"] = default_speaker
     save_checkpoint(Path(out or path), tensors, keep, kind="acoustic")
     logger.info("bank with %d emotions written to %s", len(bank.emotions), out or path)
     return bank
