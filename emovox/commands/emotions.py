@@ -18,7 +18,9 @@ def run(args):
         print(json.dumps(info, indent=2))
         return 0
     print(f"language: {info['language']}")
-    print(f"speakers ({len(info['speakers'])}): {', '.join(info['speakers'])}")
+    print(
+        f"speakers ({len(info['speakers'])}): {', '.join(info['speakers'])} (default: {info['default_speaker']})"
+    )
     counts = info.get("utterances_per_emotion", {})
     print("emotions:")
     for name in info["emotions"]:
