@@ -74,7 +74,7 @@ def test_f0_follows_emotion_and_the_intensity_of_anger(renderings):
     f0 = {spec: _median_f0(audio) for spec, (audio, _) in renderings.items()}
     assert f0["angry"] > 1.1 * f0["neutral"] > 1.1 * f0["sad"], f0
     rising = [f0[f"angry:{a}"] for a in INTENSITIES]
-    assert all(b > a for a, b in zip(rising, rising[1:])), rising
+    assert all(b > a for a, b in itertools.pairwise(rising)), rising
     assert rising[0] == pytest.approx(f0["neutral"], rel=0.03)  # intensity 0 is the neutral centre
 
 
@@ -84,3 +84,40 @@ def test_readme_first_command(tmp_path, capsys):
     audio, info = load_audio(out)
     assert info.sample_rate == 22050 and 0.5 < audio.size / 22050 < 5 and not info.is_silent
     assert torch.isfinite(torch.from_numpy(audio)).all()
+
+
+def _heldout_items(tts):
+    """Four recordings of sentences the default voice never trained on (emosynth test split), as store items."""
+    import json
+    from pathlib import Path
+
+    with np.load(Path(__file__).parent / "data" / "emosynth_heldout.npz") as z:
+        meta = json.loads(z["meta"].tobytes())
+        return [
+            {"utt_id": m["utt_id"], "tokens": torch.from_numpy(z[f"tokens_{i}"].astype(np.int64)),
+             "mel": torch.from_numpy(z[f"mel_{i}"].astype(np.float32)),
+             "f0": torch.from_numpy(z[f"f0_{i}"].astype(np.float32)),
+             "energy": torch.from_numpy(z[f"energy_{i}"].astype(np.float32)),
+             "speaker": tts.speakers.index(m["speaker"]), "emotion": m["emotion"], "adv": None}
+            for i, m in enumerate(meta)
+        ]  # fmt: skip
+
+
+def test_diffusion_decoder_restores_spectral_detail_on_held_out_sentences(tts):
+    from emovox.bench.synth import diffusion_quality
+
+    q = diffusion_quality(
+        tts.model, tts.denoiser, tts.diffusion, _heldout_items(tts), [tts.diffusion.n_steps]
+    )
+    fs2, refined = q.rows
+    assert fs2.steps == 0 and refined.steps == tts.diffusion.n_steps
+    # Measured: band-variance ratio 0.87 -> 0.96, log-mel L1 0.55 -> 0.62 (sampled detail is not the recording's).
+    assert refined.variance_ratio > fs2.variance_ratio + 0.04 and refined.variance_ratio > 0.9, q.rows
+    assert fs2.l1 < 0.8 and refined.l1 < 1.25 * fs2.l1, q.rows
+
+
+@pytest.mark.parametrize("mix_mode", ["latent", "noise"])
+def test_mixing_moves_f0_between_the_two_emotions(tts, mix_mode):
+    specs = ["sad", "happy:0.25+sad:0.75", "happy:0.5+sad:0.5", "happy:0.75+sad:0.25", "happy"]
+    f0 = [_median_f0(tts.synthesize(TEXT, s, seed=0, mix_mode=mix_mode)[0]) for s in specs]
+    assert all(b > a for a, b in itertools.pairwise(f0)), f0
