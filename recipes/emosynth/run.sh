@@ -81,3 +81,7 @@ run_stage 7 ser emovox train ser --out "$exp/ser" --set data.manifest="$exp/mani
 # 8. evaluation of the voice on held-out sentences: report.md, report.json and plots
 run_stage 8 eval_model emovox eval model "$exp/acoustic/model.safetensors" --corpus "$exp/features" \
   --ser "$exp/ser/model.safetensors" --out "$exp/eval_model"
+
+# 9. the shipped file: float16 weight matrices, the bank in float32, slt_hts as the default speaker
+run_stage 9 ship emovox bank "$exp/acoustic/model.safetensors" "$exp/features" --half --default-speaker slt_hts \
+  -o ../../emovox/assets/default_voice.safetensors
