@@ -53,3 +53,36 @@ def test_joint_then_second_stage_diffusion(toy, tmp_path):
 def test_second_stage_needs_a_model():
     with pytest.raises(ValueError, match="init_from"):
         _cfg("diffusion.enabled=true", "diffusion.stage=second")
+
+
+def test_media_logging_writes_figure_and_audio(toy, tmp_path):
+    pytest.importorskip("tensorboard")
+    pytest.importorskip("matplotlib")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg = _cfg("train.max_steps=2", "train.ckpt_every=2", "train.media_every=2", "train.tensorboard=true")
+    train(AcousticTask(cfg, data=toy), tmp_path)
+    acc = EventAccumulator(str(tmp_path / "tb"), size_guidance={"images": 0, "audio": 0}).Reload()
+    assert "media/mel_alignment_pitch" in acc.Tags()["images"]
+    assert "media/predicted_griffin_lim" in acc.Tags()["audio"]
+
+
+def test_griffin_lim_preview_of_a_mel():
+    import numpy as np
+
+    from emovox.audio.mel import MelConfig, mel_spectrogram
+    from emovox.audio.testsignals import harmonic_complex
+    from emovox.tts.training import griffin_lim
+
+    cfg = MelConfig()
+    tone = 0.3 * harmonic_complex(
+        np.full(cfg.sample_rate, 220.0), cfg.sample_rate, np.random.default_rng(0), 4
+    )
+    tone = tone.astype(np.float32)
+    audio = griffin_lim(mel_spectrogram(tone, cfg).numpy(), cfg)
+    assert abs(audio.size - tone.size) < 4 * cfg.hop_length and np.isfinite(audio).all()
+    assert 0.5 < np.abs(audio).max() <= 0.9 + 1e-6
+    again = mel_spectrogram(audio, cfg).numpy()  # the preview has the tone's spectrum
+    ref = mel_spectrogram(tone, cfg).numpy()
+    peak = lambda m: int(np.argmax(m.mean(1)))  # noqa: E731
+    assert abs(peak(again) - peak(ref)) <= 1

@@ -126,6 +126,18 @@ def collate_items(items: list[dict[str, Any]], emotions: list[str]) -> AcousticB
     )
 
 
+def griffin_lim(log_mel: np.ndarray, mel: MelConfig, n_iter: int = 32) -> np.ndarray:
+    """A quick waveform preview of a log-mel ``[n_mels, T]`` (mel pseudo-inverse + Griffin-Lim, librosa)."""
+    import librosa
+
+    audio = librosa.feature.inverse.mel_to_audio(
+        np.exp(log_mel), sr=mel.sample_rate, n_fft=mel.n_fft, hop_length=mel.hop_length,
+        win_length=mel.win_length, power=1.0, n_iter=n_iter, fmin=mel.fmin, fmax=mel.fmax,
+    )  # fmt: skip
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    return (audio / peak * 0.9 if peak > 0 else audio).astype(np.float32)
+
+
 def compute_statistics(items, n_speakers: int, n_mels: int) -> dict[str, torch.Tensor]:
     """Mel mean/std per channel, per-speaker log-F0 mean/std over voiced frames, log-energy mean/std."""
     mel_sum = np.zeros(n_mels)
@@ -279,6 +291,8 @@ class AcousticTask(Task):
         )
 
     def log_media(self, state, batch, ctx, writer) -> None:
+        """TensorBoard: target/predicted mel, alignment and phone-level pitch of the batch's first item, and
+        the predicted mel as audio (Griffin-Lim: a preview of the mel, not of the vocoder's quality)."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -292,16 +306,22 @@ class AcousticTask(Task):
             out = model(batch, maximum_path)
         model.train()
         t, n = int(batch.y_lengths[0]), int(batch.x_lengths[0])
-        fig, axes = plt.subplots(3, 1, figsize=(8, 8))
-        axes[0].imshow(batch.mel[0, :, :t].cpu(), origin="lower", aspect="auto")
+        fig, axes = plt.subplots(4, 1, figsize=(8, 10))
+        axes[0].imshow(batch.mel[0, :, :t].float().cpu().numpy(), origin="lower", aspect="auto")
         axes[0].set_title("target mel")
-        axes[1].imshow(out.mel[0, :, :t].float().cpu(), origin="lower", aspect="auto")
-        axes[1].set_title("predicted mel")
-        axes[2].imshow(out.attn_soft[0, :t, :n].T.float().cpu(), origin="lower", aspect="auto")
+        axes[1].imshow(out.mel[0, :, :t].float().cpu().numpy(), origin="lower", aspect="auto")
+        axes[1].set_title("predicted mel (teacher-forced durations)")
+        axes[2].imshow(out.attn_soft[0, :t, :n].T.float().cpu().numpy(), origin="lower", aspect="auto")
         axes[2].set_title("alignment")
+        axes[3].plot(out.pitch_target[0, :n].float().cpu().numpy(), label="target")
+        axes[3].plot(out.pitch_pred[0, :n].float().cpu().numpy(), label="predicted")
+        axes[3].set_title("phone-level pitch (normalised log-F0)")
+        axes[3].legend()
         fig.tight_layout()
-        writer.add_figure("media/mel_alignment", fig, state.step)
+        writer.add_figure("media/mel_alignment_pitch", fig, state.step)
         plt.close(fig)
+        audio = griffin_lim(out.mel[0, :, :t].float().cpu().numpy(), self.config.mel)
+        writer.add_audio("media/predicted_griffin_lim", audio[None], state.step, self.config.mel.sample_rate)
 
     def export(self, state: TrainState):
         model = StepContext.unwrap(state.models["acoustic"])
