@@ -1,4 +1,5 @@
-"""Where emovox keeps converted pretrained weights and other caches (``$EMOVOX_CACHE`` overrides)."""
+"""Where emovox keeps converted pretrained weights and other caches (``$EMOVOX_CACHE`` overrides), and where
+the built-in default voice is."""
 
 from __future__ import annotations
 
@@ -13,3 +14,10 @@ def cache_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "emovox"
+
+
+def default_voice_path() -> Path:
+    """The acoustic model shipped inside the package (``emovox/assets/default_voice.safetensors``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("emovox") / "assets" / "default_voice.safetensors"))

@@ -14,7 +14,6 @@ import math
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from emovox.checkpoint import load_checkpoint, load_module_state
 from emovox.config import config_from_dict
 from emovox.emotion.bank import EmotionBank
 from emovox.emotion.spec import EmotionSpec, parse_emotion_spec
+from emovox.paths import default_voice_path
 from emovox.tts.diffusion import DiffusionConfig, make_scheduler, sample
 from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
@@ -39,11 +39,6 @@ DEFAULT_VOICE = "default"
 MAX_TEXT_CHARS = 20_000
 """``synthesize`` returns all audio at once; longer texts must be streamed (``stream`` or ``--stream``)."""
 MAX_REFERENCE_SECONDS = 30.0
-
-
-def default_voice_path() -> Path:
-    """The acoustic model shipped inside the package."""
-    return Path(str(resources.files("emovox") / "assets" / "default_voice.safetensors"))
 
 
 class Vocoder:

@@ -86,3 +86,42 @@ def test_griffin_lim_preview_of_a_mel():
     ref = mel_spectrogram(tone, cfg).numpy()
     peak = lambda m: int(np.argmax(m.mean(1)))  # noqa: E731
     assert abs(peak(again) - peak(ref)) <= 1
+
+
+def test_init_from_fine_tunes_from_a_trained_model(toy, tmp_path):
+    cfg = _cfg("diffusion.enabled=true", "train.max_steps=2", "train.ckpt_every=2")
+    train(AcousticTask(cfg, data=toy), tmp_path / "base")
+    base = load_checkpoint(tmp_path / "base" / "model.safetensors", kind="acoustic")
+
+    # Same corpus: every tensor starts as trained, except the per-speaker pitch statistics (from the data).
+    cfg2 = _cfg("diffusion.enabled=true", f"init_from={tmp_path / 'base' / 'model.safetensors'}")
+    state = AcousticTask(cfg2, data=toy).build_state()
+    for prefix, name in (("model", "acoustic"), ("denoiser", "denoiser")):
+        for k, v in state.models[name].state_dict().items():
+            assert torch.equal(v, base.subset(prefix)[k]), (prefix, k)
+
+    # Another corpus with three speakers: the speaker tables start fresh, the rest is loaded.
+    other = make_toy_data(n_items=9, n_symbols=12, n_speakers=3)
+    state3 = AcousticTask(
+        _cfg(f"init_from={tmp_path / 'base' / 'model.safetensors'}"), data=other
+    ).build_state()
+    own = state3.models["acoustic"].state_dict()
+    assert own["speaker_embedding.weight"].shape[0] == 3
+    assert torch.equal(own["embedding.weight"], base.subset("model")["embedding.weight"])
+    assert own["pitch_stats"].shape[0] == 3
+
+    with pytest.raises(ValueError, match="not both"):
+        AcousticTask(_cfg("diffusion.enabled=true", "diffusion.stage=second",
+                          f"diffusion.init_from={tmp_path / 'base' / 'model.safetensors'}",
+                          f"init_from={tmp_path / 'base' / 'model.safetensors'}"), data=toy).build_state()  # fmt: skip
+
+
+def test_init_from_default_is_the_built_in_voice(toy, monkeypatch, tmp_path):
+    import emovox.paths
+
+    cfg = _cfg("diffusion.enabled=true", "train.max_steps=1", "train.ckpt_every=1")
+    train(AcousticTask(cfg, data=toy), tmp_path)
+    monkeypatch.setattr(emovox.paths, "default_voice_path", lambda: tmp_path / "model.safetensors")
+    state = AcousticTask(_cfg("init_from=default"), data=toy).build_state()
+    trained = load_checkpoint(tmp_path / "model.safetensors").subset("model")
+    assert torch.equal(state.models["acoustic"].state_dict()["embedding.weight"], trained["embedding.weight"])

@@ -71,6 +71,10 @@ class DiffusionTrainConfig:
 
 @dataclass
 class AcousticTrainConfig:
+    # Fine-tune: start from this acoustic model's weights ("default" = the built-in voice), fresh optimiser.
+    # Tensors whose shape differs, e.g. another corpus's speaker table, start fresh; per-speaker pitch
+    # statistics come from the new data.
+    init_from: str = ""
     model: AcousticModelConfig = field(default_factory=AcousticModelConfig)
     diffusion: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
     loss: AcousticLossConfig = field(default_factory=AcousticLossConfig)
@@ -81,6 +85,24 @@ class AcousticTrainConfig:
 
 
 CONFIG = AcousticTrainConfig
+
+_FROM_DATA = ("pitch_stats",)  # statistics always taken from the training data, never from init_from
+
+
+def load_matching(module: torch.nn.Module, tensors: dict[str, torch.Tensor], what: str) -> list[str]:
+    """Copy every tensor of ``tensors`` whose name and shape match ``module``'s; returns the names kept fresh."""
+    own = module.state_dict()
+    take = {k: v.to(own[k].dtype) for k, v in tensors.items()
+            if k in own and tuple(v.shape) == tuple(own[k].shape) and k not in _FROM_DATA}  # fmt: skip
+    if not take:
+        raise ValueError(
+            f"init_from: no {what} tensor matches this model's architecture (another model size?)"
+        )
+    module.load_state_dict({**own, **take}, strict=True)
+    fresh = sorted(set(own) - set(take))
+    logger.info("init_from: %s: %d tensors loaded, %d fresh (%s)", what, len(take), len(fresh),
+                ", ".join(fresh[:6]) + (" ..." if len(fresh) > 6 else ""))  # fmt: skip
+    return fresh
 
 
 def collate_items(items: list[dict[str, Any]], emotions: list[str]) -> AcousticBatch:
@@ -193,6 +215,18 @@ class AcousticTask(Task):
         model.set_statistics(**stats)
         models, optimizers, schedulers = {"acoustic": model}, {}, {}
         diff = self.config.diffusion
+        pretrained_ckpt = None
+        if self.config.init_from:
+            if diff.init_from:
+                raise ValueError("set init_from or diffusion.init_from (stage=second), not both")
+            from emovox.checkpoint import load_checkpoint
+            from emovox.paths import default_voice_path
+
+            source = default_voice_path() if self.config.init_from == "default" else self.config.init_from
+            pretrained_ckpt = load_checkpoint(source, kind="acoustic")
+            weights = pretrained_ckpt.subset("model")
+            load_matching(model, {k: v.float() if v.is_floating_point() else v for k, v in weights.items()},
+                          "acoustic model")  # fmt: skip
         if diff.enabled and diff.init_from:
             from emovox.tts.bank import load_acoustic
 
@@ -204,6 +238,11 @@ class AcousticTask(Task):
             model.requires_grad_(False)
         if diff.enabled:
             models["denoiser"] = self.build_denoiser(model)
+            weights = pretrained_ckpt.subset("denoiser") if pretrained_ckpt is not None else {}
+            if weights:
+                load_matching(
+                    models["denoiser"], {k: v.float() for k, v in weights.items()}, "diffusion decoder"
+                )
             optimizers["denoiser"], schedulers["denoiser"] = self._optimizer(models["denoiser"])
         return TrainState(models=models, optimizers=optimizers, schedulers=schedulers)
 
