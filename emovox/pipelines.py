@@ -169,6 +169,14 @@ class EmotionalTTS:
     # ----------------------------------------------------------------------------------------- controls
 
     @property
+    def default_steps(self) -> int:
+        """Diffusion steps when none are asked for: the checkpoint's ``default_steps`` (0 = the FastSpeech2 mel
+        alone), else the diffusion config's ``n_steps``; 0 without a diffusion decoder."""
+        if self.denoiser is None:
+            return 0
+        return int(self.meta.get("default_steps", self.diffusion.n_steps))
+
+    @property
     def default_speaker(self) -> str:
         """The speaker used when none is asked for: the checkpoint's ``default_speaker``, else the first."""
         name = self.meta.get("default_speaker")
@@ -287,7 +295,7 @@ class EmotionalTTS:
         if not (math.isfinite(guidance) and 0.0 <= guidance <= 10.0):
             raise ValueError(f"guidance must be between 0 and 10, got {guidance}")
         if steps is None:
-            steps = self.diffusion.n_steps if self.denoiser is not None else 0
+            steps = self.default_steps
         if not 0 <= steps <= 1000:
             raise ValueError(f"steps must be between 0 and 1000, got {steps}")
         if steps and self.denoiser is None:
@@ -417,7 +425,7 @@ class EmotionalTTS:
             "default_speaker": self.default_speaker,
             "emotions": self.emotions,
             "language": self.language,
-            "diffusion_steps": self.diffusion.n_steps if self.denoiser is not None else 0,
+            "diffusion_steps": self.default_steps,
         }
         if self.bank is not None:
             info["adv_range"] = {

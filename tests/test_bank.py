@@ -89,7 +89,9 @@ def test_write_bank_half_keeps_the_bank_and_buffers_in_float32(tmp_path):
         for i in range(16)
     ]  # fmt: skip
     full = write_bank(path, items, tmp_path / "full.safetensors")
-    half = write_bank(path, items, tmp_path / "half.safetensors", half=True, default_speaker="bob")
+    half = write_bank(
+        path, items, tmp_path / "half.safetensors", half=True, default_speaker="bob", default_steps=0
+    )
     torch.testing.assert_close(half.center, full.center)  # the bank is computed before halving
     t_full = load_checkpoint(tmp_path / "full.safetensors", kind="acoustic").tensors
     t_half = load_checkpoint(tmp_path / "half.safetensors", kind="acoustic").tensors
@@ -105,5 +107,8 @@ def test_write_bank_half_keeps_the_bank_and_buffers_in_float32(tmp_path):
     assert size["half"] < size["full"]
     meta = {n: load_checkpoint(tmp_path / f"{n}.safetensors").meta for n in ("full", "half")}
     assert "default_speaker" not in meta["full"] and meta["half"]["default_speaker"] == "bob"
+    assert "default_steps" not in meta["full"] and meta["half"]["default_steps"] == 0
+    with pytest.raises(ValueError, match="default steps"):
+        write_bank(path, items, tmp_path / "x.safetensors", default_steps=-1)
     with pytest.raises(ValueError, match="unknown speaker 'carol'; this model has: alice, bob"):
         write_bank(path, items, tmp_path / "x.safetensors", default_speaker="carol")

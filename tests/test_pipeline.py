@@ -202,3 +202,16 @@ def test_default_speaker_from_the_checkpoint(voice, tmp_path):
     a, _ = tts.synthesize("Hello there.", "happy", seed=0, steps=0)
     b, _ = tts.synthesize("Hello there.", "happy", speaker="bob", seed=0, steps=0)
     np.testing.assert_array_equal(a, b)
+
+
+def test_default_steps_from_the_checkpoint(diffusion_tts, monkeypatch):
+    tts = diffusion_tts
+    assert tts.default_steps == 2 and tts.describe()["diffusion_steps"] == 2  # the config's n_steps
+    by_default, _ = tts.synthesize("Hello there.", "happy", seed=1)
+    two, _ = tts.synthesize("Hello there.", "happy", seed=1, steps=2)
+    np.testing.assert_array_equal(by_default, two)
+    monkeypatch.setitem(tts.meta, "default_steps", 0)  # as `emovox bank --default-steps 0` stores it
+    assert tts.default_steps == 0 and tts.describe()["diffusion_steps"] == 0
+    by_default, _ = tts.synthesize("Hello there.", "happy", seed=1)
+    plain, _ = tts.synthesize("Hello there.", "happy", steps=0)
+    np.testing.assert_array_equal(by_default, plain)

@@ -11,6 +11,8 @@ def add_arguments(parser):
     parser.add_argument("-o", "--output", help="write here instead of updating the checkpoint in place")
     parser.add_argument("--default-speaker", metavar="NAME",
                         help="speaker used when synthesis names none (default: the first)")  # fmt: skip
+    parser.add_argument("--default-steps", type=int, metavar="N",
+                        help="diffusion steps synthesis uses by default (0 = FastSpeech2 mel only)")  # fmt: skip
     parser.add_argument("--half", action="store_true",
                         help="store weight matrices as float16 (half the size; how the built-in voice ships)")  # fmt: skip
 
@@ -21,7 +23,12 @@ def run(args):
 
     data = open_acoustic_store(args.store, split=args.split)
     bank = write_bank(
-        args.checkpoint, data.dataset, args.output, half=args.half, default_speaker=args.default_speaker
+        args.checkpoint,
+        data.dataset,
+        args.output,
+        half=args.half,
+        default_speaker=args.default_speaker,
+        default_steps=args.default_steps,
     )
     counts = ", ".join(f"{e} ({int(c)})" for e, c in zip(bank.emotions, bank.counts))
     print(f"emotion bank: {counts}; written to {args.output or args.checkpoint}")

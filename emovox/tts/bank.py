@@ -76,15 +76,19 @@ def write_bank(
     *,
     half: bool = False,
     default_speaker: str | None = None,
+    default_steps: int | None = None,
 ) -> EmotionBank:
     """Compute the bank of checkpoint ``path`` from ``items`` and save the checkpoint with it (atomically).
 
     ``half`` stores the weight matrices as float16 (see :func:`half_weights`), as the shipped voice does;
-    ``default_speaker`` names the speaker synthesis uses when none is asked for (else the first).
+    ``default_speaker`` names the speaker synthesis uses when none is asked for (else the first);
+    ``default_steps`` the diffusion steps it uses (0 = the FastSpeech2 mel alone; else the model's ``n_steps``).
     """
     model, ckpt = load_acoustic(path)
     speakers = list(ckpt.meta["speakers"])
     emotions = list(ckpt.meta["emotions"])
+    if default_steps is not None and not 0 <= default_steps <= 1000:
+        raise ValueError(f"default steps must be between 0 and 1000, got {default_steps}")
     if default_speaker is not None and default_speaker not in speakers:
         raise ValueError(f"unknown speaker {default_speaker!r}; this model has: {', '.join(speakers)}")
     bank = build_bank(model, items, emotions, len(speakers))
@@ -98,6 +102,8 @@ def write_bank(
     keep["bank"] = bank_meta
     if default_speaker is not None:
         keep["default_speaker"] = default_speaker
+    if default_steps is not None:
+        keep["default_steps"] = int(default_steps)
     save_checkpoint(Path(out or path), tensors, keep, kind="acoustic")
     logger.info("bank with %d emotions written to %s", len(bank.emotions), out or path)
     return bank
