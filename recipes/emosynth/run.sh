@@ -74,9 +74,12 @@ run_stage 5 acoustic emovox train acoustic --config conf/acoustic.yaml --set dat
 # 6. the emotion bank: neutral centre, per-emotion/per-speaker directions, ADV -> z map, stored in the model
 run_stage 6 bank emovox bank "$exp/acoustic/model.safetensors" "$exp/features"
 
-# 7. the speech-emotion recogniser the evaluation uses (train split only; never used by the synthesiser)
+# 7. the speech-emotion recogniser the evaluation uses (train split only; never used by the synthesiser).
+#    Raw log-mels (model.norm=none: per-utterance normalisation hides the level and tilt cues) and 6 s crops:
+#    0.73 on the held-out recordings, against 0.59 with the defaults and 3,000 steps.
 run_stage 7 ser emovox train ser --out "$exp/ser" --set data.manifest="$exp/manifest/manifest.jsonl" \
-  --set data.feature_store="$exp/features" --set "data.splits=[train]" --set train.max_steps=3000
+  --set data.feature_store="$exp/features" --set "data.splits=[train]" --set train.max_steps=6000 \
+  --set model.norm=none --set data.crop_frames=512
 
 # 8. evaluation of the voice on held-out sentences: report.md, report.json and plots
 run_stage 8 eval_model emovox eval model "$exp/acoustic/model.safetensors" --corpus "$exp/features" \
