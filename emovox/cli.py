@@ -26,7 +26,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "prep": ("emovox.commands.prep", "parse a corpus into a manifest (+ summary and Kaldi export)"),
     "train": ("emovox.commands.train", "train a model (vocoder, acoustic, ser) from a config"),
     "ser": ("emovox.commands.ser", "speech-emotion recogniser: train, cross-validate, predict"),
-    "synthesize-corpus": ("emovox.commands.synthesize_corpus", "build a synthetic emotional corpus from open TTS voices"),
+    "synthesize-corpus": (
+        "emovox.commands.synthesize_corpus",
+        "build a synthetic emotional corpus from open TTS voices",
+    ),
     "phonemize": ("emovox.commands.phonemize", "show normalised text, IPA phonemes and token ids of a text"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
     "eval": ("emovox.commands.eval", "evaluation reports: a model's emotion control, a corpus's prosody"),
