@@ -75,8 +75,8 @@ run_stage 5 acoustic emovox train acoustic --config conf/acoustic.yaml --set dat
 run_stage 6 bank emovox bank "$exp/acoustic/model.safetensors" "$exp/features"
 
 # 7. the speech-emotion recogniser the evaluation uses (train split only; never used by the synthesiser).
-#    Raw log-mels (model.norm=none: per-utterance normalisation hides the level and tilt cues) and 6 s crops:
-#    0.73 on the held-out recordings, against 0.59 with the defaults and 3,000 steps.
+#    Raw log-mels (model.norm=none, now the default: per-utterance normalisation hides level and tilt cues) and
+#    6 s crops: 0.73 on the held-out recordings, against 0.59 with per-utterance normalisation and 3,000 steps.
 run_stage 7 ser emovox train ser --out "$exp/ser" --set data.manifest="$exp/manifest/manifest.jsonl" \
   --set data.feature_store="$exp/features" --set "data.splits=[train]" --set train.max_steps=6000 \
   --set model.norm=none --set data.crop_frames=512

@@ -50,7 +50,9 @@ class SERModelConfig:
     n_mels: int = 80  # input mel channels
     n_emotions: int = 8  # emotion classes (the list itself is stored in the checkpoint metadata)
     n_speakers: int = 0  # classes of the adversarial speaker head; 0 disables the head
-    norm: str = "utterance"  # input normalisation: utterance (per-channel mean/var over valid frames) | none
+    # input normalisation: none (raw log-mel: keeps level and spectral tilt, measured better on emosynth and
+    # RAVDESS) | utterance (per-channel mean/var over valid frames)
+    norm: str = "none"
     conv_channels: int = 16  # channels of the Conv2d front end
     n_conv_layers: int = 2  # Conv2d blocks, each halving frequency and time
     d_model: int = 128  # transformer width
