@@ -365,3 +365,22 @@ def test_cli_cv_and_train_actions(tmp_path, one_thread):
     run = tmp_path / "run"
     assert cli_main(["ser", "train", "--set", f"data.manifest={manifest}", "--out", str(run), *set_args]) == 0
     assert EmotionRecognizer.load(run / "model.safetensors").emotions == ["neutral", "happy", "sad"]
+
+
+def test_spec_augment_fills_masks_with_the_channel_mean():
+    from emovox.emotion.models.ser_model import SpecAugment
+
+    torch.manual_seed(0)
+    aug = SpecAugment(
+        SERModelConfig(n_emotions=3, time_masks=2, freq_masks=2, freq_mask_width=20, **TINY)
+    ).train()
+    x = torch.randn(2, 80, 50) - 6.0  # raw log-mel level
+    lengths = torch.tensor([50, 30])
+    y = aug(x, lengths)
+    mean = torch.stack([x[0].mean(-1), x[1, :, :30].mean(-1)])  # [2, 80]
+    masked = y != x
+    masked[1, :, 30:] = False
+    assert masked.any()
+    b, c, _ = torch.nonzero(masked, as_tuple=True)
+    torch.testing.assert_close(y[masked], mean[b, c])
+    assert (y[1, :, 30:] == 0).all()  # padding stays 0

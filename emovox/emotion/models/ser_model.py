@@ -112,7 +112,9 @@ def utterance_normalise(x: torch.Tensor, mask: torch.Tensor, eps: float = 1e-5) 
 
 
 class SpecAugment(nn.Module):
-    """Frequency and time masks set to 0 (the normalised mean) on valid frames; identity in eval mode."""
+    """Frequency and time masks on valid frames, filled with each channel's mean over the utterance's valid
+    frames (0 after per-utterance normalisation; a neutral level, not silence or a loud 0, on raw log-mels);
+    identity in eval mode."""
 
     def __init__(self, cfg: SERModelConfig) -> None:
         super().__init__()
@@ -136,7 +138,9 @@ class SpecAugment(nn.Module):
             width = (torch.rand(b, 1, device=x.device) * (max_w + 1).float()).long()
             start = (torch.rand(b, 1, device=x.device) * (lengths[:, None] - width + 1).float()).long()
             keep &= ~((frames >= start) & (frames < start + width))[:, None, :]
-        return x * keep.to(x.dtype)
+        valid = (frames < lengths[:, None])[:, None, :].to(x.dtype)  # [B, 1, T]
+        mean = (x * valid).sum(-1, keepdim=True) / valid.sum(-1, keepdim=True).clamp_min(1.0)
+        return torch.where(keep, x, mean) * valid
 
 
 class _ConvFrontEnd(nn.Module):
