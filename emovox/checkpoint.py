@@ -206,10 +206,27 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
 
 
 def load_module_state(
-    module: torch.nn.Module, tensors: Mapping[str, torch.Tensor], what: str = "model"
-) -> None:
-    """Load ``tensors`` into ``module`` strictly; a missing, unexpected or mis-shaped tensor is an error."""
+    module: torch.nn.Module,
+    tensors: Mapping[str, torch.Tensor],
+    what: str = "model",
+    *,
+    partial: bool = False,
+    skip: tuple[str, ...] = (),
+) -> list[str]:
+    """Load ``tensors`` into ``module`` (each cast to the module's dtype, so float16 files load as float32).
+
+    Strict by default: a missing, unexpected or mis-shaped tensor is an error. ``partial=True`` (fine-tuning)
+    loads every tensor whose name and shape match, leaves the rest of the module as it is, and is an error only
+    when nothing matches; names in ``skip`` are never loaded. Returns the module's tensor names left unloaded.
+    """
     own = module.state_dict()
+    if partial:
+        take = {k: v for k, v in tensors.items()
+                if k in own and k not in skip and tuple(v.shape) == tuple(own[k].shape)}  # fmt: skip
+        if not take:
+            raise CheckpointError(f"no {what} tensor matches this model's architecture (another model size?)")
+        module.load_state_dict({**own, **take}, strict=True)
+        return sorted(set(own) - set(take))
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
     wrong = sorted(k for k in set(own) & set(tensors) if tuple(own[k].shape) != tuple(tensors[k].shape))
@@ -225,7 +242,8 @@ def load_module_state(
                 f"{len(wrong)} with wrong shape (e.g. {k}: file {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)})"
             )
         raise CheckpointError(f"{what} weights do not match its architecture: " + "; ".join(parts))
-    module.load_state_dict(dict(tensors), strict=True)
+    module.load_state_dict(dict(tensors), strict=True)  # copy_ casts each tensor to the parameter's dtype
+    return []
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -22,14 +22,15 @@ import torch
 
 from emovox.audio.io import load_audio
 from emovox.audio.mel import MelConfig, MelSpectrogram
-from emovox.checkpoint import load_checkpoint, load_module_state
+from emovox.checkpoint import load_module_state
 from emovox.config import config_from_dict
 from emovox.emotion.bank import EmotionBank
 from emovox.emotion.spec import EmotionSpec, parse_emotion_spec
 from emovox.paths import default_voice_path
+from emovox.tts.bank import load_acoustic
 from emovox.tts.diffusion import DiffusionConfig, make_scheduler, sample
 from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
-from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
+from emovox.tts.models.fastspeech2 import AcousticModel
 
 __all__ = ["DEFAULT_VOICE", "EmotionalTTS", "Vocoder"]
 
@@ -135,20 +136,13 @@ class EmotionalTTS:
                 f"this emovox has no built-in default voice yet ({path} is missing): pass a trained acoustic "
                 "model with --model PATH (see recipes/emosynth or `emovox train acoustic --help`)"
             )
-        ckpt = load_checkpoint(path, kind="acoustic")
-        cfg = config_from_dict(AcousticModelConfig, ckpt.meta["model_config"], source=str(path))
-        net = AcousticModel(cfg)
-        weights = {k: v.float() if v.is_floating_point() else v for k, v in ckpt.subset("model").items()}
-        load_module_state(net, weights, what="acoustic model")
+        net, ckpt = load_acoustic(path)
         denoiser, diffusion = None, None
         if "denoiser_config" in ckpt.meta:
             denoiser = Denoiser(
                 config_from_dict(DenoiserConfig, ckpt.meta["denoiser_config"], source=str(path))
             )
-            weights = {
-                k: v.float() if v.is_floating_point() else v for k, v in ckpt.subset("denoiser").items()
-            }
-            load_module_state(denoiser, weights, what="diffusion decoder")
+            load_module_state(denoiser, ckpt.subset("denoiser"), what="diffusion decoder")
             denoiser = denoiser.to(device)
             diffusion = config_from_dict(
                 DiffusionConfig, ckpt.meta.get("diffusion_config", {}), source=str(path)

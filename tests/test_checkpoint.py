@@ -120,3 +120,18 @@ def test_optimizer_state_round_trips_exactly():
             assert torch.equal(opt2.state_dict()["state"][k][name], t)
     assert torch.equal(back["rng"], state["rng"]) and back["inf"] == float("inf")
     assert back["np_rng"] == state["np_rng"]
+
+
+def test_load_module_state_partial_and_float16():
+    from emovox.checkpoint import load_module_state
+
+    src = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 2))
+    dst = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Linear(3, 5))  # the last layer differs
+    half = {k: v.half() for k, v in src.state_dict().items()}
+    fresh = load_module_state(dst, half, partial=True, skip=("0.bias",))
+    assert fresh == ["0.bias", "1.bias", "1.weight"]
+    assert dst[0].weight.dtype == torch.float32 and torch.equal(dst[0].weight, half["0.weight"].float())
+    with pytest.raises(CheckpointError, match="weights do not match"):
+        load_module_state(dst, half)  # strict by default
+    with pytest.raises(CheckpointError, match="no model tensor matches"):
+        load_module_state(torch.nn.Linear(7, 7), half, partial=True)

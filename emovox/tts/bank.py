@@ -12,7 +12,6 @@ from emovox.checkpoint import load_checkpoint, load_module_state, save_checkpoin
 from emovox.config import config_from_dict
 from emovox.emotion.bank import EmotionBank
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
-from emovox.tts.training import collate_items
 
 __all__ = ["build_bank", "embed_items", "half_weights", "write_bank"]
 
@@ -25,6 +24,8 @@ def embed_items(
 ):
     """Emotion vectors of store items: ``(z [U, Dz], labels, speakers [U], adv [U, 3], adv_mask [U])``."""
     from tqdm.auto import tqdm
+
+    from emovox.tts.training import collate_items
 
     model.eval()
     zs, labels, speakers, advs, masks = [], [], [], [], []
@@ -46,12 +47,11 @@ def build_bank(model: AcousticModel, items, emotions: list[str], n_speakers: int
 
 
 def load_acoustic(path: str | os.PathLike):
+    """The FastSpeech2 model of an acoustic checkpoint (float32, also from a ``--half`` file) and the checkpoint."""
     ckpt = load_checkpoint(path, kind="acoustic")
     cfg = config_from_dict(AcousticModelConfig, ckpt.meta["model_config"], source=str(path))
     model = AcousticModel(cfg)
-    load_module_state(
-        model, {k: v.float() if v.is_floating_point() else v for k, v in ckpt.subset("model").items()}
-    )
+    load_module_state(model, ckpt.subset("model"), what="acoustic model")
     return model, ckpt
 
 

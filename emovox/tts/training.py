@@ -89,20 +89,12 @@ CONFIG = AcousticTrainConfig
 _FROM_DATA = ("pitch_stats",)  # statistics always taken from the training data, never from init_from
 
 
-def load_matching(module: torch.nn.Module, tensors: dict[str, torch.Tensor], what: str) -> list[str]:
-    """Copy every tensor of ``tensors`` whose name and shape match ``module``'s; returns the names kept fresh."""
-    own = module.state_dict()
-    take = {k: v.to(own[k].dtype) for k, v in tensors.items()
-            if k in own and tuple(v.shape) == tuple(own[k].shape) and k not in _FROM_DATA}  # fmt: skip
-    if not take:
-        raise ValueError(
-            f"init_from: no {what} tensor matches this model's architecture (another model size?)"
-        )
-    module.load_state_dict({**own, **take}, strict=True)
-    fresh = sorted(set(own) - set(take))
-    logger.info("init_from: %s: %d tensors loaded, %d fresh (%s)", what, len(take), len(fresh),
+def _init_from(module: torch.nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
+    from emovox.checkpoint import load_module_state
+
+    fresh = load_module_state(module, tensors, f"init_from: {what}", partial=True, skip=_FROM_DATA)
+    logger.info("init_from: %s: %d tensors fresh (%s)", what, len(fresh),
                 ", ".join(fresh[:6]) + (" ..." if len(fresh) > 6 else ""))  # fmt: skip
-    return fresh
 
 
 def collate_items(items: list[dict[str, Any]], emotions: list[str]) -> AcousticBatch:
@@ -224,9 +216,7 @@ class AcousticTask(Task):
 
             source = default_voice_path() if self.config.init_from == "default" else self.config.init_from
             pretrained_ckpt = load_checkpoint(source, kind="acoustic")
-            weights = pretrained_ckpt.subset("model")
-            load_matching(model, {k: v.float() if v.is_floating_point() else v for k, v in weights.items()},
-                          "acoustic model")  # fmt: skip
+            _init_from(model, pretrained_ckpt.subset("model"), "acoustic model")
         if diff.enabled and diff.init_from:
             from emovox.tts.bank import load_acoustic
 
@@ -240,9 +230,7 @@ class AcousticTask(Task):
             models["denoiser"] = self.build_denoiser(model)
             weights = pretrained_ckpt.subset("denoiser") if pretrained_ckpt is not None else {}
             if weights:
-                load_matching(
-                    models["denoiser"], {k: v.float() for k, v in weights.items()}, "diffusion decoder"
-                )
+                _init_from(models["denoiser"], weights, "diffusion decoder")
             optimizers["denoiser"], schedulers["denoiser"] = self._optimizer(models["denoiser"])
         return TrainState(models=models, optimizers=optimizers, schedulers=schedulers)
 
