@@ -70,9 +70,8 @@ def test_media_logging_writes_figure_and_audio(toy, tmp_path):
 def test_griffin_lim_preview_of_a_mel():
     import numpy as np
 
-    from emovox.audio.mel import MelConfig, mel_spectrogram
+    from emovox.audio.mel import MelConfig, griffin_lim, mel_spectrogram
     from emovox.audio.testsignals import harmonic_complex
-    from emovox.tts.training import griffin_lim
 
     cfg = MelConfig()
     tone = 0.3 * harmonic_complex(

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["MelConfig", "MelSpectrogram", "mel_filterbank", "mel_spectrogram", "n_frames"]
+__all__ = ["MelConfig", "MelSpectrogram", "griffin_lim", "mel_filterbank", "mel_spectrogram", "n_frames"]
 
 
 @dataclass
@@ -110,3 +110,15 @@ def mel_spectrogram(audio: np.ndarray | torch.Tensor, cfg: MelConfig | None = No
     y = torch.as_tensor(audio, dtype=torch.float32)
     with torch.no_grad():
         return module(y)
+
+
+def griffin_lim(log_mel: np.ndarray, cfg: MelConfig, n_iter: int = 32) -> np.ndarray:
+    """A quick waveform preview of a log-mel ``[n_mels, T]`` (mel pseudo-inverse + Griffin-Lim, librosa)."""
+    import librosa
+
+    audio = librosa.feature.inverse.mel_to_audio(
+        np.exp(log_mel), sr=cfg.sample_rate, n_fft=cfg.n_fft, hop_length=cfg.hop_length,
+        win_length=cfg.win_length, power=1.0, n_iter=n_iter, fmin=cfg.fmin, fmax=cfg.fmax,
+    )  # fmt: skip
+    peak = float(np.abs(audio).max()) if audio.size else 0.0
+    return (audio / peak * 0.9 if peak > 0 else audio).astype(np.float32)

@@ -140,18 +140,6 @@ def collate_items(items: list[dict[str, Any]], emotions: list[str]) -> AcousticB
     )
 
 
-def griffin_lim(log_mel: np.ndarray, mel: MelConfig, n_iter: int = 32) -> np.ndarray:
-    """A quick waveform preview of a log-mel ``[n_mels, T]`` (mel pseudo-inverse + Griffin-Lim, librosa)."""
-    import librosa
-
-    audio = librosa.feature.inverse.mel_to_audio(
-        np.exp(log_mel), sr=mel.sample_rate, n_fft=mel.n_fft, hop_length=mel.hop_length,
-        win_length=mel.win_length, power=1.0, n_iter=n_iter, fmin=mel.fmin, fmax=mel.fmax,
-    )  # fmt: skip
-    peak = float(np.abs(audio).max()) if audio.size else 0.0
-    return (audio / peak * 0.9 if peak > 0 else audio).astype(np.float32)
-
-
 def compute_statistics(items, n_speakers: int, n_mels: int) -> dict[str, torch.Tensor]:
     """Mel mean/std per channel, per-speaker log-F0 mean/std over voiced frames, log-energy mean/std."""
     mel_sum = np.zeros(n_mels)
@@ -347,6 +335,8 @@ class AcousticTask(Task):
         fig.tight_layout()
         writer.add_figure("media/mel_alignment_pitch", fig, state.step)
         plt.close(fig)
+        from emovox.audio.mel import griffin_lim
+
         audio = griffin_lim(out.mel[0, :, :t].float().cpu().numpy(), self.config.mel)
         writer.add_audio("media/predicted_griffin_lim", audio[None], state.step, self.config.mel.sample_rate)
 
