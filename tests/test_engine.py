@@ -83,20 +83,27 @@ _CHILD = """
 import sys, time
 sys.path.insert(0, {root!r})
 import tests.toy_task as t
-from emovox.engine import TrainConfig
 orig = t.ToyTask.train_step
 def slow(self, *a, **k):
     time.sleep(0.05)
     return orig(self, *a, **k)
 t.ToyTask.train_step = slow
-t.run({out!r}, 60, ckpt_every=1)
+state = t.run({out!r}, {steps}, ckpt_every={ckpt_every})
+print("stopped at", state.step)
 """
+
+
+def _child(out: Path, steps: int, ckpt_every: int, **popen) -> subprocess.Popen:
+    """A toy training run (0.05 s per step) in a subprocess, to be interrupted."""
+    code = _CHILD.format(root=str(ROOT), out=str(out), steps=steps, ckpt_every=ckpt_every)
+    return subprocess.Popen(
+        [sys.executable, "-c", code], env={**os.environ, "PYTHONPATH": str(ROOT)}, **popen
+    )
 
 
 def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     out = tmp_path / "killed"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", _CHILD.format(root=str(ROOT), out=str(out))], env=env)
+    proc = _child(out, 60, ckpt_every=1, stdout=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline:
         ck = latest_checkpoint(out)
@@ -112,29 +119,9 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path):
     _assert_same(_params(out), _params(tmp_path / "clean"))
 
 
-_CHILD_TERM = """
-import sys, time
-sys.path.insert(0, {root!r})
-import tests.toy_task as t
-orig = t.ToyTask.train_step
-def slow(self, *a, **k):
-    time.sleep(0.05)
-    return orig(self, *a, **k)
-t.ToyTask.train_step = slow
-state = t.run({out!r}, 500, ckpt_every=1000)
-print("stopped at", state.step)
-"""
-
-
 def test_sigterm_checkpoints_the_current_step_and_resume_matches(tmp_path):
     out = tmp_path / "term"
-    env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", _CHILD_TERM.format(root=str(ROOT), out=str(out))],
-        env=env,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    proc = _child(out, 500, ckpt_every=1000, stdout=subprocess.PIPE, text=True)
     deadline = time.time() + 60
     while time.time() < deadline and not (out / "log.jsonl").is_file():
         time.sleep(0.05)
