@@ -380,6 +380,8 @@ class EmotionalTTS:
             z_neutral=z_neutral,
             mix_mode="noise",
             generator=generator,
+            noise_scale=self.diffusion.noise_scale,
+            residual_std=self.diffusion.residual_std,
         )
 
     @torch.inference_mode()

@@ -12,6 +12,7 @@ from emovox.tts.diffusion import (
     diffusion_loss,
     guided_prediction,
     make_scheduler,
+    precondition,
     restricted_scheduler,
     sample,
 )
@@ -192,6 +193,110 @@ def test_diffusion_config_validation():
         DiffusionConfig(sampler="euler")
     with pytest.raises(ValueError, match="unknown sampler"):
         make_scheduler("euler", DiffusionConfig())
+    with pytest.raises(ValueError, match="needs prediction=sample"):
+        DiffusionConfig(prediction="epsilon", residual_std=0.4)
+    for bad in (-0.1, float("nan")):
+        with pytest.raises(ValueError, match="residual_std"):
+            DiffusionConfig(residual_std=bad)
+        with pytest.raises(ValueError, match="noise_scale"):
+            DiffusionConfig(noise_scale=bad)
+
+
+def test_noise_scale_zero_is_deterministic_and_scales_the_start():
+    net = tiny_net()
+    x = inputs(frames=10)
+    scheduler = make_scheduler("dpm", DiffusionConfig())
+
+    def run(seed, scale):
+        return sample(net, scheduler, x["coarse"], x["cond"], x["g"], x["mask"], [(x["z"], 1.0)], n_steps=3,
+                      k_shallow=300, generator=torch.Generator().manual_seed(seed), noise_scale=scale)  # fmt: skip
+
+    torch.testing.assert_close(run(3, 0.0), run(4, 0.0), rtol=0, atol=0)
+    assert not torch.allclose(run(3, 0.5), run(4, 0.5))
+    assert (run(3, 0.5) - run(4, 0.5)).abs().mean() < (run(3, 1.0) - run(4, 1.0)).abs().mean()
+    with pytest.raises(ValueError, match="noise_scale"):
+        run(3, -1.0)
+
+
+# ----- preconditioning around the coarse mel -----
+def test_preconditioning_scalings():
+    """Identity near t = 0; at depth, the zero network is the Wiener estimate of a Gaussian residual, whose
+    error is c_out and whose input has unit variance."""
+    scheduler = make_scheduler("ddpm", DiffusionConfig())
+    sigma = 0.4
+    gen = torch.Generator().manual_seed(0)
+    coarse = torch.randn(1, N_MELS, 20000, generator=gen)
+    pre0 = precondition(scheduler, torch.tensor([0]), coarse, sigma)
+    assert float(pre0.c_skip) > 0.999 and float(pre0.c_out) < 0.011
+    for t in (100, 300, 700):
+        x0 = coarse + sigma * torch.randn(coarse.shape, generator=gen)
+        x_t = scheduler.add_noise(x0, torch.randn(coarse.shape, generator=gen), torch.tensor([t]))
+        pre = precondition(scheduler, torch.tensor([t]), coarse, sigma)
+        assert abs(float(pre.net_input(x_t).std()) - 1.0) < 0.02
+        estimate = pre.output(torch.zeros_like(x_t), x_t)
+        rmse = float((estimate - x0).square().mean().sqrt())
+        assert abs(rmse / float(pre.c_out) - 1.0) < 0.02
+        assert rmse < sigma  # better than the coarse mel alone ...
+        naive = x_t / scheduler.alphas_cumprod[t].sqrt()
+        assert rmse < float((naive - x0).square().mean().sqrt())  # ... and than the rescaled noisy input
+    with pytest.raises(ValueError, match="residual_std"):
+        precondition(scheduler, torch.tensor([0]), coarse, 0.0)
+
+
+class PreconditionedPerfectNet(Denoiser):
+    """Returns the exact network output F that the preconditioning turns into the known clean mel."""
+
+    def __init__(self, x0: torch.Tensor, scheduler, sigma: float):
+        super().__init__(DenoiserConfig(n_mels=x0.shape[1], residual_channels=4, n_layers=1, cond_channels=0,
+                                        emotion_dim=DZ, speaker_dim=0, prediction="sample"))  # fmt: skip
+        self.x0, self.scheduler, self.sigma = x0, scheduler, sigma
+
+    def forward(self, x_in, t, cond, coarse, z, g, mask):
+        pre = precondition(self.scheduler, t, self.normalise(coarse), self.sigma)
+        x_t = x_in / pre.c_in + pre.offset
+        x0 = self.x0.repeat(x_in.shape[0] // self.x0.shape[0], 1, 1)  # guidance batches its passes
+        return (x0 - pre.coarse - pre.c_skip * (x_t - pre.offset)) / pre.c_out
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_preconditioned_perfect_predictor_recovers_x0(sampler):
+    cfg = DiffusionConfig(residual_std=0.5)
+    scheduler = make_scheduler(sampler, cfg)
+    gen = torch.Generator().manual_seed(0)
+    x0 = torch.randn(2, N_MELS, 9, generator=gen)
+    net = PreconditionedPerfectNet(x0, make_scheduler("ddpm", cfg), cfg.residual_std)
+    net.set_mel_stats(torch.zeros(N_MELS), torch.ones(N_MELS))
+    coarse = x0 + 0.5 * torch.randn(x0.shape, generator=gen)
+    out = sample(net, scheduler, coarse, None, None, torch.ones(2, 1, 9), [(None, 1.0), (None, 0.5)],
+                 n_steps=4, k_shallow=300, generator=gen, residual_std=cfg.residual_std, guidance_scale=2.0)  # fmt: skip
+    torch.testing.assert_close(out, x0, atol=2e-3, rtol=0)
+    with pytest.raises(ValueError, match="sample"):
+        sample(tiny_net("epsilon"), make_scheduler(sampler, DiffusionConfig(prediction="epsilon")), coarse,
+               None, None, torch.ones(2, 1, 9), [(None, 1.0)], n_steps=2, k_shallow=300, residual_std=0.5)  # fmt: skip
+
+
+def test_preconditioned_loss_of_the_zero_network_is_the_wiener_error():
+    """With a zero network the x0 prediction is the Wiener estimate: on Gaussian residuals its L1 loss is
+    sqrt(2/pi) c_out on average over t, below the coarse mel's L1 (sqrt(2/pi) sigma)."""
+    cfg = DenoiserConfig(n_mels=N_MELS, residual_channels=4, n_layers=1, cond_channels=0, emotion_dim=DZ,
+                         speaker_dim=0, prediction="sample", cond_dropout=0.0)  # fmt: skip
+    net = Denoiser(cfg)
+    net.set_mel_stats(torch.zeros(N_MELS), torch.ones(N_MELS))
+    gen = torch.Generator().manual_seed(0)
+    coarse = torch.randn(256, N_MELS, 50, generator=gen)
+    sigma = 0.4
+    x0 = coarse + sigma * torch.randn(coarse.shape, generator=gen)
+    scheduler = make_scheduler("ddpm", DiffusionConfig())
+    loss = diffusion_loss(net, x0, None, coarse, None, None, torch.ones(256, 1, 50), scheduler, k_max=500,
+                          generator=torch.Generator().manual_seed(1), residual_std=sigma)["diff/loss"].detach()  # fmt: skip
+    c_out = precondition(scheduler, torch.arange(501), coarse[:1].expand(501, -1, -1), sigma).c_out
+    expected = (2 / torch.pi) ** 0.5 * float(c_out.mean())
+    assert abs(float(loss) / expected - 1) < 0.1
+    assert float(loss) < 0.9 * (2 / torch.pi) ** 0.5 * sigma
+    with pytest.raises(ValueError, match="sample"):
+        diffusion_loss(tiny_net("epsilon"), x0[:2], None, coarse[:2], None, None, torch.ones(2, 1, 50),
+                       make_scheduler("ddpm", DiffusionConfig(prediction="epsilon")), k_max=500,
+                       residual_std=sigma)  # fmt: skip
 
 
 # ----- guidance and mixing -----

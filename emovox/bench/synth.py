@@ -494,7 +494,8 @@ def diffusion_section(subject: Subject, steps: list[int], sampler: str, vocoder,
         return sample(
             net, make_scheduler(sampler, train_cfg), coarse_out.mel, coarse_out.decoder_hidden.transpose(1, 2),
             g, mask, [(inputs.z, 1.0)], n_steps=n, k_shallow=train_cfg.k_shallow,
-            generator=torch.Generator().manual_seed(seed),
+            generator=torch.Generator().manual_seed(seed), noise_scale=train_cfg.noise_scale,
+            residual_std=train_cfg.residual_std,
         )  # fmt: skip
 
     impls: dict[str, Callable[[], object]] = {"acoustic": ours_runner(model, inputs)}
@@ -608,6 +609,7 @@ def diffusion_quality(model: AcousticModel, denoiser: nn.Module, diffusion_cfg, 
                 denoiser, make_scheduler(sampler, diffusion_cfg), out.mel, out.decoder_hidden.transpose(1, 2),
                 g, mask, [(out.emotion.z, 1.0)], n_steps=n, k_shallow=diffusion_cfg.k_shallow,
                 mix_mode="noise", generator=torch.Generator().manual_seed(seed + i),
+                noise_scale=diffusion_cfg.noise_scale, residual_std=diffusion_cfg.residual_std,
             )  # fmt: skip
         for n, mel in mels.items():
             l1[n].append(float(log_mel_l1(mel, batch.mel, mask)[0]))

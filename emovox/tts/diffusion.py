@@ -39,9 +39,11 @@ __all__ = [
     "MIX_MODES",
     "SAMPLERS",
     "DiffusionConfig",
+    "Preconditioning",
     "diffusion_loss",
     "guided_prediction",
     "make_scheduler",
+    "precondition",
     "restricted_scheduler",
     "sample",
 ]
@@ -64,8 +66,13 @@ class DiffusionConfig:
     prediction: str = "sample"  # network target: sample (x0) | epsilon | v_prediction; = the denoiser's
     sampler: str = "dpm"  # default sampler: dpm (DPM-Solver++ 2M) | ddim | unipc | ddpm
     n_steps: int = 4  # default number of sampling steps
+    noise_scale: float = (
+        1.0  # inference: scale of the start noise (1 = the trained distribution), see sample()
+    )
     loss: str = "l1"  # masked regression loss on the prediction: l1 | l2
     min_snr_gamma: float = 0.0  # min-SNR-γ loss weights (Hang et al. 2023), 0 = off; ~5 helps epsilon / v
+    residual_std: float = 0.0  # > 0: precondition around the coarse mel (EDM-style) with this std of
+    # (mel - coarse) in the normalised space, see precondition(); needs prediction=sample; 0 = plain target
 
     def __post_init__(self) -> None:
         if self.n_train_timesteps < 2:
@@ -80,10 +87,16 @@ class DiffusionConfig:
             raise ValueError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
         if self.n_steps < 1:
             raise ValueError(f"n_steps must be >= 1, got {self.n_steps}")
+        if not (math.isfinite(self.noise_scale) and self.noise_scale >= 0):
+            raise ValueError(f"noise_scale must be finite and >= 0, got {self.noise_scale}")
         if self.loss not in LOSSES:
             raise ValueError(f"loss must be one of {LOSSES}, got {self.loss!r}")
         if self.min_snr_gamma < 0:
             raise ValueError(f"min_snr_gamma must be >= 0, got {self.min_snr_gamma}")
+        if not (math.isfinite(self.residual_std) and self.residual_std >= 0):
+            raise ValueError(f"residual_std must be finite and >= 0, got {self.residual_std}")
+        if self.residual_std > 0 and self.prediction != "sample":
+            raise ValueError("residual_std > 0 (preconditioning) needs prediction=sample")
 
 
 def make_scheduler(name: str, train_cfg: DiffusionConfig) -> Any:
@@ -115,6 +128,62 @@ def make_scheduler(name: str, train_cfg: DiffusionConfig) -> Any:
     if name == "unipc":
         return diffusers.UniPCMultistepScheduler(solver_order=2, final_sigmas_type="zero", **common)
     raise ValueError(f"unknown sampler {name!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+@dataclass(frozen=True)
+class Preconditioning:
+    """EDM-style preconditioning of an x0-predicting denoiser around the coarse mel (see :func:`precondition`).
+
+    Shapes: coarse, offset ``[B, n_mels, T]``; c_in, c_skip, c_out ``[B, 1, 1]``.
+    """
+
+    coarse: torch.Tensor  # the normalised coarse mel c
+    offset: torch.Tensor  # sqrt(alpha_bar) * c: where x_t sits when the mel equals the coarse one
+    c_in: torch.Tensor
+    c_skip: torch.Tensor
+    c_out: torch.Tensor
+
+    def net_input(self, x_t: torch.Tensor) -> torch.Tensor:
+        """What the network sees: the noised residual ``x_t - offset`` scaled to unit variance."""
+        return (x_t - self.offset) * self.c_in
+
+    def output(self, net_out: torch.Tensor, x_t: torch.Tensor) -> torch.Tensor:
+        """The x0 prediction: ``c + c_skip (x_t - offset) + c_out F``."""
+        return self.coarse + self.c_skip * (x_t - self.offset) + self.c_out * net_out
+
+
+def precondition(
+    scheduler: Any, t: torch.Tensor, coarse: torch.Tensor, residual_std: float
+) -> Preconditioning:
+    """Input/skip/output scalings of Karras et al. 2022 ("EDM", §5, table 1), written around the coarse mel.
+
+    The network models the residual ``r = x0 - c`` between the mel and the normalised coarse mel ``c``. With
+    ``x_t = a x0 + s eps`` (``a = sqrt(alpha_bar_t)``, ``s = sqrt(1 - alpha_bar_t)``) and a residual of std
+    ``σ`` (``residual_std``), ``x_t - a c = a r + s eps`` has variance ``v = a²σ² + s²``, and
+
+    - ``c_in = 1 / sqrt(v)``: the network input has unit variance at every step;
+    - ``c_skip = a σ² / v``: ``c + c_skip (x_t - a c)`` is the best linear estimate of ``x0`` (Wiener), so a
+      zero network is already a sensible denoiser, and the identity near ``t = 0``;
+    - ``c_out = σ s / sqrt(v)``: the error that estimate leaves, so the network's target has unit scale.
+
+    Near ``t = 0`` the output is ``x_t`` whatever the network does; at the shallow depth ``K`` it is mostly
+    ``c + σ F``: the network spends its capacity on what FastSpeech2 got wrong, not on copying it.
+
+    Shapes: t ``[B]`` (training-schedule steps); coarse ``[B, n_mels, T]``.
+    """
+    if residual_std <= 0:
+        raise ValueError(f"residual_std must be > 0, got {residual_std}")
+    alpha_bar = scheduler.alphas_cumprod.to(device=coarse.device, dtype=coarse.dtype)[t.long()]
+    a = alpha_bar.sqrt()[:, None, None]
+    s = (1 - alpha_bar).clamp_min(0).sqrt()[:, None, None]
+    var = a.square() * residual_std**2 + s.square()
+    return Preconditioning(
+        coarse=coarse,
+        offset=a * coarse,
+        c_in=var.rsqrt(),
+        c_skip=a * residual_std**2 / var,
+        c_out=residual_std * s * var.rsqrt(),
+    )
 
 
 def _module(net: nn.Module) -> Denoiser:
@@ -154,6 +223,7 @@ def diffusion_loss(
     *,
     loss_type: str = "l1",
     min_snr_gamma: float = 0.0,
+    residual_std: float = 0.0,
 ) -> dict[str, torch.Tensor]:
     """The denoising loss of shallow diffusion (DiffSinger) with condition dropout for guidance.
 
@@ -161,6 +231,8 @@ def diffusion_loss(
     target with ``scheduler.add_noise``, replaces each item's ``z`` by the null emotion with probability
     ``net.cfg.cond_dropout``, and regresses the network's output on epsilon or v (``net.cfg.prediction``)
     with a masked L1 or L2 (``loss_type``). Detach ``coarse``/``cond`` first to train on a frozen FastSpeech2.
+    With ``residual_std > 0`` the network is preconditioned around the coarse mel (:func:`precondition`) and
+    the loss is on the resulting x0 prediction.
 
     Args:
         net: a :class:`Denoiser` (or a DDP wrapper of one).
@@ -196,7 +268,13 @@ def diffusion_loss(
             < inner.cfg.cond_dropout
         )
         z = torch.where(drop[:, None], inner.null_z(batch).to(z.dtype), z)
-    pred = net(x_t, t, cond, coarse, z, g, mask)
+    if residual_std > 0:
+        if inner.cfg.prediction != "sample":
+            raise ValueError("residual_std > 0 (preconditioning) needs an x0 (sample) predicting denoiser")
+        pre = precondition(scheduler, t, inner.normalise(coarse), residual_std)
+        pred = pre.output(net(pre.net_input(x_t), t, cond, coarse, z, g, mask), x_t) * mask
+    else:
+        pred = net(x_t, t, cond, coarse, z, g, mask)
     err = (pred - target).abs() if loss_type == "l1" else (pred - target).square()
     if min_snr_gamma > 0:
         weight = _min_snr_weight(scheduler, t, inner.cfg.prediction, min_snr_gamma).to(err.dtype)
@@ -340,6 +418,8 @@ def sample(
     z_neutral: torch.Tensor | None = None,
     mix_mode: str = "noise",
     generator: torch.Generator | None = None,
+    noise_scale: float = 1.0,
+    residual_std: float = 0.0,
 ) -> torch.Tensor:
     """Refine the coarse mel by (shallow) diffusion, with emotion mixing and guidance at every step.
 
@@ -353,6 +433,10 @@ def sample(
         n_steps: solver steps; k_shallow: start depth K (the coarse mel noised to K), None = from pure noise.
         guidance_scale, z_neutral, mix_mode: see :func:`guided_prediction`.
         generator: makes the start noise (and DDPM's noise) deterministic.
+        noise_scale: multiplies the start noise (the "temperature" of Grad-TTS, Popov et al. 2021, and the
+            noise scale of Glow-TTS/VITS): 1 samples the learned distribution, < 1 trades detail for
+            closeness to its mode, 0 is the deterministic ODE path from the un-noised coarse mel.
+        residual_std: the denoiser's preconditioning (``DiffusionConfig.residual_std`` it was trained with).
 
     Returns:
         The refined log-mel, zero on padded frames.
@@ -363,19 +447,30 @@ def sample(
     """
     inner = _module(net)
     _check_prediction(net, scheduler)
+    if residual_std > 0 and inner.cfg.prediction != "sample":
+        raise ValueError("residual_std > 0 (preconditioning) needs an x0 (sample) predicting denoiser")
+    if not (math.isfinite(noise_scale) and noise_scale >= 0):
+        raise ValueError(f"noise_scale must be finite and >= 0, got {noise_scale}")
     sched = restricted_scheduler(scheduler, k_shallow, n_steps, coarse.device)
-    noise = _randn(tuple(coarse.shape), coarse, generator)
+    noise = _randn(tuple(coarse.shape), coarse, generator) * noise_scale
     if k_shallow is None:
         x = noise * sched.init_noise_sigma
     else:
         x = sched.add_noise(inner.normalise(coarse), noise, sched.timesteps[:1])
     step_kwargs = {"generator": generator} if "generator" in inspect.signature(sched.step).parameters else {}
     batch = coarse.shape[0]
+    coarse_n = inner.normalise(coarse) if residual_std > 0 else None
     for t in sched.timesteps:
         t_batch = t.expand(batch)
+        x_in = sched.scale_model_input(x, t)
+        # Guidance and mixing combine outputs with weights summing to 1, so they commute with the affine
+        # preconditioning: it wraps the combined prediction once.
+        pre = precondition(sched, t_batch, coarse_n, residual_std) if coarse_n is not None else None
         out = guided_prediction(
-            net, sched.scale_model_input(x, t), t_batch, cond, coarse, g, mask, components,
+            net, pre.net_input(x_in) if pre else x_in, t_batch, cond, coarse, g, mask, components,
             guidance_scale=guidance_scale, z_neutral=z_neutral, mix_mode=mix_mode,
         )  # fmt: skip
+        if pre is not None:
+            out = pre.output(out, x_in) * mask.to(out.dtype)
         x = sched.step(out, t, x, **step_kwargs).prev_sample
     return inner.denormalise(x) * mask.to(x.dtype)

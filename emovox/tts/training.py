@@ -303,6 +303,7 @@ class AcousticTask(Task):
             self.config.diffusion.schedule.k_shallow,
             loss_type=self.config.diffusion.schedule.loss,
             min_snr_gamma=self.config.diffusion.schedule.min_snr_gamma,
+            residual_std=self.config.diffusion.schedule.residual_std,
         )
 
     def log_media(self, state, batch, ctx, writer) -> None:
