@@ -137,19 +137,20 @@ def test_gain_share_with_an_oracle_decoder(voice_and_store):
     assert refined[-1].gain_share == 1.0
     for r in refined:
         assert r.l1 < 1e-3 and r.variance_ratio == pytest.approx(1.0, abs=1e-2)
+        assert r.delta_ratio == pytest.approx(1.0, abs=1e-2)
         assert r.gain_share == pytest.approx(1.0, abs=1e-3)
 
 
 def test_smallest_step_count_meeting_both_targets():
-    rows = [synth.QualityRow(0, 1.0, 0.5, math.nan)] + [
-        synth.QualityRow(n, 1.0 - share * 0.5, 0.9, share)
+    rows = [synth.QualityRow(0, 1.0, 0.5, 0.4, math.nan)] + [
+        synth.QualityRow(n, 1.0 - share * 0.5, 0.9, 0.8, share)
         for n, share in [(1, 0.5), (2, 0.92), (4, 0.99), (8, 1.0)]
     ]
     result = synth.QualityResult(rows, [], 1.0)
     assert synth.smallest_meeting_targets({1: 0.1, 2: 0.3, 4: 0.6, 8: 1.2}, result) == 2
     assert synth.smallest_meeting_targets({1: 0.1, 2: 0.6, 4: 0.5, 8: 1.2}, result) == 4
     assert synth.smallest_meeting_targets({1: 0.1, 2: 0.6, 4: 0.6, 8: 0.6}, result) is None
-    no_gain = synth.QualityResult([rows[0], synth.QualityRow(1, 1.2, 0.9, math.nan)], [], 1.0)
+    no_gain = synth.QualityResult([rows[0], synth.QualityRow(1, 1.2, 0.9, 0.8, math.nan)], [], 1.0)
     assert synth.smallest_meeting_targets({1: 0.0}, no_gain) is None
 
 
@@ -162,6 +163,10 @@ def test_cli_with_model_and_store(voice_and_store, capsys):
     assert f"trained model {voice}" in out and "RANDOM WEIGHTS" not in out
     assert "4. Diffusion quality: 2 utterances" in out and "0 (FS2)" in out
     assert "Issue 8 targets at 1 thread" in out and "smallest meeting both" in out
+    assert main([*argv, "--skip", "acoustic", "pipeline", "--noise-scale", "0"]) == 0
+    assert "noise scale 0, seed 0" in capsys.readouterr().out
+    assert main([*argv, "--noise-scale", "-1"]) == 1
+    assert "--noise-scale must be finite" in capsys.readouterr().err
 
 
 def test_cli_store_option_errors(voice_and_store, capsys):

@@ -1,10 +1,10 @@
-"""Frame-aligned log-mel measures: masked L1 and the band-variance (global variance) ratio."""
+"""Frame-aligned log-mel measures: masked L1, the band-variance (global variance) ratio and its delta form."""
 
 import pytest
 import torch
 import torch.nn.functional as F
 
-from emovox.eval.spectral import band_variance, band_variance_ratio, log_mel_l1
+from emovox.eval.spectral import band_variance, band_variance_ratio, delta_variance_ratio, log_mel_l1
 
 
 def _mels(batch=2, frames=40, seed=0):
@@ -56,3 +56,24 @@ def test_bad_shapes_are_messages():
         band_variance(_mels(frames=10), torch.ones(2, 11))
     with pytest.raises(ValueError, match="at least 2 valid frames"):
         band_variance(_mels(frames=10), torch.zeros(2, 10))
+
+
+def test_delta_ratio_sees_fine_detail_that_the_band_ratio_misses():
+    """A slow contour plus fine detail: removing the detail barely moves the band variance, but the delta
+    variance loses most of it; added noise inflates the delta ratio above 1."""
+    t = torch.arange(200, dtype=torch.float32)
+    contour = 3.0 * torch.sin(2 * torch.pi * t / 100)[None, None].expand(1, 80, 200)
+    detail = 0.3 * torch.randn(1, 80, 200, generator=torch.Generator().manual_seed(0))
+    ref = contour + detail - 5.0
+    smooth = contour - 5.0
+    assert band_variance_ratio(smooth, ref).item() > 0.9
+    assert delta_variance_ratio(smooth, ref).item() < 0.2
+    assert delta_variance_ratio(ref, ref).item() == pytest.approx(1.0)
+    assert delta_variance_ratio(ref + detail, ref).item() > 1.5
+    mask = torch.ones(1, 200)
+    mask[:, 150:] = 0
+    garbage = ref.clone()
+    garbage[..., 150:] = 100.0
+    assert delta_variance_ratio(garbage, ref, mask).item() == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="differ in shape"):
+        delta_variance_ratio(ref[..., :10], ref)

@@ -28,6 +28,7 @@ of one run, not absolute numbers across runs.
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import math
@@ -80,6 +81,8 @@ def add_arguments(parser) -> None:
         "--utterances", type=int, default=16, help="utterances in the quality table (default 16)"
     )
     parser.add_argument("--seed", type=int, default=0, help="diffusion noise seed (default 0)")
+    parser.add_argument("--noise-scale", type=float, default=None, help="diffusion start-noise scale "
+                        "(default: the model's; 1 = sample, 0 = deterministic)")  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- models
@@ -548,6 +551,7 @@ class QualityRow:
     steps: int  # 0 = the FastSpeech2 mel alone
     l1: float  # mean over utterances of the masked log-mel L1 to the recording
     variance_ratio: float  # mean over bands and utterances of var_t(output) / var_t(recording)
+    delta_ratio: float  # the same on frame-to-frame differences: fine temporal detail (> 1: added noise)
     gain_share: float  # (L1_fs2 - L1_N) / (L1_fs2 - L1_max); NaN when the largest step count gains nothing
 
 
@@ -586,7 +590,7 @@ def diffusion_quality(model: AcousticModel, denoiser: nn.Module, diffusion_cfg, 
     the reference encoder, its speaker embedding, noise seeded by ``seed`` + item index for every step count).
     """
     from emovox.audio.kernels import maximum_path
-    from emovox.eval.spectral import band_variance_ratio, log_mel_l1
+    from emovox.eval.spectral import band_variance_ratio, delta_variance_ratio, log_mel_l1
     from emovox.tts.diffusion import make_scheduler, sample
     from emovox.tts.training import collate_items
 
@@ -597,6 +601,7 @@ def diffusion_quality(model: AcousticModel, denoiser: nn.Module, diffusion_cfg, 
     counts = [0, *sorted(set(steps))]
     l1: dict[int, list[float]] = {n: [] for n in counts}
     var: dict[int, list[float]] = {n: [] for n in counts}
+    dvar: dict[int, list[float]] = {n: [] for n in counts}
     frames = 0
     for i, item in enumerate(items):
         batch = collate_items([item], [])
@@ -614,11 +619,13 @@ def diffusion_quality(model: AcousticModel, denoiser: nn.Module, diffusion_cfg, 
         for n, mel in mels.items():
             l1[n].append(float(log_mel_l1(mel, batch.mel, mask)[0]))
             var[n].append(float(band_variance_ratio(mel, batch.mel, mask)[0]))
+            dvar[n].append(float(delta_variance_ratio(mel, batch.mel, mask)[0]))
         frames += int(batch.y_lengths[0])
     mean = {n: statistics.fmean(l1[n]) for n in counts}
     gain = mean[0] - mean[counts[-1]]
     rows = [
-        QualityRow(n, mean[n], statistics.fmean(var[n]), (mean[0] - mean[n]) / gain if gain > 0 else math.nan)
+        QualityRow(n, mean[n], statistics.fmean(var[n]), statistics.fmean(dvar[n]),
+                   (mean[0] - mean[n]) / gain if gain > 0 else math.nan)  # fmt: skip
         for n in counts
     ]
     return QualityResult(
@@ -640,18 +647,19 @@ def quality_section(result: QualityResult, store: str, split: str, sampler: str,
     largest = result.rows[-1].steps
     print(f"4. Diffusion quality: {len(result.utt_ids)} utterances of {store} (split '{split}', "
           f"{result.seconds:.1f} s), teacher-forced on the recording; sampler {sampler}, K={diffusion_cfg.k_shallow}, "
-          f"seed {seed}")  # fmt: skip
+          f"noise scale {diffusion_cfg.noise_scale:g}, seed {seed}")  # fmt: skip
     print(
         "   L1 = masked log-mel L1 to the recording; var ratio = mean over bands and utterances of the band"
     )
-    print("   variance over time, output / recording (1 = the recording's detail); gain share =")
+    print("   variance over time, output / recording (1 = the recording's detail); Δ var = the same on frame-to-")
+    print("   frame differences (fine detail; above 1 = noise); gain share =")
     print(f"   (L1_FS2 - L1_N) / (L1_FS2 - L1_{largest}), the share of the {largest}-step L1 gain.")
-    header = f"   {'steps':>9} {'log-mel L1':>10} {'var ratio':>9} {'gain share':>10}"
+    header = f"   {'steps':>9} {'log-mel L1':>10} {'var ratio':>9} {'Δ var':>6} {'gain share':>10}"
     print(header + "\n   " + "-" * (len(header) - 3))
     for row in result.rows:
         name = "0 (FS2)" if row.steps == 0 else str(row.steps)
         share = "-" if row.steps == 0 else f"{100 * row.gain_share:.1f}%"
-        print(f"   {name:>9} {row.l1:>10.4f} {row.variance_ratio:>9.3g} {share:>10}")
+        print(f"   {name:>9} {row.l1:>10.4f} {row.variance_ratio:>9.3g} {row.delta_ratio:>6.3g} {share:>10}")
     if not math.isfinite(result.rows[-1].gain_share):
         print(f"   The decoder does not lower the L1 at {largest} steps: there is no quality gain to share.")
     for t, per_steps in overheads.items():
@@ -703,6 +711,8 @@ def run(args) -> int:
     if not threads or repeats < 1 or args.frames_per_phoneme <= 0:
         raise ValueError("--threads, --repeats and --frames-per-phoneme must be positive")
     store = _open_store(args, steps)
+    if args.noise_scale is not None and not (math.isfinite(args.noise_scale) and args.noise_scale >= 0):
+        raise ValueError(f"--noise-scale must be finite and >= 0, got {args.noise_scale}")
     text = QUICK_TEXT if args.quick and args.text == TEXT else args.text
     n_phonemes = min(args.phonemes, 16) if args.quick else args.phonemes
     vocoder_name = "random-v3" if args.quick and args.vocoder == "universal" else args.vocoder
@@ -711,6 +721,8 @@ def run(args) -> int:
         subject = trained_subject(args.model, vocoder, text, n_phonemes)
         if store is not None and subject.denoiser is None:
             raise ValueError(f"{args.model} has no diffusion decoder: the quality table needs one")
+        if args.noise_scale is not None and subject.diffusion is not None:
+            subject.diffusion = dataclasses.replace(subject.diffusion, noise_scale=args.noise_scale)
     else:
         subject = random_subject(tiny_config() if args.quick else default_voice_config(),
                                  args.frames_per_phoneme, text, n_phonemes)  # fmt: skip
