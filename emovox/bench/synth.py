@@ -623,10 +623,9 @@ def diffusion_quality(model: AcousticModel, denoiser: nn.Module, diffusion_cfg, 
         frames += int(batch.y_lengths[0])
     mean = {n: statistics.fmean(l1[n]) for n in counts}
     gain = mean[0] - mean[counts[-1]]
+    share = {n: (mean[0] - mean[n]) / gain if gain > 0 else math.nan for n in counts}
     rows = [
-        QualityRow(n, mean[n], statistics.fmean(var[n]), statistics.fmean(dvar[n]),
-                   (mean[0] - mean[n]) / gain if gain > 0 else math.nan)  # fmt: skip
-        for n in counts
+        QualityRow(n, mean[n], statistics.fmean(var[n]), statistics.fmean(dvar[n]), share[n]) for n in counts
     ]
     return QualityResult(
         rows, [str(it.get("utt_id", i)) for i, it in enumerate(items)], frames * HOP / SAMPLE_RATE
