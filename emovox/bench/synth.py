@@ -650,7 +650,9 @@ def quality_section(result: QualityResult, store: str, split: str, sampler: str,
     print(
         "   L1 = masked log-mel L1 to the recording; var ratio = mean over bands and utterances of the band"
     )
-    print("   variance over time, output / recording (1 = the recording's detail); Δ var = the same on frame-to-")
+    print(
+        "   variance over time, output / recording (1 = the recording's detail); Δ var = the same on frame-to-"
+    )
     print("   frame differences (fine detail; above 1 = noise); gain share =")
     print(f"   (L1_FS2 - L1_N) / (L1_FS2 - L1_{largest}), the share of the {largest}-step L1 gain.")
     header = f"   {'steps':>9} {'log-mel L1':>10} {'var ratio':>9} {'Δ var':>6} {'gain share':>10}"
