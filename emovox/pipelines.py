@@ -265,6 +265,7 @@ class EmotionalTTS:
         steps: int | None = None,
         mix_mode: str = "latent",
         guidance: float = 1.0,
+        noise_scale: float | None = None,
     ) -> Iterator[np.ndarray]:
         """Yield audio chunk by chunk (sentence-sized), so long texts use bounded memory.
 
@@ -278,6 +279,8 @@ class EmotionalTTS:
             mix_mode: ``latent`` mixes emotions as one vector; ``noise`` mixes the diffusion decoder's
                 predictions under each emotion per step (EmoMix).
             guidance: classifier-free guidance scale between neutral and the target emotion (1 = plain).
+            noise_scale: the diffusion decoder's start noise (None = the model's; 1 = sampled detail,
+                0 = deterministic, closest to the mean; 0-2).
         """
         if not isinstance(text, str) or not text.strip():
             raise ValueError("text is empty")
@@ -288,6 +291,10 @@ class EmotionalTTS:
             raise ValueError(f"mix_mode must be 'latent' or 'noise', not '{mix_mode}'")
         if not (math.isfinite(guidance) and 0.0 <= guidance <= 10.0):
             raise ValueError(f"guidance must be between 0 and 10, got {guidance}")
+        if noise_scale is None:
+            noise_scale = self.diffusion.noise_scale
+        if not (math.isfinite(noise_scale) and 0.0 <= noise_scale <= 2.0):
+            raise ValueError(f"noise_scale must be between 0 and 2, got {noise_scale}")
         if steps is None:
             steps = self.default_steps
         if not 0 <= steps <= 1000:
@@ -314,7 +321,7 @@ class EmotionalTTS:
                 continue
             z, mix = cache[chunk.emotion]
             audio = self._render(
-                ids, spk, z, speed * chunk.rate, chunk.pitch, steps, mix, guidance, generator
+                ids, spk, z, speed * chunk.rate, chunk.pitch, steps, mix, guidance, generator, noise_scale
             )
             yield (audio * chunk.volume).astype(np.float32)
 
@@ -342,6 +349,7 @@ class EmotionalTTS:
         mix: Sequence[tuple[torch.Tensor, float]] = (),
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
+        noise_scale: float | None = None,
     ) -> np.ndarray:
         device = self.model.mel_mean.device
         tokens = torch.tensor([list(ids)], device=device)
@@ -356,11 +364,21 @@ class EmotionalTTS:
         )
         mel = out.mel
         if steps and self.denoiser is not None:
-            mel = self._refine(out, speaker, z, steps, mix, guidance, generator)
+            mel = self._refine(out, speaker, z, steps, mix, guidance, generator, noise_scale)
         return self.vocoder(mel)[0]
 
     @torch.inference_mode()
-    def _refine(self, out, speaker: int, z, steps: int, mix, guidance: float, generator) -> torch.Tensor:
+    def _refine(
+        self,
+        out,
+        speaker: int,
+        z,
+        steps: int,
+        mix,
+        guidance: float,
+        generator,
+        noise_scale: float | None = None,
+    ) -> torch.Tensor:
         """Shallow diffusion on the FastSpeech2 mel (DiffSinger), with EmoMix mixing and guidance."""
         device = out.mel.device
         components = [(zi.to(device)[None], w) for zi, w in mix] or [(z.to(device)[None], 1.0)]
@@ -380,7 +398,7 @@ class EmotionalTTS:
             z_neutral=z_neutral,
             mix_mode="noise",
             generator=generator,
-            noise_scale=self.diffusion.noise_scale,
+            noise_scale=self.diffusion.noise_scale if noise_scale is None else noise_scale,
             residual_std=self.diffusion.residual_std,
         )
 

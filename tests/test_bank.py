@@ -112,3 +112,15 @@ def test_write_bank_half_keeps_the_bank_and_buffers_in_float32(tmp_path):
         write_bank(path, items, tmp_path / "x.safetensors", default_steps=-1)
     with pytest.raises(ValueError, match="unknown speaker 'carol'; this model has: alice, bob"):
         write_bank(path, items, tmp_path / "x.safetensors", default_speaker="carol")
+    with pytest.raises(ValueError, match="no diffusion decoder"):
+        write_bank(path, items, tmp_path / "x.safetensors", noise_scale=0.5)
+    assert not (tmp_path / "x.safetensors").exists()
+
+    with_decoder = make_tiny_voice(tmp_path / "decoder.safetensors", denoiser=True)
+    write_bank(with_decoder, items, tmp_path / "scaled.safetensors", noise_scale=0.25)
+    meta = load_checkpoint(tmp_path / "scaled.safetensors").meta
+    assert meta["diffusion_config"]["noise_scale"] == 0.25
+    assert load_checkpoint(with_decoder).meta["diffusion_config"].get("noise_scale", 1.0) == 1.0
+    for bad in (-0.1, 2.5, float("nan")):
+        with pytest.raises(ValueError, match="noise scale must be between 0 and 2"):
+            write_bank(with_decoder, items, tmp_path / "x.safetensors", noise_scale=bad)

@@ -146,6 +146,9 @@ def test_cli_synth_writes_a_wav_and_nothing_on_error(voice, tmp_path, capsys):
     assert cli(["synth", "Hello.", "--emotion", "sulky", "--model", str(voice), "-o", str(bad)]) == 1
     assert "sulky" in capsys.readouterr().err
     assert not bad.exists() and not list(tmp_path.glob(".bad*"))
+    assert cli(["synth", "Hello.", "--noise-scale", "7", "--model", str(voice), "-o", str(bad)]) == 1
+    assert "noise_scale must be between 0 and 2" in capsys.readouterr().err
+    assert not bad.exists() and not list(tmp_path.glob(".bad*"))
 
 
 def test_cli_emotions(voice, capsys):
@@ -178,6 +181,18 @@ def test_diffusion_decoder_options(diffusion_tts):
         tts.synthesize("Hello.", "sad", mix_mode="blend")
     with pytest.raises(ValueError, match="guidance"):
         tts.synthesize("Hello.", "sad", guidance=float("nan"))
+    # The start-noise scale: 0 is deterministic whatever the seed; the model's value is the default.
+    calm_a, _ = tts.synthesize("Hello there.", "happy", steps=2, seed=1, noise_scale=0.0)
+    calm_b, _ = tts.synthesize("Hello there.", "happy", steps=2, seed=2, noise_scale=0.0)
+    np.testing.assert_array_equal(calm_a, calm_b)
+    assert not np.allclose(calm_a, refined)
+    explicit, _ = tts.synthesize(
+        "Hello there.", "happy", steps=2, seed=1, noise_scale=tts.diffusion.noise_scale
+    )
+    np.testing.assert_array_equal(explicit, refined)
+    for bad in (-0.5, 3.0, float("inf")):
+        with pytest.raises(ValueError, match="noise_scale"):
+            tts.synthesize("Hello.", "sad", noise_scale=bad)
 
 
 def test_missing_default_voice_says_what_to_do(monkeypatch, tmp_path):

@@ -13,6 +13,8 @@ def add_arguments(parser):
                         help="speaker used when synthesis names none (default: the first)")  # fmt: skip
     parser.add_argument("--default-steps", type=int, metavar="N",
                         help="diffusion steps synthesis uses by default (0 = FastSpeech2 mel only)")  # fmt: skip
+    parser.add_argument("--noise-scale", type=float, metavar="S",
+                        help="diffusion start-noise scale synthesis uses by default (1 = sampled, 0 = deterministic)")  # fmt: skip
     parser.add_argument("--half", action="store_true",
                         help="store weight matrices as float16 (half the size; how the built-in voice ships)")  # fmt: skip
 
@@ -29,6 +31,7 @@ def run(args):
         half=args.half,
         default_speaker=args.default_speaker,
         default_steps=args.default_steps,
+        noise_scale=args.noise_scale,
     )
     counts = ", ".join(f"{e} ({int(c)})" for e, c in zip(bank.emotions, bank.counts))
     print(f"emotion bank: {counts}; written to {args.output or args.checkpoint}")

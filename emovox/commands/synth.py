@@ -39,6 +39,8 @@ def add_arguments(parser):
     parser.add_argument(
         "--guidance", type=float, default=1.0, help="guidance scale towards the emotion (default 1)"
     )
+    parser.add_argument("--noise-scale", type=float, help="diffusion start noise, 0-2 (default: the model's; "
+                        "1 = sampled detail, 0 = deterministic)")  # fmt: skip
     parser.add_argument("--model", help="acoustic model checkpoint (default: the built-in voice)")
     parser.add_argument(
         "--vocoder", default="universal", help="universal | ljspeech | PATH (default universal)"
@@ -62,7 +64,7 @@ def run(args):
     tts = EmotionalTTS.load(args.model, vocoder=args.vocoder)
     opts = dict(speaker=args.speaker, speed=args.speed, ref_audio=args.ref_audio,
                 markup=True if args.markup else None, seed=args.seed, steps=args.steps,
-                mix_mode=args.mix_mode, guidance=args.guidance)  # fmt: skip
+                mix_mode=args.mix_mode, guidance=args.guidance, noise_scale=args.noise_scale)  # fmt: skip
     n = 0
     with (
         atomic_path(args.output, suffix=".wav") as tmp,

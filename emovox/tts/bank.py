@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -77,18 +78,25 @@ def write_bank(
     half: bool = False,
     default_speaker: str | None = None,
     default_steps: int | None = None,
+    noise_scale: float | None = None,
 ) -> EmotionBank:
     """Compute the bank of checkpoint ``path`` from ``items`` and save the checkpoint with it (atomically).
 
     ``half`` stores the weight matrices as float16 (see :func:`half_weights`), as the shipped voice does;
     ``default_speaker`` names the speaker synthesis uses when none is asked for (else the first);
-    ``default_steps`` the diffusion steps it uses (0 = the FastSpeech2 mel alone; else the model's ``n_steps``).
+    ``default_steps`` the diffusion steps it uses (0 = the FastSpeech2 mel alone; else the model's ``n_steps``);
+    ``noise_scale`` the diffusion decoder's default start-noise scale (stored in its diffusion config).
     """
     model, ckpt = load_acoustic(path)
     speakers = list(ckpt.meta["speakers"])
     emotions = list(ckpt.meta["emotions"])
     if default_steps is not None and not 0 <= default_steps <= 1000:
         raise ValueError(f"default steps must be between 0 and 1000, got {default_steps}")
+    if noise_scale is not None:
+        if "diffusion_config" not in ckpt.meta:
+            raise ValueError(f"{path} has no diffusion decoder: a noise scale does not apply")
+        if not (math.isfinite(noise_scale) and 0.0 <= noise_scale <= 2.0):
+            raise ValueError(f"noise scale must be between 0 and 2, got {noise_scale}")
     if default_speaker is not None and default_speaker not in speakers:
         raise ValueError(f"unknown speaker {default_speaker!r}; this model has: {', '.join(speakers)}")
     bank = build_bank(model, items, emotions, len(speakers))
@@ -104,6 +112,8 @@ def write_bank(
         keep["default_speaker"] = default_speaker
     if default_steps is not None:
         keep["default_steps"] = int(default_steps)
+    if noise_scale is not None:
+        keep["diffusion_config"] = {**keep["diffusion_config"], "noise_scale": float(noise_scale)}
     save_checkpoint(Path(out or path), tensors, keep, kind="acoustic")
     logger.info("bank with %d emotions written to %s", len(bank.emotions), out or path)
     return bank
