@@ -445,3 +445,31 @@ def test_toy_shallow_diffusion_restores_detail():
         "comb depth for w = 0, .25, .5, .75, 1:", " ".join(f"{d:.3f}" for d in depths), "(true 0.30 … 1.10)"
     )
     assert all(a < b for a, b in itertools.pairwise(depths))
+
+
+@pytest.mark.slow
+def test_toy_preconditioned_diffusion_beats_plain_x0_prediction():
+    """Preconditioned around the coarse mel (residual_std 0.12; the toy's true residual std is 0.61), the same
+    600-step training reaches a far lower L1 in few steps: measured 0.044 at 4 steps against 0.127 for plain
+    x0 prediction (tests above) and 0.387 for the coarse mel; noise_scale 0 is lower still (run with -s)."""
+    from tests.diffusion_toy import band_variance_ratio, make_batch, train_toy
+
+    net, train_cfg = train_toy(600, residual_std=0.12)
+    test = make_batch(32, 32, torch.Generator().manual_seed(99))
+    coarse_l1 = (test.coarse - test.target).abs().mean().item()
+    results = {}
+    for scale in (1.0, 0.0):
+        for n in (1, 4, 16):
+            out = sample(net, make_scheduler("dpm", train_cfg), test.coarse, test.cond, None, test.mask,
+                         [(test.z, 1.0)], n_steps=n, k_shallow=train_cfg.k_shallow, noise_scale=scale,
+                         residual_std=train_cfg.residual_std, generator=torch.Generator().manual_seed(5))  # fmt: skip
+            results[scale, n] = (
+                (out - test.target).abs().mean().item(),
+                band_variance_ratio(out, test.target),
+            )
+            print(
+                f"noise scale {scale} dpm {n:2d} steps: L1 {results[scale, n][0]:.4f}  var {results[scale, n][1]:.3f}"
+            )
+    for scale in (1.0, 0.0):
+        assert results[scale, 4][0] < 0.2 * coarse_l1 and results[scale, 4][1] >= 0.85
+        assert results[scale, 4][0] <= results[scale, 1][0]

@@ -276,6 +276,8 @@ def diffusion_loss(
     else:
         pred = net(x_t, t, cond, coarse, z, g, mask)
     err = (pred - target).abs() if loss_type == "l1" else (pred - target).square()
+    if residual_std > 0:  # EDM's weighting: the loss on the network's own (unit-scale) target F
+        err = err / (pre.c_out if loss_type == "l1" else pre.c_out.square())
     if min_snr_gamma > 0:
         weight = _min_snr_weight(scheduler, t, inner.cfg.prediction, min_snr_gamma).to(err.dtype)
         err = err * (weight.sqrt() if loss_type == "l1" else weight)[:, None, None]

@@ -71,21 +71,26 @@ run_stage 4 features emovox features "$exp/manifest/manifest.jsonl" --out "$exp/
 run_stage 5 acoustic emovox train acoustic --config conf/acoustic.yaml --set data.store="$exp/features" \
   --out "$exp/acoustic"
 
-# 6. the emotion bank: neutral centre, per-emotion/per-speaker directions, ADV -> z map, stored in the model
-run_stage 6 bank emovox bank "$exp/acoustic/model.safetensors" "$exp/features"
+# 6. the diffusion decoder, second stage on the frozen FastSpeech2 of stage 5 (conf/denoiser.yaml: preconditioned
+#    around the FastSpeech2 mel; CPU, about 35 minutes for 3,000 steps on 2 cores)
+run_stage 6 denoiser emovox train acoustic --config conf/acoustic.yaml --config conf/denoiser.yaml \
+  --set data.store="$exp/features" --set diffusion.init_from="$exp/acoustic/model.safetensors" --out "$exp/denoiser"
 
-# 7. the speech-emotion recogniser the evaluation uses (train split only; never used by the synthesiser).
+# 7. the emotion bank: neutral centre, per-emotion/per-speaker directions, ADV -> z map, stored in the model
+run_stage 7 bank emovox bank "$exp/denoiser/model.safetensors" "$exp/features"
+
+# 8. the speech-emotion recogniser the evaluation uses (train split only; never used by the synthesiser).
 #    Raw log-mels (model.norm=none, now the default: per-utterance normalisation hides level and tilt cues) and
 #    6 s crops: 0.73 on the held-out recordings, against 0.59 with per-utterance normalisation and 3,000 steps.
-run_stage 7 ser emovox train ser --out "$exp/ser" --set data.manifest="$exp/manifest/manifest.jsonl" \
+run_stage 8 ser emovox train ser --out "$exp/ser" --set data.manifest="$exp/manifest/manifest.jsonl" \
   --set data.feature_store="$exp/features" --set "data.splits=[train]" --set train.max_steps=6000 \
   --set model.norm=none --set data.crop_frames=512
 
-# 8. evaluation of the voice on held-out sentences: report.md, report.json and plots
-run_stage 8 eval_model emovox eval model "$exp/acoustic/model.safetensors" --corpus "$exp/features" \
+# 9. evaluation of the voice on held-out sentences: report.md, report.json and plots
+run_stage 9 eval_model emovox eval model "$exp/denoiser/model.safetensors" --corpus "$exp/features" \
   --ser "$exp/ser/model.safetensors" --out "$exp/eval_model"
 
-# 9. the shipped file: float16 weight matrices, the bank in float32, slt_hts as the default speaker, the
-#    FastSpeech2 mel by default (the diffusion decoder, --steps N, doubled the Whisper WER of held-out sentences)
-run_stage 9 ship emovox bank "$exp/acoustic/model.safetensors" "$exp/features" --half --default-speaker slt_hts \
-  --default-steps 0 -o ../../emovox/assets/default_voice.safetensors
+# 10. the shipped file: float16 weight matrices, the bank in float32, slt_hts as the default speaker, and the
+#     diffusion defaults chosen by `emovox bench synth --store` (SHIP_STEPS, SHIP_NOISE)
+run_stage 10 ship emovox bank "$exp/denoiser/model.safetensors" "$exp/features" --half --default-speaker slt_hts \
+  --default-steps SHIP_STEPS --noise-scale SHIP_NOISE -o ../../emovox/assets/default_voice.safetensors
