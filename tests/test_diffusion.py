@@ -276,8 +276,8 @@ def test_preconditioned_perfect_predictor_recovers_x0(sampler):
 
 
 def test_preconditioned_loss_of_the_zero_network_is_the_wiener_error():
-    """With a zero network the x0 prediction is the Wiener estimate: on Gaussian residuals its L1 loss is
-    sqrt(2/pi) c_out on average over t, below the coarse mel's L1 (sqrt(2/pi) sigma)."""
+    """With a zero network the x0 prediction is the Wiener estimate, whose error on Gaussian residuals is
+    c_out times a unit normal: the loss (EDM's weighting, 1 / c_out) is sqrt(2/pi) at every step."""
     cfg = DenoiserConfig(n_mels=N_MELS, residual_channels=4, n_layers=1, cond_channels=0, emotion_dim=DZ,
                          speaker_dim=0, prediction="sample", cond_dropout=0.0)  # fmt: skip
     net = Denoiser(cfg)
@@ -287,12 +287,10 @@ def test_preconditioned_loss_of_the_zero_network_is_the_wiener_error():
     sigma = 0.4
     x0 = coarse + sigma * torch.randn(coarse.shape, generator=gen)
     scheduler = make_scheduler("ddpm", DiffusionConfig())
-    loss = diffusion_loss(net, x0, None, coarse, None, None, torch.ones(256, 1, 50), scheduler, k_max=500,
-                          generator=torch.Generator().manual_seed(1), residual_std=sigma)["diff/loss"].detach()  # fmt: skip
-    c_out = precondition(scheduler, torch.arange(501), coarse[:1].expand(501, -1, -1), sigma).c_out
-    expected = (2 / torch.pi) ** 0.5 * float(c_out.mean())
-    assert abs(float(loss) / expected - 1) < 0.1
-    assert float(loss) < 0.9 * (2 / torch.pi) ** 0.5 * sigma
+    for k_max in (20, 500):
+        loss = diffusion_loss(net, x0, None, coarse, None, None, torch.ones(256, 1, 50), scheduler, k_max=k_max,
+                              generator=torch.Generator().manual_seed(1), residual_std=sigma)["diff/loss"]  # fmt: skip
+        assert float(loss.detach()) == pytest.approx((2 / torch.pi) ** 0.5, rel=0.02)
     with pytest.raises(ValueError, match="sample"):
         diffusion_loss(tiny_net("epsilon"), x0[:2], None, coarse[:2], None, None, torch.ones(2, 1, 50),
                        make_scheduler("ddpm", DiffusionConfig(prediction="epsilon")), k_max=500,
