@@ -102,23 +102,40 @@ def train_toy(
     frames: int = 32,
     seed: int = 0,
     residual_std: float = 0.0,
+    precond_loss: str = "x0",
 ):
     """Train a tiny denoiser on the toy problem with Adam; returns (denoiser in eval mode, DiffusionConfig).
     ``residual_std > 0`` preconditions it around the coarse mel (see ``emovox.tts.diffusion.precondition``)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # a tiny model: extra threads only contend on a shared machine
     try:
-        return _train(steps, k_shallow, prediction, channels, n_layers, lr, batch, frames, seed, residual_std)
+        return _train(
+            steps,
+            k_shallow,
+            prediction,
+            channels,
+            n_layers,
+            lr,
+            batch,
+            frames,
+            seed,
+            residual_std,
+            precond_loss,
+        )
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(steps, k_shallow, prediction, channels, n_layers, lr, batch, frames, seed, residual_std):
+def _train(
+    steps, k_shallow, prediction, channels, n_layers, lr, batch, frames, seed, residual_std, precond_loss
+):
     from emovox.tts.diffusion import DiffusionConfig, diffusion_loss, make_scheduler
     from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
 
     torch.manual_seed(seed)
-    train_cfg = DiffusionConfig(prediction=prediction, k_shallow=k_shallow, residual_std=residual_std)
+    train_cfg = DiffusionConfig(
+        prediction=prediction, k_shallow=k_shallow, residual_std=residual_std, precond_loss=precond_loss
+    )
     net = Denoiser(
         DenoiserConfig(
             residual_channels=channels,
@@ -138,8 +155,9 @@ def _train(steps, k_shallow, prediction, channels, n_layers, lr, batch, frames, 
     for _ in range(steps):
         b = make_batch(batch, frames, gen)
         losses = diffusion_loss(
-            net, b.target, b.cond, b.coarse, b.z, None, b.mask, ddpm, k_shallow, gen, residual_std=residual_std
-        )
+            net, b.target, b.cond, b.coarse, b.z, None, b.mask, ddpm, k_shallow, gen,
+            residual_std=residual_std, precond_loss=precond_loss,
+        )  # fmt: skip
         opt.zero_grad()
         losses["diff/loss"].backward()
         opt.step()

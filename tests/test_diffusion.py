@@ -200,6 +200,8 @@ def test_diffusion_config_validation():
             DiffusionConfig(residual_std=bad)
         with pytest.raises(ValueError, match="noise_scale"):
             DiffusionConfig(noise_scale=bad)
+    with pytest.raises(ValueError, match="precond_loss"):
+        DiffusionConfig(precond_loss="mse")
 
 
 def test_noise_scale_zero_is_deterministic_and_scales_the_start():
@@ -277,7 +279,7 @@ def test_preconditioned_perfect_predictor_recovers_x0(sampler):
 
 def test_preconditioned_loss_of_the_zero_network_is_the_wiener_error():
     """With a zero network the x0 prediction is the Wiener estimate, whose error on Gaussian residuals is
-    c_out times a unit normal: the loss (EDM's weighting, 1 / c_out) is sqrt(2/pi) at every step."""
+    c_out times a unit normal: the loss with EDM's weighting (1 / c_out) is sqrt(2/pi) at every step."""
     cfg = DenoiserConfig(n_mels=N_MELS, residual_channels=4, n_layers=1, cond_channels=0, emotion_dim=DZ,
                          speaker_dim=0, prediction="sample", cond_dropout=0.0)  # fmt: skip
     net = Denoiser(cfg)
@@ -289,8 +291,19 @@ def test_preconditioned_loss_of_the_zero_network_is_the_wiener_error():
     scheduler = make_scheduler("ddpm", DiffusionConfig())
     for k_max in (20, 500):
         loss = diffusion_loss(net, x0, None, coarse, None, None, torch.ones(256, 1, 50), scheduler, k_max=k_max,
-                              generator=torch.Generator().manual_seed(1), residual_std=sigma)["diff/loss"]  # fmt: skip
+                              generator=torch.Generator().manual_seed(1), residual_std=sigma,
+                              precond_loss="edm")["diff/loss"]  # fmt: skip
         assert float(loss.detach()) == pytest.approx((2 / torch.pi) ** 0.5, rel=0.02)
+    # The x0 loss weighs the same errors by c_out: sqrt(2/pi) times the mean c_out over [0, K], below the
+    # coarse mel's own L1 (sqrt(2/pi) sigma).
+    loss = diffusion_loss(net, x0, None, coarse, None, None, torch.ones(256, 1, 50), scheduler, k_max=500,
+                          generator=torch.Generator().manual_seed(1), residual_std=sigma)["diff/loss"]  # fmt: skip
+    c_out = precondition(scheduler, torch.arange(501), coarse[:1].expand(501, -1, -1), sigma).c_out
+    assert float(loss.detach()) == pytest.approx((2 / torch.pi) ** 0.5 * float(c_out.mean()), rel=0.05)
+    assert float(loss.detach()) < 0.9 * (2 / torch.pi) ** 0.5 * sigma
+    with pytest.raises(ValueError, match="precond_loss"):
+        diffusion_loss(net, x0, None, coarse, None, None, torch.ones(256, 1, 50), scheduler, k_max=500,
+                       residual_std=sigma, precond_loss="l3")  # fmt: skip
     with pytest.raises(ValueError, match="sample"):
         diffusion_loss(tiny_net("epsilon"), x0[:2], None, coarse[:2], None, None, torch.ones(2, 1, 50),
                        make_scheduler("ddpm", DiffusionConfig(prediction="epsilon")), k_max=500,
@@ -452,7 +465,7 @@ def test_toy_preconditioned_diffusion_beats_plain_x0_prediction():
     x0 prediction (tests above) and 0.387 for the coarse mel; noise_scale 0 is lower still (run with -s)."""
     from tests.diffusion_toy import band_variance_ratio, make_batch, train_toy
 
-    net, train_cfg = train_toy(600, residual_std=0.12)
+    net, train_cfg = train_toy(600, residual_std=0.12, precond_loss="edm")
     test = make_batch(32, 32, torch.Generator().manual_seed(99))
     coarse_l1 = (test.coarse - test.target).abs().mean().item()
     results = {}

@@ -304,6 +304,7 @@ class AcousticTask(Task):
             loss_type=self.config.diffusion.schedule.loss,
             min_snr_gamma=self.config.diffusion.schedule.min_snr_gamma,
             residual_std=self.config.diffusion.schedule.residual_std,
+            precond_loss=self.config.diffusion.schedule.precond_loss,
         )
 
     def log_media(self, state, batch, ctx, writer) -> None:
