@@ -42,10 +42,14 @@ def test_joint_then_second_stage_diffusion(toy, tmp_path):
     )
 
     cfg2 = _cfg("diffusion.enabled=true", "diffusion.stage=second", f"diffusion.init_from={model}",
-                "train.max_steps=2", "train.ckpt_every=2")  # fmt: skip
+                "diffusion.schedule.residual_std=0.3", "train.max_steps=2", "train.ckpt_every=2")  # fmt: skip
     state2 = train(AcousticTask(cfg2, data=toy), tmp_path / "second")
     assert set(state2.optimizers) == {"denoiser"}
-    frozen = load_checkpoint(tmp_path / "second" / "model.safetensors").subset("model")
+    second = load_checkpoint(tmp_path / "second" / "model.safetensors")
+    assert second.meta["diffusion_config"]["residual_std"] == 0.3  # the sampler must precondition alike
+    log2 = [json.loads(x) for x in (tmp_path / "second" / "log.jsonl").read_text().splitlines()]
+    assert 0 < log2[-1]["diff/loss"] < 10
+    frozen = second.subset("model")
     for k, v in ckpt.subset("model").items():  # FastSpeech2 stayed exactly as loaded
         assert torch.equal(frozen[k], v), k
 
