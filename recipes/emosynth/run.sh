@@ -72,7 +72,7 @@ run_stage 5 acoustic emovox train acoustic --config conf/acoustic.yaml --set dat
   --out "$exp/acoustic"
 
 # 6. the diffusion decoder, second stage on the frozen FastSpeech2 of stage 5 (conf/denoiser.yaml: preconditioned
-#    around the FastSpeech2 mel; CPU, about 40 minutes for 3,000 steps on 2 cores)
+#    around the FastSpeech2 mel; CPU, about 35 minutes for 3,000 steps on 2 idle cores)
 run_stage 6 denoiser emovox train acoustic --config conf/acoustic.yaml --config conf/denoiser.yaml \
   --set data.store="$exp/features" --set diffusion.init_from="$exp/acoustic/model.safetensors" --out "$exp/denoiser"
 
