@@ -66,13 +66,11 @@ class Vocoder:
     def sample_rate(self) -> int:
         return self.mel_config.sample_rate
 
-    @torch.inference_mode()
     def __call__(self, mel: torch.Tensor) -> np.ndarray:
-        squeeze = mel.dim() == 2
-        mel = mel.unsqueeze(0) if squeeze else mel
-        dtype = next(self.generator.parameters()).dtype
-        audio = self.generator.infer(mel.to(self.device, dtype)).float().squeeze(1).clamp(-1, 1).cpu().numpy()
-        return audio[0] if squeeze else audio
+        """Log-mel ``[n_mels, T]`` -> audio ``[T * hop]``, or ``[B, n_mels, T]`` -> ``[B, T * hop]`` (float32)."""
+        from emovox.vocoder.inference import vocode
+
+        return vocode(self.generator, mel)
 
 
 @dataclass

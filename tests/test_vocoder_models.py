@@ -117,3 +117,20 @@ def test_discriminators_shapes_names_and_gradients():
     loss = sum(s.mean() for s in out_p.scores + out_s.scores)
     loss.backward()
     assert y.grad is not None and torch.isfinite(y.grad).all() and y.grad.abs().sum() > 0
+
+
+def test_vocode_single_and_batch_agree_and_stay_in_range():
+    from emovox.vocoder.inference import vocode
+
+    torch.manual_seed(0)
+    gen = Generator(tiny()).eval()
+    mels = torch.randn(2, 8, 12) * 3 - 4
+    batch = vocode(gen, mels)
+    assert batch.shape == (2, 12 * 8) and batch.dtype.name == "float32"
+    for i in range(2):
+        single = vocode(gen, mels[i])
+        assert single.shape == (12 * 8,)
+        torch.testing.assert_close(torch.from_numpy(single), torch.from_numpy(batch[i]), atol=1e-5, rtol=0)
+    assert abs(batch).max() <= 1.0
+    with pytest.raises(ValueError, match="expected a mel"):
+        vocode(gen, mels[0, 0])

@@ -11,18 +11,23 @@ from emovox.vocoder.models.hifigan import Generator
 __all__ = ["log_mel_l1", "vocode"]
 
 
+@torch.inference_mode()
 def vocode(model: Generator, mel: torch.Tensor) -> np.ndarray:
-    """Log-mel ``[n_mels, T]`` or ``[1, n_mels, T]`` -> float32 waveform ``[T * hop_length]`` in [-1, 1].
+    """Log-mel ``[n_mels, T]`` -> float32 waveform ``[T * hop_length]`` in [-1, 1]; a batch
+    ``[B, n_mels, T]`` -> ``[B, T * hop_length]``.
 
-    The mel is cast to the model's device and dtype; the result is float32 on the CPU.
+    The mel is cast to the model's device and dtype; the result is float32 on the CPU, clamped to [-1, 1]
+    (a bfloat16 generator's tanh can round just past it).
     """
-    if mel.dim() == 2:
-        mel = mel.unsqueeze(0)
-    if mel.dim() != 3 or mel.shape[0] != 1:
-        raise ValueError(f"expected one mel [n_mels, T], got shape {tuple(mel.shape)}")
+    if mel.dim() not in (2, 3):
+        raise ValueError(
+            f"expected a mel [n_mels, T] or a batch [B, n_mels, T], got shape {tuple(mel.shape)}"
+        )
+    single = mel.dim() == 2
     param = next(model.parameters())
-    wav = model.infer(mel.to(device=param.device, dtype=param.dtype))
-    return wav[0, 0].float().cpu().numpy()
+    wav = model.infer((mel[None] if single else mel).to(device=param.device, dtype=param.dtype))
+    audio = wav.float().squeeze(1).clamp(-1, 1).cpu().numpy()
+    return audio[0] if single else audio
 
 
 def log_mel_l1(reference: np.ndarray, audio: np.ndarray, cfg: MelConfig | None = None) -> float:
