@@ -289,9 +289,7 @@ class EmotionalTTS:
             raise ValueError(f"mix_mode must be 'latent' or 'noise', not '{mix_mode}'")
         if not (math.isfinite(guidance) and 0.0 <= guidance <= 10.0):
             raise ValueError(f"guidance must be between 0 and 10, got {guidance}")
-        if noise_scale is None:
-            noise_scale = self.diffusion.noise_scale
-        if not (math.isfinite(noise_scale) and 0.0 <= noise_scale <= 2.0):
+        if noise_scale is not None and not (math.isfinite(noise_scale) and 0.0 <= noise_scale <= 2.0):
             raise ValueError(f"noise_scale must be between 0 and 2, got {noise_scale}")
         if steps is None:
             steps = self.default_steps

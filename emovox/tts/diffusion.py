@@ -76,9 +76,7 @@ class DiffusionConfig:
     prediction: str = "sample"  # network target: sample (x0) | epsilon | v_prediction; = the denoiser's
     sampler: str = "dpm"  # default sampler: dpm (DPM-Solver++ 2M) | ddim | unipc | ddpm
     n_steps: int = 4  # default number of sampling steps
-    noise_scale: float = (
-        1.0  # inference: scale of the start noise (1 = the trained distribution), see sample()
-    )
+    noise_scale: float = 1.0  # inference start-noise scale: 1 = trained distribution, 0 = deterministic
     loss: str = "l1"  # masked regression loss on the prediction: l1 | l2
     min_snr_gamma: float = 0.0  # min-SNR-γ loss weights (Hang et al. 2023), 0 = off; ~5 helps epsilon / v
     residual_std: float = 0.0  # > 0: precondition around the coarse mel (EDM-style) with this std of
@@ -200,6 +198,11 @@ def precondition(
     )
 
 
+def _check_preconditioning(net: nn.Module, residual_std: float) -> None:
+    if residual_std > 0 and _module(net).cfg.prediction != "sample":
+        raise ValueError("residual_std > 0 (preconditioning) needs an x0 (sample) predicting denoiser")
+
+
 def _module(net: nn.Module) -> Denoiser:
     """The denoiser inside a DistributedDataParallel wrapper (or the net itself)."""
     return getattr(net, "module", net)
@@ -286,9 +289,8 @@ def diffusion_loss(
             < inner.cfg.cond_dropout
         )
         z = torch.where(drop[:, None], inner.null_z(batch).to(z.dtype), z)
+    _check_preconditioning(net, residual_std)
     if residual_std > 0:
-        if inner.cfg.prediction != "sample":
-            raise ValueError("residual_std > 0 (preconditioning) needs an x0 (sample) predicting denoiser")
         pre = precondition(scheduler, t, inner.normalise(coarse), residual_std)
         pred = pre.output(net(pre.net_input(x_t), t, cond, coarse, z, g, mask), x_t) * mask
     else:
@@ -467,8 +469,7 @@ def sample(
     """
     inner = _module(net)
     _check_prediction(net, scheduler)
-    if residual_std > 0 and inner.cfg.prediction != "sample":
-        raise ValueError("residual_std > 0 (preconditioning) needs an x0 (sample) predicting denoiser")
+    _check_preconditioning(net, residual_std)
     if not (math.isfinite(noise_scale) and noise_scale >= 0):
         raise ValueError(f"noise_scale must be finite and >= 0, got {noise_scale}")
     sched = restricted_scheduler(scheduler, k_shallow, n_steps, coarse.device)
