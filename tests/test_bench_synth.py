@@ -166,7 +166,9 @@ def test_cli_with_model_and_store(voice_and_store, capsys):
     assert main([*argv, "--skip", "acoustic", "pipeline", "--noise-scale", "0"]) == 0
     assert "noise scale 0, seed 0" in capsys.readouterr().out
     assert main([*argv, "--noise-scale", "-1"]) == 1
-    assert "--noise-scale must be finite" in capsys.readouterr().err
+    assert "noise_scale must be finite" in capsys.readouterr().err
+    assert main(["bench", "synth", "--quick", "--noise-scale", "0.5"]) == 1
+    assert "--noise-scale needs --model" in capsys.readouterr().err
 
 
 def test_cli_store_option_errors(voice_and_store, capsys):

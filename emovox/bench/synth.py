@@ -712,8 +712,8 @@ def run(args) -> int:
     if not threads or repeats < 1 or args.frames_per_phoneme <= 0:
         raise ValueError("--threads, --repeats and --frames-per-phoneme must be positive")
     store = _open_store(args, steps)
-    if args.noise_scale is not None and not (math.isfinite(args.noise_scale) and args.noise_scale >= 0):
-        raise ValueError(f"--noise-scale must be finite and >= 0, got {args.noise_scale}")
+    if args.noise_scale is not None and not args.model:
+        raise ValueError("--noise-scale needs --model: it sets a trained diffusion decoder's start noise")
     text = QUICK_TEXT if args.quick and args.text == TEXT else args.text
     n_phonemes = min(args.phonemes, 16) if args.quick else args.phonemes
     vocoder_name = "random-v3" if args.quick and args.vocoder == "universal" else args.vocoder
@@ -722,7 +722,7 @@ def run(args) -> int:
         subject = trained_subject(args.model, vocoder, text, n_phonemes)
         if store is not None and subject.denoiser is None:
             raise ValueError(f"{args.model} has no diffusion decoder: the quality table needs one")
-        if args.noise_scale is not None and subject.diffusion is not None:
+        if args.noise_scale is not None and subject.diffusion is not None:  # validated by DiffusionConfig
             subject.diffusion = dataclasses.replace(subject.diffusion, noise_scale=args.noise_scale)
     else:
         subject = random_subject(tiny_config() if args.quick else default_voice_config(),
