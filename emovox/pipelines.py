@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from emovox.audio.io import load_audio
+from emovox.audio.level import normalise_level
 from emovox.audio.mel import MelConfig, MelSpectrogram
 from emovox.checkpoint import load_module_state
 from emovox.config import config_from_dict
@@ -322,9 +323,21 @@ class EmotionalTTS:
             yield (audio * chunk.volume).astype(np.float32)
 
     def synthesize(
-        self, text: str, emotion: str | EmotionSpec | None = "neutral", **kwargs: Any
+        self,
+        text: str,
+        emotion: str | EmotionSpec | None = "neutral",
+        *,
+        loudness: float | None = None,
+        **kwargs: Any,
     ) -> tuple[np.ndarray, int]:
-        """Synthesise ``text``; returns ``(audio float32 [T], sample_rate)``. See :meth:`stream` for options."""
+        """Synthesise ``text``; returns ``(audio float32 [T], sample_rate)``. See :meth:`stream` for options.
+
+        The level is the model's: emotions differ in loudness (angry louder than neutral, sad quieter) and nothing
+        re-normalises it. ``loudness`` (active-speech RMS in dBFS, −60 to −6) normalises the result explicitly."""
+        if loudness is not None and not isinstance(loudness, (int, float)):
+            raise TypeError(f"loudness must be a number (dBFS) or None, not {type(loudness).__name__}")
+        if loudness is not None and not (math.isfinite(loudness) and -60.0 <= loudness <= -6.0):
+            raise ValueError(f"loudness must be between -60 and -6 dBFS, got {loudness}")
         if isinstance(text, str) and len(text) > MAX_TEXT_CHARS:
             raise ValueError(
                 f"text has {len(text)} characters, more than {MAX_TEXT_CHARS} for one call; "
@@ -332,6 +345,8 @@ class EmotionalTTS:
             )
         pieces = list(self.stream(text, emotion, **kwargs))
         audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
+        if loudness is not None and audio.size:
+            audio = normalise_level(audio, self.sample_rate, float(loudness))
         return audio, self.sample_rate
 
     def _render(

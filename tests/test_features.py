@@ -152,3 +152,19 @@ def test_dataset_collate_and_bucketing(ravdess_mini, tmp_path):
     loader = torch.utils.data.DataLoader(ds, batch_sampler=sampler, collate_fn=collate_features)
     assert sum(x.mel.shape[0] for x in loader) == 12
     assert len(FeatureDataset(tmp_path / "store", split="train")) < 12
+
+
+def test_loudness_keep_preserves_level_differences_and_utterance_mode_removes_them():
+    from emovox.data_prep.features import FeatureConfig, normalise_loudness
+
+    rng = np.random.default_rng(0)
+    quiet = (0.01 * rng.standard_normal(22050)).astype(np.float32)
+    loud = quiet * 10.0  # +20 dB
+    keep = FeatureConfig(loudness="keep")
+    (q, gq), (lo, gl) = normalise_loudness(quiet, keep), normalise_loudness(loud, keep)
+    assert gq == gl == 0.0 and np.array_equal(q, quiet) and np.array_equal(lo, loud)
+    per_utt = FeatureConfig()
+    (q, _), (lo, _) = normalise_loudness(quiet, per_utt), normalise_loudness(loud, per_utt)
+    assert np.sqrt(np.mean(lo**2)) == pytest.approx(np.sqrt(np.mean(q**2)), rel=1e-4)
+    with pytest.raises(ValueError, match="loudness mode"):
+        normalise_loudness(quiet, FeatureConfig(loudness="speaker-ish"))

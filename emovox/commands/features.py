@@ -1,6 +1,7 @@
 """Extract training features from a manifest into a resumable feature store.
 
-For each utterance: audio -> trimmed, loudness-normalised 22.05 kHz mono; log-mel (HiFi-GAN definition), energy,
+For each utterance: audio -> trimmed 22.05 kHz mono, loudness-normalised per utterance (or
+its level kept: --loudness keep); log-mel (HiFi-GAN definition), energy,
 F0 + voicing and phonemes where those stages are installed (see STORE/meta.json). One .npz per utterance, written
 atomically; rerunning continues a killed run and never recomputes a finished item. Corrupt, empty or unsupported
 files are listed in STORE/failed.tsv and the run goes on. Per-speaker statistics go to STORE/stats.json.
@@ -19,16 +20,28 @@ def add_arguments(parser):
     parser.add_argument(
         "--limit", type=int, default=None, help="only the first N utterances (for a quick look)"
     )
+    parser.add_argument(
+        "--loudness",
+        choices=("utterance", "keep"),
+        default="utterance",
+        help="utterance: normalise each utterance to -23 dBFS (default); keep: keep each recording's level, for "
+        "corpora whose level carries emotion and whose speakers are already level-matched (emosynth)",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def run(args):
-    from emovox.data_prep.features import build_store
+    from emovox.data_prep.features import FeatureConfig, build_store
 
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")
     report = build_store(
-        args.manifest, args.out, workers=args.workers, progress=not args.no_progress, limit=args.limit
+        args.manifest,
+        args.out,
+        cfg=FeatureConfig(loudness=args.loudness),
+        workers=args.workers,
+        progress=not args.no_progress,
+        limit=args.limit,
     )
     print(
         f"{report.done} utterances in {args.out} ({report.computed} extracted now, {len(report.failed)} failed)"

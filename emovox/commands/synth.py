@@ -41,6 +41,9 @@ def add_arguments(parser):
     )
     parser.add_argument("--noise-scale", type=float, help="diffusion start noise, 0-2 (default: the model's; "
                         "1 = sampled detail, 0 = deterministic)")  # fmt: skip
+    parser.add_argument("--loudness", type=float, metavar="DBFS",
+                        help="normalise the output to this active-speech level (-60 to -6 dBFS); by default the "
+                             "level is the voice's own, so angry is louder than neutral and sad quieter")  # fmt: skip
     parser.add_argument("--model", help="acoustic model checkpoint (default: the built-in voice)")
     parser.add_argument(
         "--vocoder", default="universal", help="universal | ljspeech | PATH (default universal)"
@@ -60,6 +63,10 @@ def run(args):
     if args.threads:
         torch.set_num_threads(args.threads)
     text = sys.stdin.read() if args.text == "-" else args.text
+    if args.loudness is not None and args.stream:
+        raise ValueError("--loudness needs the whole text at once; it cannot be combined with --stream")
+    if args.loudness is not None and not -60.0 <= args.loudness <= -6.0:
+        raise ValueError(f"--loudness must be between -60 and -6 dBFS, got {args.loudness}")
     t0 = time.perf_counter()
     tts = EmotionalTTS.load(args.model, vocoder=args.vocoder)
     opts = dict(speaker=args.speaker, speed=args.speed, ref_audio=args.ref_audio,
@@ -75,7 +82,7 @@ def run(args):
                 fh.write(np.clip(chunk, -1, 1))
                 n += chunk.size
         else:
-            audio, _ = tts.synthesize(text, args.emotion, **opts)
+            audio, _ = tts.synthesize(text, args.emotion, loudness=args.loudness, **opts)
             fh.write(np.clip(audio, -1, 1))
             n = audio.size
     seconds = n / tts.sample_rate

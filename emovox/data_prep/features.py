@@ -65,6 +65,7 @@ class FeatureConfig:
     mel: MelConfig = field(default_factory=MelConfig)  # HiFi-GAN mel analysis (sets the sample rate)
     trim_db: float = 40.0  # frames quieter than the loudest by more than this are trimmed from both ends
     trim_margin_ms: float = 50.0  # silence kept before and after the trimmed speech
+    loudness: str = "utterance"  # utterance: each to target_rms_dbfs; keep: the recording's own level
     target_rms_dbfs: float = -23.0  # loudness target (RMS over the trimmed speech, dB re full scale)
     peak_limit: float = 0.95  # the gain is lowered so that the peak stays below this
     max_seconds: float = 40.0  # longer files are refused (bounds memory)
@@ -140,8 +141,19 @@ def trim_silence(audio: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return audio[start:end]
 
 
+LOUDNESS_MODES = ("utterance", "keep")
+
+
 def normalise_loudness(audio: np.ndarray, cfg: FeatureConfig) -> tuple[np.ndarray, float]:
-    """Scale to ``target_rms_dbfs`` (capped so the peak stays under ``peak_limit``); returns (audio, gain dB)."""
+    """Scale to ``target_rms_dbfs`` (capped so the peak stays under ``peak_limit``); returns (audio, gain dB).
+
+    With ``cfg.loudness == "keep"`` the audio keeps its level (gain 0 dB): a corpus whose levels carry emotion
+    (e.g. emosynth, where every voice's neutral speech sits at one level and angry is louder) must not be
+    normalised per utterance, or the acoustic model never sees loudness follow emotion."""
+    if cfg.loudness not in LOUDNESS_MODES:
+        raise ValueError(f"unknown loudness mode '{cfg.loudness}'; use one of {', '.join(LOUDNESS_MODES)}")
+    if cfg.loudness == "keep":
+        return audio, 0.0
     rms = float(np.sqrt(np.mean(np.square(audio, dtype=np.float64))))
     peak = float(np.abs(audio).max())
     if rms <= 0 or peak <= 0:

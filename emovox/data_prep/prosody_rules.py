@@ -39,12 +39,22 @@ very much          ±6.5 (lower: −4)    —                   ×0.72 (slower)
 
 Intensity scales every rule continuously: additive quantities are multiplied by it and factors are raised to
 its power (:meth:`ProsodyParams.scaled`), so intensity 0 is neutral and intensity > 1 extrapolates.
+
+**Calibrated rules (the default since rules version 5).** The literature's verbal rules above are a fallback:
+the rules the corpus renders by default are calibrated on measured real emotional speech
+(:mod:`emovox.data_prep.calibration`; the table ships as ``calibrated_rules.json`` beside this module, made by
+``emovox eval corpus MANIFEST --rules-out FILE`` from RAVDESS actors 1–12: each emotion's F0 level, F0 range,
+final movement, speaking rate, loudness, spectral tilt and jitter are the measured medians against each actor's
+own neutral speech; the other fields keep the literature values). ``rules="literature"`` renders the old set.
 """
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import asdict, dataclass, fields, replace
+from functools import cache
+from importlib import resources
 
 from emovox.emotion.labels import adv_anchor
 
@@ -53,13 +63,16 @@ __all__ = [
     "CATEGORY_SOURCES",
     "LIMITS",
     "RULES_VERSION",
+    "RULE_SETS",
     "ProsodyParams",
+    "calibrated_rules",
     "category_prosody",
     "dimensional_prosody",
+    "literature_prosody",
 ]
 
 
-RULES_VERSION = 4
+RULES_VERSION = 5
 """Bumped whenever a rule or its rendering changes; a corpus folder records it so a resumed build never mixes rule sets."""
 
 
@@ -114,7 +127,7 @@ class ProsodyParams:
 
 
 LIMITS: dict[str, tuple[float, float]] = {
-    "f0_shift_st": (-7.0, 10.0),
+    "f0_shift_st": (-7.0, 12.0),
     "f0_range": (0.25, 2.5),
     "accent_prominence": (0.4, 2.0),
     "f0_slope_st": (-6.0, 6.0),
@@ -123,7 +136,7 @@ LIMITS: dict[str, tuple[float, float]] = {
     "tremor_st": (0.0, 2.0),
     "rate": (0.6, 1.6),
     "pause_factor": (0.4, 2.5),
-    "gain_db": (-10.0, 8.0),
+    "gain_db": (-12.0, 18.0),
     "tilt_db_oct": (-4.0, 4.0),
     "breathiness": (0.0, 0.8),
     "tension": (0.0, 0.8),
@@ -279,20 +292,48 @@ def _combine(a: ProsodyParams, b: ProsodyParams) -> ProsodyParams:
     return ProsodyParams(**out)
 
 
-def category_prosody(emotion: str, intensity: float = 1.0, exaggeration: float = 1.0) -> ProsodyParams:
-    """The prosody rule of a categorical emotion at ``intensity`` (0 = neutral, 1 = the table's value)."""
-    if intensity < 0:
-        raise ValueError(f"intensity must be >= 0, got {intensity}")
+RULE_SETS = ("calibrated", "literature")
+CALIBRATED_RULES_FILE = "calibrated_rules.json"
+
+
+@cache
+def calibrated_rules() -> dict[str, ProsodyParams]:
+    """The calibrated rules at intensity 1 shipped beside this module (empty if the file is absent)."""
+    path = resources.files("emovox.data_prep").joinpath(CALIBRATED_RULES_FILE)
+    if not path.is_file():
+        return {}
+    table = json.loads(path.read_text(encoding="utf-8"))
+    return {name: ProsodyParams(**entry["params"]) for name, entry in table["rules"].items()}
+
+
+def literature_prosody(emotion: str) -> ProsodyParams:
+    """The literature rule of a categorical emotion at intensity 1, before any safety limit."""
     if emotion in _RULES:
-        return _RULES[emotion][0].scaled(intensity * exaggeration).clamped()
+        return _RULES[emotion][0]
     if emotion in _DIMENSIONAL_CATEGORIES:
         gain, quality = _DIMENSIONAL_CATEGORIES[emotion]
         arousal, dominance, valence = adv_anchor(emotion)
-        base = _combine(dimensional_prosody(arousal, dominance, valence, exaggeration=gain), quality)
-        return base.scaled(intensity * exaggeration).clamped()
+        return _combine(dimensional_prosody(arousal, dominance, valence, exaggeration=gain), quality)
     raise ValueError(
         f"no prosody rule for emotion '{emotion}'; rules exist for: {', '.join(CATEGORY_EMOTIONS)}"
     )
+
+
+def category_prosody(
+    emotion: str, intensity: float = 1.0, exaggeration: float = 1.0, rules: str = "calibrated"
+) -> ProsodyParams:
+    """The prosody rule of a categorical emotion at ``intensity`` (0 = neutral, 1 = the table's value).
+
+    ``rules``: ``calibrated`` (measured on real speech, literature where an emotion or a cue was not measured)
+    or ``literature``."""
+    if intensity < 0:
+        raise ValueError(f"intensity must be >= 0, got {intensity}")
+    if rules not in RULE_SETS:
+        raise ValueError(f"unknown rule set '{rules}'; use one of {', '.join(RULE_SETS)}")
+    base = literature_prosody(emotion)
+    if rules == "calibrated":
+        base = calibrated_rules().get(emotion, base)
+    return base.scaled(intensity * exaggeration).clamped()
 
 
 def _pct_to_st(pct: float) -> float:

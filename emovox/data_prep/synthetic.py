@@ -35,8 +35,9 @@ from pathlib import Path
 import numpy as np
 
 from emovox.audio.io import SAMPLE_RATE, load_audio, save_wav
+from emovox.audio.level import active_rms_db, soft_limit
 from emovox.data_prep.prosody_rules import RULES_VERSION, ProsodyParams, category_prosody, dimensional_prosody
-from emovox.data_prep.world_prosody import active_rms_db, analyse, render
+from emovox.data_prep.world_prosody import analyse, render
 from emovox.emotion.labels import adv_anchor
 from emovox.fileio import atomic_write_text
 
@@ -195,8 +196,10 @@ class SynthCorpusConfig:
     min_chars: int = 15  # sentences shorter than this are skipped
     max_chars: int = 180  # ... and longer than this
     f0_method: str = "harvest"  # WORLD F0 estimator: harvest (robust) or dio (faster)
-    level_dbfs: float = -29.0  # active-speech RMS of each neutral rendering; emotions are relative to it
-    peak_limit: float = 0.95  # renderings whose peak would pass this are scaled down (recorded)
+    rules: str = "calibrated"  # categorical rule set: calibrated (on real speech) or literature
+    level_dbfs: float = -32.0  # active-speech RMS of each neutral rendering; emotions are relative to it
+    limit_threshold: float = 0.7  # samples above are soft-limited (tanh knee): loud emotions keep their level
+    limit_ceiling: float = 0.98  # ... towards this ceiling; the RMS lost is recorded (never a gain change)
 
     def plan_key(self) -> dict:
         """The settings that determine the corpus content (hours only decide where it stops)."""
@@ -307,7 +310,7 @@ def _prosody(r: Rendering, cfg: SynthCorpusConfig) -> ProsodyParams:
         a, d, v = r.adv
         return dimensional_prosody(a, d, v, exaggeration=cfg.adv_exaggeration)
     return category_prosody(
-        r.emotion or "neutral", r.intensity or 0.0, exaggeration=cfg.category_exaggeration
+        r.emotion or "neutral", r.intensity or 0.0, exaggeration=cfg.category_exaggeration, rules=cfg.rules
     )
 
 
@@ -329,12 +332,7 @@ def render_group(group: Group, out_dir: str | os.PathLike, cfg: SynthCorpusConfi
         audio = render(analysis, params, rng)
         if scale is None:  # the neutral rendering comes first and sets the group's level
             scale = 10.0 ** ((cfg.level_dbfs - active_rms_db(audio, SAMPLE_RATE)) / 20.0)
-        audio = audio * scale
-        peak = float(np.abs(audio).max())
-        limited_db = 0.0
-        if peak > cfg.peak_limit:
-            limited_db = 20.0 * np.log10(cfg.peak_limit / peak)
-            audio = audio * (cfg.peak_limit / peak)
+        audio, limited_db = soft_limit(audio * scale, cfg.limit_threshold, cfg.limit_ceiling)
         utt = _utt_id(group, k, r)
         rel = f"wavs/{group.voice}/{utt}.wav"
         save_wav(out_dir / rel, audio.astype(np.float32), SAMPLE_RATE)
@@ -511,5 +509,5 @@ def write_manifest(
         "groups": len(groups),
         "speakers": sorted({r["speaker"] for r in flat}),
         "emotions": emotions,
-        "peak_limited": sum(1 for r in flat if r["peak_limited_db"] < 0),
+        "peak_limited": sum(1 for r in flat if r["peak_limited_db"] < -0.1),
     }

@@ -21,7 +21,7 @@ from scipy.ndimage import uniform_filter1d
 
 from emovox.data_prep.prosody_rules import ProsodyParams
 
-__all__ = ["F0_LIMITS", "WorldAnalysis", "active_rms_db", "analyse", "pause_mask", "render", "warp_positions"]
+__all__ = ["F0_LIMITS", "WorldAnalysis", "analyse", "pause_mask", "render", "warp_positions"]
 
 logger = logging.getLogger(__name__)
 
@@ -221,16 +221,3 @@ def render(analysis: WorldAnalysis, params: ProsodyParams, rng: np.random.Genera
         analysis.sample_rate,
         analysis.frame_period_ms,
     )
-
-
-def active_rms_db(audio: np.ndarray, sample_rate: int, *, floor_db: float = -40.0) -> float:
-    """RMS level (dBFS) over the 20 ms frames within ``floor_db`` of the loudest one (speech, not silence)."""
-    hop = max(1, int(0.02 * sample_rate))
-    n = audio.shape[0] // hop
-    if n == 0:
-        return float("-inf")
-    frames = audio[: n * hop].reshape(n, hop)
-    energy = np.mean(np.square(frames, dtype=np.float64), axis=1)
-    db = 10.0 * np.log10(np.maximum(energy, 1e-20))
-    active = energy[db >= db.max() + floor_db]
-    return float(10.0 * np.log10(max(active.mean(), 1e-20)))

@@ -16,7 +16,18 @@ rates the hop scales with the rate): frame ``i`` covers samples ``[i·hop, (i+1)
   loudest): an articulation rate. A rate relative to another rendering of the same text is best taken as the
   ratio of ``active_s`` (the evaluation report does that against the neutral rendering).
 - ``tilt_db``: the alpha ratio of the voiced frames, energy in 1–5 kHz over 50 Hz–1 kHz, dB (Patel et al. 2011;
-  higher = flatter spectrum, more vocal effort).
+  higher = flatter spectrum, more vocal effort); ``hammarberg_db``: the strongest peak in 2–5 kHz minus the
+  strongest in 0–2 kHz, dB (Hammarberg et al. 1980; eGeMAPS, Eyben et al. 2016).
+- ``f0_final_st``: median F0 of the last 250 ms of voicing minus the utterance median, semitones (> 0 = final
+  rise); ``f0_roughness_st``: median absolute F0 change between consecutive voiced frames (jitter, tremor).
+- ``pause_s``/``pause_ratio``: silent stretches of at least 100 ms between the first and the last active frame
+  (frames more than 35 dB below the loudest), in seconds and as a share of that span.
+- Voice quality from Praat (parselmouth, the ``eval`` extra; NaN without it): ``jitter`` (local, relative),
+  ``shimmer_db`` (local, dB) and ``hnr_db`` (harmonics-to-noise ratio, cross-correlation method: lower =
+  breathier or rougher voice), the measures of eGeMAPS.
+
+This module is the one prosody measurement of emovox: the evaluation report, ``emovox eval corpus`` (synthetic
+corpora and real labelled corpora) and the calibration of the synthetic corpus's rules all use it.
 """
 
 from __future__ import annotations
@@ -28,7 +39,15 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from scipy.signal import find_peaks
 
-__all__ = ["F0Track", "Prosody", "frame_hop", "frame_levels_db", "measure_prosody", "track_f0"]
+__all__ = [
+    "F0Track",
+    "Prosody",
+    "frame_hop",
+    "frame_levels_db",
+    "measure_prosody",
+    "track_f0",
+    "voice_quality",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +57,9 @@ ACTIVE_DB = 40.0  # frames within this of the loudest frame are speech
 NUCLEUS_FLOOR_DB = 25.0  # syllable nuclei lie within this of the loudest frame
 NUCLEUS_PROMINENCE_DB = 2.0  # and stand out from their surroundings by this much
 SMOOTH_FRAMES = 3  # moving average of the level contour before peak picking (≈ 35 ms)
+PAUSE_DB = 35.0  # frames this far below the loudest frame are silent
+MIN_PAUSE_S = 0.1  # shorter silences are closures, not pauses
+FINAL_S = 0.25  # the final F0 movement is measured over this much of the last voicing
 
 
 @dataclass
@@ -68,6 +90,14 @@ class Prosody:
     rate_sps: float
     tilt_db: float
     duration_s: float
+    f0_final_st: float = math.nan
+    f0_roughness_st: float = math.nan
+    pause_s: float = math.nan
+    pause_ratio: float = math.nan
+    hammarberg_db: float = math.nan
+    jitter: float = math.nan
+    shimmer_db: float = math.nan
+    hnr_db: float = math.nan
 
     def to_dict(self) -> dict[str, float]:
         return asdict(self)
@@ -165,10 +195,82 @@ def _alpha_ratio(audio: np.ndarray, sample_rate: int, hop: int, frames: np.ndarr
     return float(10.0 * np.log10(max(high, 1e-30) / max(low, 1e-30)))
 
 
+def _hammarberg(audio: np.ndarray, sample_rate: int, hop: int, frames: np.ndarray) -> float:
+    """Hammarberg index over the given frames: max level in 0–2 kHz minus max level in 2–5 kHz, dB."""
+    if frames.size == 0 or sample_rate < 10000:
+        return math.nan
+    n_fft = 1024 if sample_rate >= 16000 else 512
+    padded = np.pad(audio, (n_fft // 2, n_fft // 2))
+    windows = np.stack([padded[s : s + n_fft] for s in frames * hop + hop // 2]) * np.hanning(n_fft)
+    power = np.mean(np.abs(np.fft.rfft(windows, axis=1)) ** 2, axis=0)
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    low = power[(freqs > 0) & (freqs < 2000)].max()
+    high = power[(freqs >= 2000) & (freqs < 5000)].max()
+    return float(10.0 * np.log10(max(low, 1e-30) / max(high, 1e-30)))
+
+
+def _f0_shape(f0_hz: np.ndarray, voiced: np.ndarray, frame_s: float) -> tuple[float, float]:
+    """(final movement, roughness) of the voiced contour, semitones."""
+    idx = np.flatnonzero(voiced)
+    if idx.size < 3:
+        return math.nan, math.nan
+    st = 12.0 * np.log2(f0_hz[idx] / 100.0)
+    final = st[idx >= idx[-1] - round(FINAL_S / frame_s)]
+    consecutive = np.diff(idx) == 1
+    steps = np.abs(np.diff(st))[consecutive]
+    roughness = float(np.median(steps)) if steps.size else math.nan
+    return float(np.median(final) - np.median(st)), roughness
+
+
+def _pauses(level_db: np.ndarray, frame_s: float) -> tuple[float, float]:
+    """(pause seconds, pause share) between the first and the last active frame."""
+    if level_db.size == 0:
+        return math.nan, math.nan
+    loud = level_db >= level_db.max() - PAUSE_DB
+    idx = np.flatnonzero(loud)
+    span = loud[idx[0] : idx[-1] + 1]
+    silent = ~span
+    edges = np.diff(np.concatenate([[0], silent.astype(np.int8), [0]]))
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    runs = (ends - starts)[(ends - starts) * frame_s >= MIN_PAUSE_S]
+    pause = float(runs.sum() * frame_s)
+    return pause, pause / max(span.size * frame_s, 1e-9)
+
+
+def voice_quality(audio: np.ndarray, sample_rate: int, fmin: float = 65.0, fmax: float = 800.0) -> dict:
+    """Praat's local jitter (relative), local shimmer (dB) and mean HNR (dB) of a clip; NaN without Praat."""
+    nan = {"jitter": math.nan, "shimmer_db": math.nan, "hnr_db": math.nan}
+    try:
+        import parselmouth
+        from parselmouth.praat import call
+    except ImportError:
+        return nan
+    x = _as_audio(audio, sample_rate)
+    if x.shape[0] < 0.1 * sample_rate:
+        return nan
+    snd = parselmouth.Sound(x, sample_rate)
+    try:
+        points = call(snd, "To PointProcess (periodic, cc)", fmin, fmax)
+        jitter = call(points, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3)
+        shimmer = call([snd, points], "Get shimmer (local_dB)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
+        harmonicity = snd.to_harmonicity_cc(time_step=0.01, minimum_pitch=fmin)
+        hnr = call(harmonicity, "Get mean", 0, 0)
+    except parselmouth.PraatError:
+        return nan
+    return {k: float(v) if v is not None and np.isfinite(v) else math.nan
+            for k, v in (("jitter", jitter), ("shimmer_db", shimmer), ("hnr_db", hnr))}  # fmt: skip
+
+
 def measure_prosody(
-    audio: np.ndarray, sample_rate: int, *, ref_hz: float = 100.0, f0: F0Track | None = None
+    audio: np.ndarray,
+    sample_rate: int,
+    *,
+    ref_hz: float = 100.0,
+    f0: F0Track | None = None,
+    quality: bool = False,
 ) -> Prosody:
-    """Measure one clip ``[T]`` (float in [-1, 1] or int16). ``f0`` reuses a track already computed."""
+    """Measure one clip ``[T]`` (float in [-1, 1] or int16). ``f0`` reuses a track already computed;
+    ``quality`` adds Praat's jitter, shimmer and HNR (slower)."""
     if not ref_hz > 0:
         raise ValueError(f"ref_hz must be positive, got {ref_hz}")
     x = _as_audio(audio, sample_rate)
@@ -190,6 +292,10 @@ def measure_prosody(
         energy = float(10.0 * np.log10(np.mean(10.0 ** (level[voiced] / 10.0))))
     active_s = float(active.sum() * hop / sample_rate)
     syllables = _syllable_nuclei(level, voiced)
+    frame_s = hop / sample_rate
+    final, roughness = _f0_shape(f0_hz, voiced, frame_s)
+    pause_s, pause_ratio = _pauses(level, frame_s)
+    vq = voice_quality(x, sample_rate) if quality else {}
     return Prosody(
         f0_hz=f0_level,
         f0_st=12.0 * math.log2(f0_level / ref_hz) if math.isfinite(f0_level) else nan,
@@ -201,4 +307,10 @@ def measure_prosody(
         rate_sps=syllables / active_s if active_s > 0 else nan,
         tilt_db=_alpha_ratio(x, sample_rate, hop, np.flatnonzero(voiced)),
         duration_s=x.shape[0] / sample_rate,
+        f0_final_st=final,
+        f0_roughness_st=roughness,
+        pause_s=pause_s,
+        pause_ratio=pause_ratio,
+        hammarberg_db=_hammarberg(x, sample_rate, hop, np.flatnonzero(voiced)),
+        **vq,
     )

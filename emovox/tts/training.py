@@ -72,8 +72,8 @@ class DiffusionTrainConfig:
 @dataclass
 class AcousticTrainConfig:
     # Fine-tune: start from this acoustic model's weights ("default" = the built-in voice), fresh optimiser.
-    # Tensors whose shape differs, e.g. another corpus's speaker table, start fresh; per-speaker pitch
-    # statistics come from the new data.
+    # Tensors whose shape differs, e.g. another corpus's speaker table, start fresh; per-speaker pitch and
+    # the energy statistics come from the new data.
     init_from: str = ""
     model: AcousticModelConfig = field(default_factory=AcousticModelConfig)
     diffusion: DiffusionTrainConfig = field(default_factory=DiffusionTrainConfig)
@@ -86,7 +86,8 @@ class AcousticTrainConfig:
 
 CONFIG = AcousticTrainConfig
 
-_FROM_DATA = ("pitch_stats",)  # statistics always taken from the training data, never from init_from
+# statistics always taken from the training data, never from init_from
+_FROM_DATA = ("pitch_stats", "energy_stats")
 
 
 def _init_from(module: torch.nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
