@@ -193,9 +193,9 @@ def test_evaluate_with_the_real_pipeline_and_recogniser(tmp_path):
     """The real EmotionalTTS (tiny random voice + universal HiFi-GAN) and EmotionRecognizer (random weights)
     go through every section: checks that evaluate() speaks their APIs, not what the numbers are."""
     from emovox.audio.mel import MelConfig
-    from emovox.emotion.models.ser_model import SERModel, SERModelConfig
-    from emovox.emotion.ser_infer import EmotionRecognizer
     from emovox.pipelines import EmotionalTTS
+    from emovox.ser.infer import EmotionRecognizer
+    from emovox.ser.models.cnn import SERModel, SERModelConfig
     from tests.tiny_voice import EMOTIONS, SPEAKERS, make_tiny_voice
 
     tts = EmotionalTTS.load(make_tiny_voice(tmp_path / "tiny.safetensors"))

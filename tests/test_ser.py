@@ -18,11 +18,11 @@ from emovox.cli import main as cli_main
 from emovox.config import load_config
 from emovox.data_prep.corpora import ravdess
 from emovox.data_prep.manifest import write_manifest
-from emovox.emotion.models.ser_model import SERModel, SERModelConfig, ser_losses, utterance_normalise
-from emovox.emotion.ser import CONFIG, SERConfig, build_task, select_records
-from emovox.emotion.ser_cv import cross_validate, format_cv, score_predictions
-from emovox.emotion.ser_data import AudioMelProvider, FeatureStoreMelProvider, read_records, trim_silence
-from emovox.emotion.ser_infer import EmotionRecognizer
+from emovox.ser.cv import cross_validate, format_cv, score_predictions
+from emovox.ser.data import AudioMelProvider, FeatureStoreMelProvider, read_records, trim_silence
+from emovox.ser.infer import EmotionRecognizer
+from emovox.ser.models.cnn import SERModel, SERModelConfig, ser_losses, utterance_normalise
+from emovox.ser.train import CONFIG, SERConfig, build_task, select_records
 
 TINY = dict(conv_channels=4, d_model=16, n_layers=1, n_heads=2, pool_dim=8, embedding_dim=16)
 
@@ -368,7 +368,7 @@ def test_cli_cv_and_train_actions(tmp_path, one_thread):
 
 
 def test_spec_augment_fills_masks_with_the_channel_mean():
-    from emovox.emotion.models.ser_model import SpecAugment
+    from emovox.ser.models.cnn import SpecAugment
 
     torch.manual_seed(0)
     aug = SpecAugment(

@@ -71,10 +71,8 @@ class _FixedSteps:
 
 
 def _load_recogniser(path: str, device: str):
-    try:
-        from emovox.emotion.ser_infer import EmotionRecognizer
-    except ImportError:
-        from emovox.emotion.ser import EmotionRecognizer
+    from emovox.ser import EmotionRecognizer
+
     return EmotionRecognizer.load(path, device=device)
 
 

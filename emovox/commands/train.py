@@ -14,7 +14,7 @@ import importlib
 TARGETS: dict[str, tuple[str, str]] = {
     "vocoder": ("emovox.vocoder.training", "HiFi-GAN vocoder (GAN training or fine-tuning)"),
     "acoustic": ("emovox.tts.training", "FastSpeech2 acoustic model with the emotion space"),
-    "ser": ("emovox.emotion.ser", "speech-emotion recogniser used by the evaluation"),
+    "ser": ("emovox.ser.train", "speech-emotion recogniser used by the evaluation"),
 }
 
 

@@ -2,7 +2,7 @@
 pooling, an emotion classifier, an ADV regressor and an optional adversarial speaker head.
 
 The network is pure: no file I/O, no device logic. The emotion list, the mel configuration and the input
-normalisation travel in the checkpoint metadata (written by :mod:`emovox.emotion.ser`); the model only knows
+normalisation travel in the checkpoint metadata (written by :mod:`emovox.ser.train`); the model only knows
 counts and sizes from :class:`SERModelConfig`.
 
 Architecture (shapes for a batch of ``B`` mels with ``T`` frames):

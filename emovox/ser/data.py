@@ -4,7 +4,7 @@ Features come from a *mel provider*, any callable ``provider(record) -> np.ndarr
 :class:`AudioMelProvider`, loads the record's audio, trims leading/trailing silence and computes the HiFi-GAN mel,
 keeping the result in memory so later epochs (and other cross-validation folds) reuse it.
 :class:`FeatureStoreMelProvider` reads the mels of a feature store (``emovox features``) instead; any other
-source plugs in the same way (pass it to :func:`emovox.emotion.ser.build_task`).
+source plugs in the same way (pass it to :func:`emovox.ser.train.build_task`).
 
 Inference uses :func:`audio_to_mel` with the same settings (stored in the checkpoint), so a recogniser sees the
 same kind of input at training and at test time.

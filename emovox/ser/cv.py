@@ -1,10 +1,15 @@
-"""Leave-one-group-out cross-validation of the speech-emotion recogniser (by default: leave one speaker out).
+"""Cross-validation of the speech-emotion recognisers, by held-out groups of speakers (or any manifest field).
 
-For each value of the grouping field (``speaker`` by default; any manifest field works, e.g. ``gender``), a
+:func:`cross_validate` (the log-mel CNN): for each value of the grouping field (``speaker`` by default; any manifest field works, e.g. ``gender``), a
 recogniser is trained on every other group with the engine and tested on the held-out one. The report gives per
 fold the accuracy, the unweighted average recall (UAR, the mean of per-class recalls), the majority-class
 baseline, the confusion matrix and, where targets exist, the Pearson correlation of each predicted ADV axis with
 its target; and the mean over folds against chance (1 / number of classes).
+
+:func:`cross_validate_features` (the feature recogniser of :mod:`emovox.ser.fit`): the same report, with folds of
+``group_size`` groups each (e.g. 6 folds of 2 actors for 12 actors), features computed once for all folds, and
+the held-out clips predicted exactly as :class:`~emovox.ser.infer.EmotionRecognizer` does (speaker-normalised
+models normalise each held-out speaker against its own clips).
 """
 
 from __future__ import annotations
@@ -13,14 +18,19 @@ import copy
 import logging
 import os
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from emovox.emotion.labels import ADV_AXES
-from emovox.emotion.ser import (
+from emovox.emotion.labels import ADV_AXES, CANONICAL
+from emovox.engine import train
+from emovox.ser.data import MelProvider
+from emovox.ser.fit import FitConfig
+from emovox.ser.infer import EmotionRecognizer
+from emovox.ser.train import (
     SERConfig,
     adv_target,
     build_task,
@@ -28,11 +38,16 @@ from emovox.emotion.ser import (
     resolve_emotions,
     select_records,
 )
-from emovox.emotion.ser_data import MelProvider
-from emovox.emotion.ser_infer import EmotionRecognizer
-from emovox.engine import train
 
-__all__ = ["CVResult", "FoldResult", "cross_validate", "format_cv", "score_predictions"]
+__all__ = [
+    "CVResult",
+    "FoldResult",
+    "cross_validate",
+    "cross_validate_features",
+    "fold_groups",
+    "format_cv",
+    "score_predictions",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +144,7 @@ def cross_validate(
         out_dir: folder for the fold runs (re-running resumes finished folds instantly).
         fold_by: the manifest field whose values form the folds.
         groups: only these held-out values (default: every value present).
-        provider: mel provider shared by all folds (default: :func:`~emovox.emotion.ser.make_provider`).
+        provider: mel provider shared by all folds (default: :func:`~emovox.ser.train.make_provider`).
     """
     usable = [r for r in select_records(records, cfg.data) if r.get(fold_by) is not None]
     emotions = resolve_emotions(usable, cfg.data)
@@ -167,6 +182,69 @@ def cross_validate(
             adv_pred,
         )
         logger.info("fold %s=%s: accuracy %.3f (n=%d)", fold_by, value, fold.accuracy, fold.n_test)
+        folds.append(fold)
+    return CVResult(fold_by=fold_by, emotions=emotions, folds=folds, chance=1.0 / len(emotions))
+
+
+def fold_groups(values: Sequence[str], group_size: int) -> list[list[str]]:
+    """Sorted ``values`` in consecutive chunks of ``group_size`` (the last chunk may be smaller)."""
+    if group_size < 1:
+        raise ValueError("group_size must be >= 1")
+    values = sorted(values)
+    return [values[i : i + group_size] for i in range(0, len(values), group_size)]
+
+
+def cross_validate_features(
+    records: list[dict[str, Any]],
+    x: np.ndarray,
+    cfg: FitConfig,
+    *,
+    fold_by: str = "speaker",
+    group_size: int = 1,
+    emotions: Sequence[str] | None = None,
+) -> CVResult:
+    """Cross-validation of the feature recogniser on precomputed features ``x [N, F]`` of ``records``.
+
+    Each fold holds out ``group_size`` values of ``fold_by`` (see :func:`fold_groups`), fits on the rest with
+    :func:`~emovox.ser.fit.fit_recogniser` and scores the held-out clips; the fold is named ``"a+b"``.
+    """
+    from emovox.ser.fit import fit_recogniser
+    from emovox.ser.infer import EmotionRecognizer
+
+    if len(x) != len(records):
+        raise ValueError(f"{len(x)} feature rows for {len(records)} records")
+    usable = np.array([r.get("emotion") and r.get(fold_by) is not None for r in records], dtype=bool)
+    records = [r for r, u in zip(records, usable) if u]
+    x = np.asarray(x)[usable]
+    if emotions is None:
+        order = {name: i for i, name in enumerate(CANONICAL)}
+        emotions = sorted({r["emotion"] for r in records}, key=lambda e: (order.get(e, 99), e))
+    emotions = list(emotions)
+    index = {e: i for i, e in enumerate(emotions)}
+    values = sorted({str(r[fold_by]) for r in records})
+    folds_def = fold_groups(values, group_size)
+    if len(folds_def) < 2:
+        raise ValueError(f"cross-validation by '{fold_by}' needs at least 2 folds; values: {values}")
+    folds = []
+    for held in folds_def:
+        test = np.array([str(r[fold_by]) in held and r["emotion"] in index for r in records], dtype=bool)
+        train_ix = np.flatnonzero(~test)
+        test_ix = np.flatnonzero(test)
+        fitted = fit_recogniser(x[train_ix], [records[i] for i in train_ix], cfg, emotions=emotions)
+        rec = EmotionRecognizer.from_fitted(fitted)
+        test_recs = [records[i] for i in test_ix]
+        results = rec.predict_features(x[test_ix], speakers=[str(r["speaker"]) for r in test_recs])
+        targets = [adv_target(r, cfg.adv_from_anchor) for r in test_recs]
+        has = np.array([h for _, h in targets], dtype=bool)
+        fold = score_predictions(
+            "+".join(held),
+            emotions,
+            [index[r["emotion"]] for r in test_recs],
+            [index[r.label] for r in results],
+            np.array([a for a, _ in targets], dtype=np.float64)[has],
+            np.array([r.adv for r in results], dtype=np.float64)[has],
+        )
+        logger.info("fold %s=%s: accuracy %.3f (n=%d)", fold_by, fold.held_out, fold.accuracy, fold.n_test)
         folds.append(fold)
     return CVResult(fold_by=fold_by, emotions=emotions, folds=folds, chance=1.0 / len(emotions))
 

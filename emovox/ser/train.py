@@ -12,7 +12,7 @@ Example::
         --set train.max_steps=2000 --out exp/ser
 
 The exported ``model.safetensors`` (kind ``"ser"``) carries the emotion list, the mel configuration and the
-preprocessing, so :class:`~emovox.emotion.ser_infer.EmotionRecognizer` rebuilds it with no other file.
+preprocessing, so :class:`~emovox.ser.infer.EmotionRecognizer` rebuilds it with no other file.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import torch
 from emovox.audio.mel import MelConfig
 from emovox.config import config_to_dict
 from emovox.emotion.labels import CANONICAL, adv_anchor
-from emovox.emotion.models.ser_model import SERModel, SERModelConfig, ser_losses
-from emovox.emotion.ser_data import (
+from emovox.engine import StepContext, Task, TrainConfig, TrainState
+from emovox.ser.data import (
     AudioMelProvider,
     FeatureStoreMelProvider,
     MelProvider,
@@ -40,8 +40,8 @@ from emovox.emotion.ser_data import (
     collate_items,
     read_records,
 )
-from emovox.emotion.ser_infer import EmotionRecognizer, SERResult
-from emovox.engine import StepContext, Task, TrainConfig, TrainState
+from emovox.ser.infer import EmotionRecognizer, SERResult
+from emovox.ser.models.cnn import SERModel, SERModelConfig, ser_losses
 
 __all__ = [
     "CONFIG",
