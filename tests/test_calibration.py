@@ -70,8 +70,10 @@ def test_rules_invert_the_measured_transfer():
     assert rule.levels == {1.0: 10, 2.0: 10}
     # what was not measured keeps the literature value
     lit = literature_prosody("angry")
-    assert p.accent_prominence == lit.accent_prominence and p.tension == lit.tension
+    assert p.tension == lit.tension and p.formant_shift == lit.formant_shift
     assert rule.provenance["gain_db"] == "measured" and rule.provenance["tension"] == "literature"
+    # the measured range and final movement contain the contour: no literature prominence or declination on top
+    assert (p.accent_prominence, p.f0_slope_st) == (1.0, 0.0) != (lit.accent_prominence, lit.f0_slope_st)
     table = json.loads(rules_to_json({"angry": rule}, source="test"))
     assert table["rules"]["angry"]["params"]["gain_db"] == pytest.approx(p.gain_db, abs=1e-3)
     assert "accent_prominence" not in table["rules"]["angry"]["measured"]

@@ -13,10 +13,12 @@ intensity 1:
   (:func:`intensity_slope`), so intensity 1 sits between "normal" and half of "strong" and intensity 2
   extrapolates along the same line. Where the levels disagree in sign (RAVDESS *sad* is quieter than neutral
   when normal but louder when strong, because the strong takes are sobbed), the weakest level alone decides;
+* accent prominence and declination are set neutral where the F0 range and final movement were measured, since
+  those measurements already contain the whole contour;
 * a cue the measurement cannot carry back into the renderer keeps the literature rule
-  (:func:`emovox.data_prep.prosody_rules.literature_prosody`): accent prominence, declination, tremor, formant
-  shift and pauses (RAVDESS sentences have none), and breathiness/tension — the renderer's aperiodicity controls
-  move Praat's HNR by only ~1 dB per unit (measured below), too little to map an HNR change onto.
+  (:func:`emovox.data_prep.prosody_rules.literature_prosody`): tremor, formant shift, pauses (RAVDESS sentences
+  have none) and breathiness/tension — the renderer's aperiodicity controls move Praat's HNR by only ~1 dB per
+  unit (measured below), too little to map an HNR change onto.
 
 Every field records its provenance (``measured`` or ``literature``) so the corpus documents what came from where.
 """
@@ -120,6 +122,13 @@ def _calibrate(summary: dict, emotion: str) -> CalibratedRule:
         if math.isfinite(value):
             lo, hi = LIMITS.get(name, (-math.inf, math.inf))
             changes[name] = round(min(max(value, lo), hi), 4)
+            provenance[name] = "measured"
+    # The measured F0 range and final movement already contain the whole contour: the literature's accent
+    # prominence and declination would widen the range and pull the end down on top of them (measured on the
+    # corpus: sad rendered with a wider range than neutral, against the real narrower one).
+    for name, neutral in (("accent_prominence", 1.0), ("f0_slope_st", 0.0)):
+        if provenance["f0_range"] == "measured" or provenance["final_st"] == "measured":
+            changes[name] = neutral
             provenance[name] = "measured"
     counts = {x: int(cell.get("n", 0)) for x, cell in sorted(levels.items())}
     return CalibratedRule(replace(base, **changes), provenance, counts)

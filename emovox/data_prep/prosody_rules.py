@@ -45,7 +45,8 @@ the rules the corpus renders by default are calibrated on measured real emotiona
 (:mod:`emovox.data_prep.calibration`; the table ships as ``calibrated_rules.json`` beside this module, made by
 ``emovox eval corpus MANIFEST --rules-out FILE`` from RAVDESS actors 1–12: each emotion's F0 level, F0 range,
 final movement, speaking rate, loudness, spectral tilt and jitter are the measured medians against each actor's
-own neutral speech; the other fields keep the literature values). ``rules="literature"`` renders the old set.
+own neutral speech; the other fields keep the literature values; accent prominence and declination are neutral there, as the measured range and final
+movement contain them). ``rules="literature"`` renders the old set.
 """
 
 from __future__ import annotations
@@ -72,7 +73,7 @@ __all__ = [
 ]
 
 
-RULES_VERSION = 5
+RULES_VERSION = 6
 """Bumped whenever a rule or its rendering changes; a corpus folder records it so a resumed build never mixes rule sets."""
 
 

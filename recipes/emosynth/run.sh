@@ -52,7 +52,10 @@ check_voices() {
 }
 run_stage 0 voices check_voices
 
-# 1. corpus: neutral TTS -> WORLD analysis -> rule-based emotional renderings (resumable; same seed, same corpus)
+# 1. corpus: neutral TTS -> WORLD analysis -> emotional renderings with the prosody rules calibrated on real
+#    emotional speech (emovox/data_prep/calibrated_rules.json, remade with
+#    `emovox eval corpus RAVDESS_MANIFEST --rules-out emovox/data_prep/calibrated_rules.json`; add
+#    `--set rules=literature` for the literature-only rules). Resumable; same seed, same corpus.
 # shellcheck disable=SC2086
 run_stage 1 corpus nice -n 10 emovox synthesize-corpus --voices $voices --sentences "$sentences" \
   --hours "$hours" --seed "$seed" --out "$data" --workers "$workers"
@@ -64,8 +67,10 @@ run_stage 2 eval emovox eval corpus "$data" --out "$exp/eval_corpus" --workers "
 # held-out sentences: every rendering of a test sentence stays out of training
 run_stage 3 prep emovox prep generic --root "$data" --out "$exp/manifest" --split-by text --dev 0.02 --test 0.04
 
-# 4. features: mels (HiFi-GAN definition), pitch, energy, phonemes; resumable store
-run_stage 4 features emovox features "$exp/manifest/manifest.jsonl" --out "$exp/features" --workers "$workers"
+# 4. features: mels (HiFi-GAN definition), pitch, energy, phonemes; resumable store. --loudness keep: every
+#    voice's neutral speech is already at one level and the emotions' level differences are the point.
+run_stage 4 features emovox features "$exp/manifest/manifest.jsonl" --out "$exp/features" --workers "$workers" \
+  --loudness keep
 
 # 5. acoustic model of the default voice (conf/acoustic.yaml: overrides for this corpus; resumes when rerun)
 run_stage 5 acoustic emovox train acoustic --config conf/acoustic.yaml --set data.store="$exp/features" \
