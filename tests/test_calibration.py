@@ -76,7 +76,7 @@ def test_rules_invert_the_measured_transfer():
     assert (p.accent_prominence, p.f0_slope_st) == (1.0, 0.0) != (lit.accent_prominence, lit.f0_slope_st)
     table = json.loads(rules_to_json({"angry": rule}, source="test"))
     assert table["rules"]["angry"]["params"]["gain_db"] == pytest.approx(p.gain_db, abs=1e-3)
-    assert "accent_prominence" not in table["rules"]["angry"]["measured"]
+    assert "tension" not in table["rules"]["angry"]["measured"]
 
 
 def test_an_emotion_without_measurements_keeps_the_literature_rule():
