@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -82,12 +83,27 @@ def test_wer_and_mcd_against_the_store(evaluated):
     assert mcd["available"] and mcd["n"] == 14
     # Same signal up to trimming and int16: small distortion, F0 within a few cents.
     assert mcd["mcd_db"] < 2.5 and mcd["f0_rmse_cents"] < 5.0
-    assert res["mos"]["available"] is False
+
+
+def test_mos_per_emotion_when_distillmos_is_installed(evaluated):
+    from emovox.eval.mos import unavailable_reason
+
+    m = evaluated[0]["mos"]
+    if unavailable_reason() is not None:
+        assert m["available"] is False and "pip install --no-deps distillmos" in m["reason"]
+        return
+    assert m["synth_n"] == 14 and m["real_n"] == 2 * PLAN.real_per_sentence
+    assert set(m["synth_per_emotion"]) == set(evaluated[0]["accuracy"]["emotions"])
+    for v in [m["synth"], m["real"], *m["synth_per_emotion"].values()]:
+        assert 1.0 <= v <= 5.0
+    # The store holds the fake voice's own renderings: its recordings score like the synthesised clips.
+    assert m["real_per_emotion"]["neutral"] == pytest.approx(m["synth_per_emotion"]["neutral"], abs=0.1)
 
 
 def test_each_clip_is_synthesised_once(evaluated):
     res, _, tts = evaluated
-    assert tts.calls == res["meta"]["clips"] + 7 * 5  # + the store's own renderings
+    # + the store's own renderings + the speaker-similarity renderings the main ones do not already hold
+    assert tts.calls == res["meta"]["clips"] + 7 * 5 + res["speaker"].get("clips", 0)
     specs = [(r["sentence"], r["spec"]) for r in res["renderings"]]
     assert len(specs) == len(set(specs))
 
@@ -99,7 +115,7 @@ def test_report_files(evaluated):
     assert data["adv"]["axes"]["dominance"]["ser_dominance"]["r"] is None  # NaN -> null
     md = paths["markdown"].read_text()
     for heading in ("## Summary", "## 1. Emotion accuracy", "## 2. Intensity", "## 3. ADV control",
-                    "## 4. Mixtures", "## 5. Polarity", "## 6. Intelligibility", "## 7. MCD", "## 8. MOS"):  # fmt: skip
+                    "## 4. Mixtures", "## 5. Polarity", "## 6. Intelligibility", "## 7. MCD", "## 8. MOS", "## 9. Speaker similarity"):  # fmt: skip
         assert heading in md
     assert md.count("— **PASS**") + md.count("— **MISS**") >= 6
     for name in ("confusion", "intensity", "adv", "mixtures", "polarity", "wer"):
@@ -237,3 +253,103 @@ def test_cli_eval_model_steps_reach_every_synthesis(tmp_path, monkeypatch):
     assert seen and set(seen) == {2}
     assert json.loads((tmp_path / "r" / "report.json").read_text())["meta"]["model"]["diffusion_steps"] == 2
     assert main([*argv, "--steps", "-1"]) == 1
+
+
+# ----------------------------------------------------------------------------------------------- speaker similarity
+
+SPEAKER_PLAN = EvalPlan.quick(
+    sentences=2, sub_sentences=2, intensities=(0.0, 1.0), mixture_pairs=(), adv_points=2
+)
+
+
+def _needs_resemblyzer():
+    from emovox.eval.speaker import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        pytest.skip(f"speaker encoder unavailable: {reason}")
+
+
+def test_speaker_similarity_of_a_two_voice_model(tmp_path):
+    """Two vowel voices (F0 and vocal tract) whose emotions move F0, loudness and tempo: each emotional
+    rendering stays closer to its own speaker's neutral rendering than the two speakers are to each other."""
+    from tests.speaker_fakes import VoicesTTS
+
+    _needs_resemblyzer()
+    tts = VoicesTTS()
+    store = write_store(tmp_path / "store", VoicesTTS(), sentences=("a dog ran home", "we saw the sea"))
+    res = evaluate(tts, store, FakeSER(tts.emotions), plan=SPEAKER_PLAN, asr="none")
+    sp = res["speaker"]
+    assert sp["available"] and sp["speakers"] == ["low", "high"] and sp["sentences"] == 2
+    assert sp["intensities"] == [1.0, 2.0]
+    # Reused from the main renderings: the store speaker's neutral and intensity-1 clips (2 sentences × 3).
+    assert sp["clips"] == 2 * 2 * 5 - 2 * 3
+    for spk in ("low", "high"):
+        cells = sp["same_speaker"][spk]
+        assert set(cells) == {"happy", "sad"} and set(cells["happy"]) == {"1", "2"}
+        assert all(0.7 < v <= 1.0 for by_a in cells.values() for v in by_a.values())
+    # Stronger emotion moves the voice further from neutral.
+    assert sp["per_emotion"]["happy"]["2"] < sp["per_emotion"]["happy"]["1"]
+    diff = sp["different"]
+    assert list(diff["pairs"]) == ["low / high"] and diff["max"] == diff["mean"] < 0.75
+    assert sp["margin"] == pytest.approx(sp["same_min"]["value"] - diff["max"]) and sp["margin"] > 0.05
+    assert sp["above_different_max"] == 1.0
+    assert sp["per_speaker"]["high"]["nearest_pair"] == "low / high"
+    assert sp["per_speaker"]["high"]["nearest_other"] == diff["max"]
+    assert sp["per_speaker"]["high"]["lowest"] == min(v for by_a in sp["same_speaker"]["high"].values()
+                                                      for v in by_a.values())  # fmt: skip
+    t = res["targets"]["speaker_margin"]
+    assert t["status"] == "PASS" and t["value"] == sp["margin"]
+    paths = write_report(res, tmp_path / "out")
+    md = paths["markdown"].read_text()
+    assert "## 9. Speaker similarity" in md and "| happy:2 |" in md and "low / high" in md
+    assert json.loads(paths["json"].read_text())["speaker"]["same_speaker"]["high"]["sad"]["1"] > 0.7
+
+
+def test_a_voice_that_changes_with_the_emotion_misses(tmp_path):
+    from tests.speaker_fakes import VoicesTTS
+
+    _needs_resemblyzer()
+
+    class Shapeshifter(VoicesTTS):
+        """Every emotional rendering comes out in a third voice (a child's: high F0, short vocal tract)."""
+
+        VOICES: ClassVar[dict[str, tuple[float, float]]] = {**VoicesTTS.VOICES, "child": (330.0, 1.6)}
+
+        def synthesize(self, text, emotion="neutral", speaker=None, seed=None, **kw):
+            speaker = speaker if emotion == "neutral" else "child"
+            return super().synthesize(text, emotion, speaker, seed)
+
+    store = write_store(tmp_path / "store", VoicesTTS(), sentences=("a dog ran home", "we saw the sea"))
+    res = evaluate(Shapeshifter(), store, FakeSER(VoicesTTS().emotions), plan=SPEAKER_PLAN, asr="none")
+    assert res["speaker"]["margin"] < 0 and res["targets"]["speaker_margin"]["status"] == "MISS"
+    assert "— **MISS**" in render_markdown(res)
+
+
+def test_one_speaker_has_no_different_speaker_pairs(evaluated):
+    sp = evaluated[0]["speaker"]
+    if not sp["available"]:
+        pytest.skip(sp["reason"])
+    assert sp["speakers"] == ["spk0"] and sp["different"]["pairs"] == {}
+    assert math.isnan(sp["margin"]) and evaluated[0]["targets"]["speaker_margin"]["status"] == "N/A"
+
+
+def test_missing_speaker_encoder_and_mos_are_reported(tmp_path, monkeypatch):
+    from emovox.eval import mos, speaker
+
+    monkeypatch.setattr(speaker, "unavailable_reason", lambda: "resemblyzer is not installed; pip install it")
+    monkeypatch.setattr(mos, "unavailable_reason", lambda: "distillmos is not installed; pip install it")
+    tts = FakeTTS(("neutral", "happy"))
+    store = write_store(tmp_path / "store", tts, sentences=("a dog ran home",))
+    plan = EvalPlan.quick(sentences=1, sub_sentences=1, intensities=(0.0, 1.0), mixture_pairs=())
+    res = evaluate(tts, store, FakeSER(tts.emotions), plan=plan, asr="none")
+    assert res["speaker"] == {"available": False, "reason": "resemblyzer is not installed; pip install it"}
+    assert res["mos"] == {"available": False, "reason": "distillmos is not installed; pip install it"}
+    assert res["targets"]["speaker_margin"]["status"] == "N/A"
+    md = render_markdown(res)
+    assert "Not measured: resemblyzer is not installed; pip install it." in md
+    assert "Not computed: distillmos is not installed; pip install it." in md
+    # A report written before these sections existed still renders.
+    old = {k: v for k, v in res.items() if k != "speaker"}
+    old["targets"] = {k: v for k, v in res["targets"].items() if k != "speaker_margin"}
+    assert "Not measured: not in this report." in render_markdown(old)

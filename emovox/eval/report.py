@@ -14,7 +14,9 @@ each clip (prosody: :mod:`emovox.eval.prosody`; the speech-emotion recogniser's 
    rendering) in the recogniser's arousal-valence plane, and per measure;
 6. **wer**: WER of the synthesised clips and of the store's recordings of the same sentences (offline ASR);
 7. **mcd**: MCD (DTW) and F0 RMSE against parallel references (same text, speaker and emotion in the store);
-8. **mos**: a MOS proxy when ``distillmos`` is installed.
+8. **mos**: a MOS proxy (Distill-MOS) per emotion, synthesised and the store's recordings, when installed;
+9. **speaker**: speaker similarity (resemblyzer) of each emotional rendering to the neutral rendering of the same
+   speaker and sentence, against the similarity between different speakers of the model, when installed.
 
 Each section with a target from the issue states it and PASS / MISS (N/A when it could not be measured).
 ``write_report(result, out_dir)`` writes ``report.md``, ``report.json`` and ``plots/*.png``.
@@ -69,6 +71,11 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "valence_ser_r": ("Pearson r, requested valence vs recogniser valence", 0.80, ">="),
     "polarity_flip": ("fraction of -e renderings moving opposite to e (recogniser A/V)", 0.90, ">="),
     "wer_ratio": ("WER of synthesised speech / WER of the store's recordings", 1.50, "<="),
+    "speaker_margin": (
+        "lowest same-speaker emotional↔neutral similarity − highest different-speaker one",
+        0.0,
+        ">=",
+    ),
 }
 
 
@@ -84,13 +91,16 @@ class EvalPlan:
     mixture_pairs: tuple[tuple[str, str], ...] = (("happy", "sad"), ("angry", "sad"), ("happy", "angry"))
     real_per_emotion: int = 20  # store recordings per emotion for the recogniser's own accuracy
     real_per_sentence: int = 7  # store recordings per sentence for the reference WER
+    speaker_intensities: tuple[float, ...] = (1.0, 2.0)  # intensities of the speaker-similarity renderings
+    max_speakers: int = 10  # the model's first speakers measured for speaker similarity
     seed: int = 0  # sentence and recording selection, synthesis seeds
 
     @classmethod
     def quick(cls, **overrides: Any) -> EvalPlan:
         """A smoke-test plan: a few sentences, coarse grids."""
         base = cls(sentences=4, sub_sentences=2, adv_points=3, mixture_weights=(0.0, 0.5, 1.0),
-                   mixture_pairs=(("happy", "sad"),), real_per_emotion=4, real_per_sentence=2)  # fmt: skip
+                   mixture_pairs=(("happy", "sad"),), real_per_emotion=4, real_per_sentence=2,
+                   max_speakers=3)  # fmt: skip
         return replace(base, **overrides)
 
     def __post_init__(self) -> None:
@@ -568,21 +578,113 @@ def _mcd_section(ctx: Context, store: Store) -> dict[str, Any]:
 
 
 def _mos_section(ctx: Context, store: Store) -> dict[str, Any]:
-    try:
-        import distillmos  # noqa: F401  (optional; only used when installed with its weights)
-    except ImportError:
-        return {"available": False, "reason": "distillmos is not installed"}
-    from emovox.eval.mos import predict_mos
+    """Distill-MOS of every kept rendering (held-out sentences × basic emotions) and of the store's recordings
+    of the same sentences, overall and per emotion."""
+    from emovox.eval.mos import predict_mos, unavailable_reason
 
-    synth = [ctx.renderer.get(s.index, e).audio for s in ctx.sentences for e in ctx.emotions]
-    real = [
-        store.audio(rec["utt_id"]) for s in ctx.sentences for rec in s.records[: ctx.plan.real_per_sentence]
-    ]
+    reason = unavailable_reason()
+    if reason:
+        return {"available": False, "reason": reason}
+    synth = [ctx.renderer.get(s.index, e) for s in ctx.sentences for e in ctx.emotions]
+    synth_mos = predict_mos([r.audio for r in synth], ctx.renderer.sample_rate)
+    real = [rec for s in ctx.sentences for rec in s.records[: ctx.plan.real_per_sentence]]
+    real_mos = predict_mos([store.audio(rec["utt_id"]) for rec in real], store.sample_rate)
+
+    def per_emotion(labels: list[str], scores: list[float]) -> dict[str, float]:
+        return {e: _nanmean([x for x, lab in zip(scores, labels) if lab == e]) for e in ctx.emotions}
+
     return {
-        "available": True,
-        "synth": float(np.mean(predict_mos(synth, ctx.renderer.sample_rate))),
-        "real": float(np.mean(predict_mos(real, store.sample_rate))) if real else math.nan,
+        "available": True, "model": "Distill-MOS v7 (distillmos)",
+        "synth": _nanmean(synth_mos), "synth_n": len(synth_mos),
+        "real": _nanmean(real_mos), "real_n": len(real_mos),
+        "synth_per_emotion": per_emotion([r.spec for r in synth], synth_mos),
+        "real_per_emotion": per_emotion([rec.get("emotion") for rec in real], real_mos),
+    }  # fmt: skip
+
+
+def _speaker_label(speaker: str | None) -> str:
+    return "(default)" if speaker is None else str(speaker)
+
+
+def _speaker_clip(ctx: Context, s: Sentence, speaker: str | None, spec: str) -> tuple[np.ndarray, bool]:
+    """The rendering of sentence ``s`` by ``speaker`` under ``spec``: the kept one when the main renderings
+    already have it (same speaker, spec and seed), else synthesised now. Returns (audio, synthesised)."""
+    kept = ctx.renderer.cache.get(ctx.renderer.key(s.index, spec))
+    if speaker == s.speaker and kept is not None and kept.audio is not None:
+        return kept.audio, False
+    tts, seed = ctx.renderer.tts, ctx.plan.seed + s.index
+    audio, sr = tts.synthesize(s.text, emotion=spec, speaker=speaker, seed=seed)
+    audio = np.asarray(audio, dtype=np.float32)
+    usable = audio.ndim == 1 and audio.size > 0 and np.isfinite(audio).all()
+    if not usable or int(sr) != ctx.renderer.sample_rate:
+        raise ValueError(f"the model returned unusable audio for {s.text!r} ({spec}, speaker {speaker})")
+    return audio, True
+
+
+def _speaker_section(ctx: Context) -> dict[str, Any]:
+    """Does the voice stay the voice? Per speaker, emotion and intensity: mean cosine similarity (resemblyzer
+    d-vectors) between the emotional and the neutral rendering of the same sentence; per pair of speakers: the
+    similarity of their neutral renderings of the same sentence. Both over ``ctx.sub``."""
+    from emovox.eval.speaker import cosine_similarity, load_speaker_encoder, unavailable_reason
+
+    reason = unavailable_reason()
+    if reason:
+        return {"available": False, "reason": reason}
+    model_speakers = list(ctx.renderer.tts.speakers)
+    speakers: list[str | None] = model_speakers[: ctx.plan.max_speakers] or [None]
+    specs = [(e, a, f"{e}:{a:g}") for e in ctx.non_neutral for a in ctx.plan.speaker_intensities]
+    encoder = load_speaker_encoder()
+    logger.info("speaker similarity: %d speakers × %d sentences × %d specs", len(speakers), len(ctx.sub),
+                1 + len(specs))  # fmt: skip
+    emb: dict[tuple[int, str | None, str], np.ndarray] = {}
+    clips = 0
+    for s in ctx.sub:
+        for spk in speakers:
+            for spec in ["neutral", *(spec for _, _, spec in specs)]:
+                audio, synthesised = _speaker_clip(ctx, s, spk, spec)
+                clips += synthesised
+                emb[s.index, spk, spec] = encoder.embed(audio, ctx.renderer.sample_rate)
+
+    def mean_sim(a: tuple[str | None, str], b: tuple[str | None, str]) -> float:
+        """Mean over sentences of the similarity of (speaker, spec) renderings a and b."""
+        return float(np.mean([cosine_similarity(emb[(s.index, *a)], emb[(s.index, *b)]) for s in ctx.sub]))
+
+    same: dict[str, dict[str, dict[str, float]]] = {}  # speaker -> emotion -> intensity -> similarity
+    cells = []  # (similarity, speaker, emotion, intensity)
+    for spk in speakers:
+        for e, a, spec in specs:
+            value = mean_sim((spk, spec), (spk, "neutral"))
+            same.setdefault(_speaker_label(spk), {}).setdefault(e, {})[f"{a:g}"] = value
+            cells.append((value, _speaker_label(spk), e, f"{a:g}"))
+    lowest = min(cells, default=(math.nan, None, None, None))
+    pairs = {
+        f"{_speaker_label(a)} / {_speaker_label(b)}": mean_sim((a, "neutral"), (b, "neutral"))
+        for i, a in enumerate(speakers)
+        for b in speakers[i + 1 :]
     }
+    highest = max(pairs.items(), key=lambda kv: kv[1], default=(None, math.nan))
+    per_speaker = {}  # each speaker's lowest cell against its nearest other speaker
+    for spk in same:
+        mine = {k: v for k, v in pairs.items() if spk in k.split(" / ")}
+        nearest = max(mine, key=mine.get) if mine else None
+        per_speaker[spk] = {"lowest": min(c[0] for c in cells if c[1] == spk),
+                            "nearest_other": mine.get(nearest, math.nan),
+                            "nearest_pair": nearest}  # fmt: skip
+    return {
+        "available": True, "encoder": "resemblyzer VoiceEncoder (GE2E d-vector, 16 kHz)",
+        "speakers": [_speaker_label(spk) for spk in speakers], "model_speakers": len(model_speakers),
+        "sentences": len(ctx.sub), "intensities": list(ctx.plan.speaker_intensities), "clips": clips,
+        "same_speaker": same,
+        "per_emotion": {e: {f"{a:g}": float(np.mean([same[sp][e][f"{a:g}"] for sp in same]))
+                            for a in ctx.plan.speaker_intensities} for e in ctx.non_neutral},
+        "same_mean": _nanmean([c[0] for c in cells]),
+        "same_min": {"value": lowest[0], "speaker": lowest[1], "emotion": lowest[2], "intensity": lowest[3]},
+        "per_speaker": per_speaker,
+        "different": {"mean": _nanmean(list(pairs.values())), "max": highest[1], "max_pair": highest[0],
+                      "pairs": pairs},
+        "above_different_max": float(np.mean([c[0] > highest[1] for c in cells])) if pairs and cells else math.nan,
+        "margin": lowest[0] - highest[1],
+    }  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------- evaluate
@@ -624,6 +726,7 @@ def _targets(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "valence_ser_r": _target("valence_ser_r", adv["valence"]["ser_valence"]["r"]),
         "polarity_flip": _target("polarity_flip", res["polarity"]["va_flip_fraction"]),
         "wer_ratio": _target("wer_ratio", wer["ratio"] if wer.get("informative") else math.nan),
+        "speaker_margin": _target("speaker_margin", res["speaker"].get("margin", math.nan)),
     }
 
 
@@ -678,6 +781,7 @@ def evaluate(
         "wer": _wer_section(ctx, st, asr_backend, asr_name),
         "mcd": _mcd_section(ctx, st),
         "mos": _mos_section(ctx, st),
+        "speaker": _speaker_section(ctx),
         "renderings": [r.row() for r in renderer.cache.values()],
     }
     res["targets"] = _targets(res)
@@ -780,6 +884,7 @@ def render_markdown(res: dict[str, Any], plots: dict[str, Path] | None = None) -
         _md_wer,
         _md_mcd,
         _md_mos,
+        _md_speaker,
     ):
         lines += [*section(res, plots), ""]
     return "\n".join(lines)
@@ -901,8 +1006,43 @@ def _md_mos(res, plots) -> list[str]:
     m = res["mos"]
     if not m.get("available"):
         return ["## 8. MOS proxy", "", f"Not computed: {m['reason']}."]
+    rows = [[e, v, m.get("real_per_emotion", {}).get(e)] for e, v in m.get("synth_per_emotion", {}).items()]
     return [
-        "## 8. MOS proxy",
-        "",
-        f"distillmos: synthesised {_f(m['synth'])}, store recordings {_f(m['real'])}.",
-    ]
+        "## 8. MOS proxy", "",
+        f"Predicted MOS (1–5) by {m.get('model', 'distillmos')}: synthesised {_f(m['synth'])} over "
+        f"{m.get('synth_n', 'n/a')} clips, the store's recordings of the same sentences {_f(m['real'])} over "
+        f"{m.get('real_n', 'n/a')} clips. A proxy for naturalness, not a listening test; no target in the issue.",
+        "", *_table(["emotion", "synthesised", "store recordings"], rows),
+    ]  # fmt: skip
+
+
+def _md_speaker(res, plots) -> list[str]:
+    sp = res.get("speaker") or {"available": False, "reason": "not in this report"}
+    head = ["## 9. Speaker similarity", ""]
+    if "speaker_margin" in res.get("targets", {}):
+        head += [_status_line(res, "speaker_margin"), ""]
+    if not sp.get("available"):
+        return [*head, f"Not measured: {sp['reason']}."]
+    same, diff = sp["same_speaker"], sp["different"]
+    rows = [[f"{e}:{a}", *(same[spk][e][a] for spk in same), sp["per_emotion"][e][a]]
+            for e in sp["per_emotion"] for a in sp["per_emotion"][e]]  # fmt: skip
+    per = sp["per_speaker"]
+    rows += [["**lowest**", *(per[spk]["lowest"] for spk in same), sp["same_min"]["value"]],
+             ["**nearest other speaker**", *(per[spk]["nearest_other"] for spk in same), diff["max"]]]  # fmt: skip
+    low = sp["same_min"]
+    n_spk = f"{len(sp['speakers'])} of the model's {sp['model_speakers']} speakers" if sp["model_speakers"] else (
+        "the model's only voice")  # fmt: skip
+    pair = f" ({diff['max_pair']})" if diff["max_pair"] else ""
+    return [
+        *head,
+        f"Cosine similarity of speaker embeddings ({sp['encoder']}; 1 = same voice; different speakers "
+        f"typically still score 0.5–0.8) between each emotional rendering and the neutral rendering of the same "
+        f"speaker and sentence, mean over {sp['sentences']} sentences; {n_spk}. The claim: every cell is higher "
+        "than the similarity between any two different speakers of the model (neutral, same sentence). The "
+        "last rows put each speaker's lowest cell next to its most similar other speaker; the last column is the "
+        "mean over speakers, and there the lowest cell and the most similar pair.", "",
+        *_table(["emotion:intensity", *same, "all"], rows), "",
+        f"Different speakers: mean {_f(diff['mean'])}, max {_f(diff['max'])}{pair} over {len(diff['pairs'])} "
+        f"pairs. Lowest same-speaker cell: {_f(low['value'])} ({low['speaker']}, {low['emotion']}:"
+        f"{low['intensity']}); fraction of cells above the different-speaker max: {_f(sp['above_different_max'])}.",
+    ]  # fmt: skip
