@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from emovox.audio.io import load_audio
-from emovox.audio.level import normalise_level
+from emovox.audio.level import normalise_level, soft_limit
 from emovox.audio.mel import MelConfig, MelSpectrogram
 from emovox.checkpoint import load_module_state
 from emovox.config import config_from_dict
@@ -376,7 +376,8 @@ class EmotionalTTS:
         mel = out.mel
         if steps and self.denoiser is not None:
             mel = self._refine(out, speaker, z, steps, mix, guidance, generator, noise_scale)
-        return self.vocoder(mel)[0]
+        # Loud emotions (angry at intensity 2) may pass full scale: compress only the peaks, keep the level.
+        return soft_limit(self.vocoder(mel)[0], threshold=0.8, ceiling=0.99)[0]
 
     @torch.inference_mode()
     def _refine(

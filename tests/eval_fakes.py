@@ -148,3 +148,28 @@ def write_store(root: Path, tts: FakeTTS, sentences=SENTENCES, split="test") -> 
     (root / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     (root / "meta.json").write_text(json.dumps({"mel": {"sample_rate": SR}}))
     return root
+
+
+class NormalisedFakeSER(FakeSER):
+    """:class:`FakeSER` behind the speaker-normalised recogniser's interface: it records the reference sets and
+    the speaker labels it is given, and subtracts each speaker's reference arousal (as a speaker-mean recogniser
+    would subtract the speaker's mean features)."""
+
+    speaker_normalised = True
+    normalise = "speaker-mean"
+    min_group = 4
+    type = "features"
+
+    def __init__(self, emotions=BASIC_EMOTIONS):
+        super().__init__(emotions)
+        self.references: dict = {}
+        self.seen_speakers: list = []
+
+    def add_reference(self, speaker, xs, sample_rate=None):
+        arousal = [r.adv[0] for r in super().predict_batch(xs, sample_rate)]
+        self.references[speaker] = (len(xs), float(np.mean(arousal)))
+
+    def predict_batch(self, xs, sample_rate=None, batch_size=16, speakers=None):
+        assert speakers is not None and len(speakers) == len(xs), "speaker labels must come with the clips"
+        self.seen_speakers += list(speakers)
+        return super().predict_batch(xs, sample_rate, batch_size)

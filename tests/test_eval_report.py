@@ -353,3 +353,21 @@ def test_missing_speaker_encoder_and_mos_are_reported(tmp_path, monkeypatch):
     old = {k: v for k, v in res.items() if k != "speaker"}
     old["targets"] = {k: v for k, v in res["targets"].items() if k != "speaker_margin"}
     assert "Not measured: not in this report." in render_markdown(old)
+
+
+def test_a_speaker_normalised_recogniser_gets_a_balanced_reference_per_voice(tmp_path):
+    from tests.eval_fakes import NormalisedFakeSER
+
+    tts = FakeTTS()
+    store = write_store(tmp_path / "store", tts)
+    ser = NormalisedFakeSER()
+    res = evaluate(tts, store, ser, plan=EvalPlan.quick(), asr="none")
+    speakers = {s["speaker"] for s in res["meta"]["sentences"]}
+    assert set(ser.references) == speakers
+    n_sentences = {spk: sum(s["speaker"] == spk for s in res["meta"]["sentences"]) for spk in speakers}
+    known = [e for e in ser.emotions if e in tts.emotions]
+    for spk, (clips, _) in ser.references.items():
+        assert clips == n_sentences[spk] * len(known)  # every sentence of the voice in every emotion
+    assert res["meta"]["recogniser"]["reference_clips"] == {k: v[0] for k, v in ser.references.items()}
+    assert set(ser.seen_speakers) == speakers and len(ser.seen_speakers) >= res["meta"]["clips"]
+    assert "normalises each voice's features" in write_report(res, tmp_path / "r")["markdown"].read_text()

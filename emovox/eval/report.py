@@ -214,7 +214,39 @@ class Renderer:
         self.tts, self.ser, self.sentences, self.seed, self.batch = tts, ser, sentences, seed, batch
         self.known = list(tts.emotions)
         self.cache: dict[tuple[int, str], Rendering] = {}
+        self.audio: dict[tuple[int, str], np.ndarray] = {}  # synthesised for the reference, not yet measured
         self.sample_rate = 0
+        self.references: dict[str, int] = {}  # speaker -> clips in its recogniser reference set
+
+    @property
+    def speaker_normalised(self) -> bool:
+        return bool(getattr(self.ser, "speaker_normalised", False)) and hasattr(self.ser, "add_reference")
+
+    def add_references(self, emotions: Sequence[str], progress: bool) -> None:
+        """For a speaker-normalised recogniser: give it, per voice, a balanced reference set — that voice saying
+        its held-out sentences in every emotion the recogniser knows (intensity 1) — as the recogniser was
+        trained with each actor normalised over the actor's clips of every emotion."""
+        if not self.speaker_normalised:
+            return
+        from tqdm import tqdm
+
+        known = [e for e in self.ser.emotions if e in self.known and e in [*emotions, "calm"]]
+        by_speaker: dict[str, list[int]] = defaultdict(list)
+        for s in self.sentences:
+            by_speaker[s.speaker].append(s.index)
+        jobs = [self.key(i, e) for idx in by_speaker.values() for i in idx for e in known]
+        for key in tqdm(jobs, desc="recogniser reference", unit="clip", disable=not progress):
+            if key not in self.audio:
+                self.audio[key] = self._synth(*key)
+        for spk, idx in by_speaker.items():
+            clips = [self.audio[self.key(i, e)] for i in idx for e in known]
+            if len(clips) >= getattr(self.ser, "min_group", 1):
+                self.ser.add_reference(spk, clips, sample_rate=self.sample_rate)
+                self.references[spk] = len(clips)
+            else:
+                logger.warning(
+                    "speaker %s: %d reference clips, fewer than the recogniser needs", spk, len(clips)
+                )
 
     def key(self, sentence: int, spec: str) -> tuple[int, str]:
         return sentence, str(parse_emotion_spec(spec, known=self.known))
@@ -232,8 +264,9 @@ class Renderer:
         bar = tqdm(total=len(todo), desc="synthesise + measure", unit="clip", disable=not progress)
         for start in range(0, len(todo), self.batch):
             chunk = todo[start : start + self.batch]
-            audios = [self._synth(i, spec) for i, spec in chunk]
-            results = self.ser.predict_batch(audios, sample_rate=self.sample_rate)
+            audios = [self.audio.pop((i, spec), None) for i, spec in chunk]
+            audios = [a if a is not None else self._synth(i, spec) for a, (i, spec) in zip(audios, chunk)]
+            results = self.predict(audios, [self.sentences[i].speaker for i, _ in chunk], self.sample_rate)
             for (i, spec), audio, res in zip(chunk, audios, results):
                 sentence = self.sentences[i]
                 self.cache[(i, spec)] = Rendering(
@@ -243,6 +276,12 @@ class Renderer:
                 )  # fmt: skip
             bar.update(len(chunk))
         bar.close()
+
+    def predict(self, audios: Sequence[np.ndarray], speakers: Sequence[str | None], sample_rate: int) -> list:
+        """The recogniser's results, normalised per speaker when the recogniser is speaker-normalised."""
+        if self.speaker_normalised:
+            return self.ser.predict_batch(audios, sample_rate=sample_rate, speakers=list(speakers))
+        return self.ser.predict_batch(audios, sample_rate=sample_rate)
 
     def _synth(self, i: int, spec: str) -> np.ndarray:
         sentence = self.sentences[i]
@@ -360,8 +399,8 @@ def _accuracy_section(ctx: Context, store: Store, held: list[dict], ser: Any) ->
     real_pred = (
         [
             res.label
-            for res in ser.predict_batch(
-                [store.audio(r["utt_id"]) for r in real], sample_rate=store.sample_rate
+            for res in ctx.renderer.predict(
+                [store.audio(r["utt_id"]) for r in real], [r.get("speaker") for r in real], store.sample_rate
             )
         ]
         if real
@@ -769,6 +808,7 @@ def evaluate(
     ctx = Context(plan, chosen, emotions, list(ser.emotions), _adv_grid(tts, plan.adv_points), renderer)
     jobs, keep = _jobs(ctx)
     logger.info("evaluation: %d sentences (%s split), %d clips to synthesise", len(chosen), split, len(jobs))
+    renderer.add_references(emotions, progress)
     renderer.render_all(jobs, keep, progress)
     asr_backend, asr_name = _load_asr(asr)
     res: dict[str, Any] = {
@@ -805,12 +845,25 @@ def _meta(tts, st, split, chosen, plan, ser, asr_name, renderer) -> dict[str, An
         "store": str(st.path), "split": split, "sample_rate": renderer.sample_rate,
         "model": {k: info.get(k) for k in ("speakers", "emotions", "adv_range", "diffusion_steps")},
         "recogniser_emotions": list(ser.emotions), "asr": asr_name,
+        "recogniser": {"type": getattr(ser, "type", "cnn"), "normalise": getattr(ser, "normalise", "none"),
+                       "reference_clips": dict(renderer.references)},
         "plan": asdict(plan), "clips": len(renderer.cache),
         "sentences": [{"index": s.index, "text": s.text, "speaker": s.speaker} for s in chosen],
     }  # fmt: skip
 
 
 # ----------------------------------------------------------------------------------------------------- output
+
+
+def _md_recogniser(rec: dict[str, Any]) -> list[str]:
+    if not rec.get("reference_clips"):
+        return []
+    refs = ", ".join(f"{k} {v}" for k, v in rec["reference_clips"].items())
+    return [
+        f"The recogniser ({rec.get('type')}) normalises each voice's features by that voice's statistics "
+        f"({rec.get('normalise')}), as it was trained on each actor: the reference set of a voice is that voice "
+        f"saying its held-out sentences in every emotion the recogniser knows, at intensity 1 (clips: {refs})."
+    ]
 
 
 def _json_safe(x: Any) -> Any:
@@ -870,7 +923,9 @@ def render_markdown(res: dict[str, Any], plots: dict[str, Path] | None = None) -
         "# emovox evaluation report", "",
         f"emovox {meta['emovox_version']}, {meta['created']}. Store `{meta['store']}`, split: {meta['split']}; "
         f"{len(meta['sentences'])} sentences, {meta['clips']} synthesised clips at {meta['sample_rate']} Hz. "
-        f"Recogniser classes: {', '.join(meta['recogniser_emotions'])}. ASR: {meta['asr']}.", "",
+        f"Recogniser classes: {', '.join(meta['recogniser_emotions'])}. ASR: {meta['asr']}.",
+        *_md_recogniser(meta.get("recogniser") or {}),
+        "",
         "## Summary", "",
         *_table(["target", "measured", "required", "status"],
                 [[t["what"], t["value"], t["target"], t["status"]] for t in res["targets"].values()]), "",
