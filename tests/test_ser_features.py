@@ -247,8 +247,11 @@ def test_prediction_uses_the_speaker_group(tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="emovox.ser.infer"):
         plain = rec.predict(probe)
     assert "without speakers" in caplog.text and plain.probs != p_low.probs
-    with pytest.raises(ValueError, match="at least 2"):
-        rec.predict_batch([probe], speakers=["y"])
+    # a group below min_group without a reference: the same fallback, with a warning naming the speaker
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="emovox.ser.infer"):
+        small = rec.predict_batch([probe], speakers=["y"])[0]
+    assert "speaker 'y': 1 clip(s)" in caplog.text and small.probs == plain.probs
     with pytest.raises(ValueError, match="speaker labels"):
         rec.predict_batch(low_group, speakers=["x"])
     with pytest.raises(ValueError, match="no reference set"):
@@ -415,7 +418,7 @@ def one_thread():
 @pytest.mark.slow
 def test_ravdess_leave_two_actors_out_stats(ravdess_mini, tmp_path, one_thread):
     """Stats features + speaker normalisation on the 240 clips of actors 01-04, 2 folds of 2 actors (8 classes,
-    chance 12.5 %). On actors 01-12, 6 folds: 0.675 ± 0.048 (see /work/data/ser/REPORT.md)."""
+    chance 12.5 %). Measured on actors 01-12, 6 folds, l2 0.01-0.1: 0.67 ± 0.05 (stats + Whisper: 0.80)."""
     from emovox.data_prep.corpora import ravdess
     from emovox.data_prep.manifest import write_manifest
     from emovox.ser.data import read_records

@@ -128,11 +128,16 @@ def _feature_args(p: argparse.ArgumentParser, required: bool = True) -> None:
         "--hidden-dim", type=int, default=0, metavar="H", help="MLP width; 0 = logistic regression"
     )
     g.add_argument("--dropout", type=float, default=0.2, help="MLP dropout (default 0.2)")
-    g.add_argument("--l2", type=float, default=1e-2, help="L2 penalty of the classifier (default 0.01)")
+    g.add_argument("--l2", type=float, default=0.03, help="L2 penalty of the classifier (default 0.03)")
     g.add_argument(
         "--adv-l2", type=float, default=1000.0, help="ridge penalty of the ADV head (default 1000)"
     )
     g.add_argument("--min-group", type=int, default=8, help="fewest clips per speaker group at prediction")
+    g.add_argument(
+        "--whisper-pad",
+        action="store_true",
+        help="pad clips to Whisper's 30 s window (3x slower; on RAVDESS not better combined with stats)",
+    )
     g.add_argument("--cache", metavar="DIR", help="keep measured features here and reuse them")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -154,7 +159,7 @@ def _fit_config(args: argparse.Namespace):
 
     sets = [s.strip() for s in args.features.split(",") if s.strip()]
     return FitConfig(
-        features=FeatureConfig(sets=sets),
+        features=FeatureConfig(sets=sets, whisper_pad=args.whisper_pad),
         normalise=args.normalise,
         hidden_dim=args.hidden_dim,
         dropout=args.dropout,

@@ -6,7 +6,7 @@ Steps, all stored in one ``kind="ser"`` checkpoint with ``"type": "features"`` (
 1. features of every clip (:class:`emovox.ser.features.FeatureExtractor`), optionally cached on disk;
 2. optional speaker normalisation (:mod:`emovox.ser.normalise`), each training speaker against its own clips;
 3. global standardisation (mean/std of the training rows);
-4. the emotion classifier: multinomial logistic regression (L-BFGS to convergence, L2 penalty) or a one-hidden-
+4. the emotion classifier: multinomial logistic regression (L-BFGS in float64 to convergence, L2 penalty) or a one-hidden-
    layer MLP (AdamW, dropout), with class weights inversely proportional to class frequency;
 5. the ADV regressor: ridge regression, closed form, on the standardised features towards the record's ADV or,
    without one, its emotion's canonical anchor (Russell & Mehrabian 1977, :func:`emovox.emotion.labels.adv_anchor`).
@@ -61,7 +61,7 @@ class FitConfig:
     normalise: str = "speaker-mean"  # none | speaker (per-speaker mean and std) | speaker-mean (mean only)
     hidden_dim: int = 0  # 0 = multinomial logistic regression, else a one-hidden-layer MLP of this width
     dropout: float = 0.2  # MLP dropout (input and hidden)
-    l2: float = 1e-2  # L2 penalty on the classifier weights: mean cross-entropy + l2 * sum(W^2)
+    l2: float = 0.03  # L2 penalty on the classifier weights: mean cross-entropy + l2 * sum(W^2)
     adv_l2: float = 1000.0  # ridge penalty of the ADV regressor (RAVDESS: r with the targets best near 1000)
     epochs: int = 300  # MLP full-batch AdamW steps (logistic regression runs L-BFGS to convergence)
     lr: float = 3e-3  # MLP learning rate
@@ -193,38 +193,64 @@ def _class_weights(y: np.ndarray, n: int, balance: bool) -> torch.Tensor:
     return torch.tensor(w, dtype=torch.float32)
 
 
+def _fit_logistic(
+    z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, l2: float, n_classes: int
+) -> torch.nn.Linear:
+    """Multinomial logistic regression, L2-penalised, solved to convergence in float64 from zero weights.
+
+    The problem is strictly convex, so the solution does not depend on the class order or a seed; float64 and
+    tight tolerances keep L-BFGS from stopping early (in float32 it stopped at different points for different
+    class orders, measured 0.69 vs 0.74 accuracy on the same split).
+    """
+    z64, w64 = z.double(), w.double()
+    clf = torch.nn.Linear(z.shape[1], n_classes).double()
+    torch.nn.init.zeros_(clf.weight)
+    torch.nn.init.zeros_(clf.bias)
+    opt = torch.optim.LBFGS(
+        clf.parameters(),
+        lr=1.0,
+        max_iter=1000,
+        history_size=20,
+        tolerance_grad=1e-9,
+        tolerance_change=1e-14,
+        line_search_fn="strong_wolfe",
+    )
+
+    def closure() -> torch.Tensor:
+        opt.zero_grad()
+        loss = F.cross_entropy(clf(z64), y, weight=w64) + l2 * (clf.weight**2).sum()
+        loss.backward()
+        return loss
+
+    for _ in range(5):  # restarts continue from where a run stopped, until the gradient vanishes
+        opt.step(closure)
+        if max(p.grad.abs().max().item() for p in clf.parameters()) < 1e-7:
+            break
+    return clf
+
+
 def _fit_classifier(
     model: FeatureSERModel, z: torch.Tensor, y: torch.Tensor, w: torch.Tensor, cfg: FitConfig
 ) -> None:
     """Train ``model.hidden`` and ``model.classifier`` on standardised features ``z [N, F]``."""
-    weights = [
-        p for n, p in model.named_parameters() if n.startswith(("hidden", "classifier")) and p.ndim == 2
-    ]
-    params = [p for n, p in model.named_parameters() if n.startswith(("hidden", "classifier"))]
-
-    def loss_fn() -> torch.Tensor:
-        logits = model.classifier(model.hidden(model.dropout(z)))
-        return F.cross_entropy(logits, y, weight=w) + cfg.l2 * sum((p**2).sum() for p in weights)
-
-    model.train()
     if cfg.hidden_dim == 0:
-        opt = torch.optim.LBFGS(
-            params, lr=1.0, max_iter=500, tolerance_grad=1e-6, line_search_fn="strong_wolfe"
-        )
-
-        def closure() -> torch.Tensor:
-            opt.zero_grad()
-            loss = loss_fn()
-            loss.backward()
-            return loss
-
-        opt.step(closure)
-    else:
-        opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
-        for _ in range(cfg.epochs):
-            opt.zero_grad()
-            loss_fn().backward()
-            opt.step()
+        clf = _fit_logistic(z, y, w, cfg.l2, model.cfg.n_emotions)
+        with torch.no_grad():
+            model.classifier.weight.copy_(clf.weight)
+            model.classifier.bias.copy_(clf.bias)
+        model.eval()
+        return
+    names = ("hidden", "classifier")
+    params = [p for n, p in model.named_parameters() if n.startswith(names)]
+    weights = [p for n, p in model.named_parameters() if n.startswith(names) and p.ndim == 2]
+    opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.0)
+    model.train()
+    for _ in range(cfg.epochs):
+        opt.zero_grad()
+        logits = model.classifier(model.hidden(model.dropout(z)))
+        loss = F.cross_entropy(logits, y, weight=w) + cfg.l2 * sum((p**2).sum() for p in weights)
+        loss.backward()
+        opt.step()
     model.eval()
 
 
