@@ -787,7 +787,7 @@ def evaluate(
             ``synthesize(text, emotion=, speaker=, seed=) -> (audio, sr)``; ``describe()`` is optional).
         store: a feature store (``emovox features``); its test split (else dev) gives the held-out sentences
             and the real recordings.
-        ser: an :class:`emovox.emotion.ser_infer.EmotionRecognizer` (anything with ``emotions``,
+        ser: an :class:`emovox.ser.EmotionRecognizer` (anything with ``emotions``,
             ``predict_batch(audios, sample_rate=) -> [result with probs, label, adv]``; ``speakers`` optional).
         sentences: held-out sentences (overrides ``plan.sentences``).
         seed: sentence selection and synthesis seed (overrides ``plan.seed``).

@@ -1,1 +1,0 @@
-"""Pure ``nn.Module``s of the emotion package (no file I/O, no device logic)."""
