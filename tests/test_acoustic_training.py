@@ -53,6 +53,16 @@ def test_joint_then_second_stage_diffusion(toy, tmp_path):
     for k, v in ckpt.subset("model").items():  # FastSpeech2 stayed exactly as loaded
         assert torch.equal(frozen[k], v), k
 
+    # A decoder for a fine-tuned FastSpeech2: FastSpeech2 from diffusion.init_from, the decoder's starting
+    # weights from init_from (its mel statistics stay those of the FastSpeech2 it refines).
+    cfg3 = _cfg("diffusion.enabled=true", "diffusion.stage=second", f"diffusion.init_from={model}",
+                f"init_from={tmp_path / 'second' / 'model.safetensors'}")  # fmt: skip
+    state3 = AcousticTask(cfg3, data=toy).build_state()
+    started = state3.models["denoiser"].state_dict()
+    for k, v in second.subset("denoiser").items():
+        assert torch.equal(started[k], v), k
+    assert torch.equal(state3.models["acoustic"].mel_mean, ckpt.subset("model")["mel_mean"])
+
 
 def test_second_stage_needs_a_model():
     with pytest.raises(ValueError, match="init_from"):
@@ -114,7 +124,7 @@ def test_init_from_fine_tunes_from_a_trained_model(toy, tmp_path):
     assert own["pitch_stats"].shape[0] == 3
 
     with pytest.raises(ValueError, match="not both"):
-        AcousticTask(_cfg("diffusion.enabled=true", "diffusion.stage=second",
+        AcousticTask(_cfg("diffusion.enabled=true", "diffusion.stage=joint",
                           f"diffusion.init_from={tmp_path / 'base' / 'model.safetensors'}",
                           f"init_from={tmp_path / 'base' / 'model.safetensors'}"), data=toy).build_state()  # fmt: skip
 

@@ -55,7 +55,9 @@ class DiffusionTrainConfig:
 
     enabled: bool = False  # train a denoiser next to (or on top of) FastSpeech2
     stage: str = "joint"  # joint: both train together; second: FastSpeech2 frozen, loaded from init_from
-    init_from: str = ""  # acoustic checkpoint (model.safetensors) to start from; required for stage=second
+    # acoustic checkpoint (model.safetensors) to start from; required for stage=second, where the top-level
+    # init_from may then give the decoder's starting weights (fine-tuning a decoder for a fine-tuned FastSpeech2)
+    init_from: str = ""
     weight: float = 1.0  # weight of the diffusion loss in the total
     denoiser: DenoiserConfig = field(
         default_factory=lambda: DenoiserConfig(residual_channels=64, n_layers=12)
@@ -90,10 +92,12 @@ CONFIG = AcousticTrainConfig
 _FROM_DATA = ("pitch_stats", "energy_stats")
 
 
-def _init_from(module: torch.nn.Module, tensors: dict[str, torch.Tensor], what: str) -> None:
+def _init_from(
+    module: torch.nn.Module, tensors: dict[str, torch.Tensor], what: str, skip: tuple[str, ...] = _FROM_DATA
+) -> None:
     from emovox.checkpoint import load_module_state
 
-    fresh = load_module_state(module, tensors, f"init_from: {what}", partial=True, skip=_FROM_DATA)
+    fresh = load_module_state(module, tensors, f"init_from: {what}", partial=True, skip=skip)
     logger.info("init_from: %s: %d tensors fresh (%s)", what, len(fresh),
                 ", ".join(fresh[:6]) + (" ..." if len(fresh) > 6 else ""))  # fmt: skip
 
@@ -198,8 +202,10 @@ class AcousticTask(Task):
         diff = self.config.diffusion
         pretrained_ckpt = None
         if self.config.init_from:
-            if diff.init_from:
-                raise ValueError("set init_from or diffusion.init_from (stage=second), not both")
+            if diff.init_from and diff.stage != "second":
+                raise ValueError(
+                    "set init_from or diffusion.init_from, not both (both only with stage=second)"
+                )
             from emovox.checkpoint import load_checkpoint
             from emovox.paths import default_voice_path
 
@@ -218,8 +224,8 @@ class AcousticTask(Task):
         if diff.enabled:
             models["denoiser"] = self.build_denoiser(model)
             weights = pretrained_ckpt.subset("denoiser") if pretrained_ckpt is not None else {}
-            if weights:
-                _init_from(models["denoiser"], weights, "diffusion decoder")
+            if weights:  # the mel statistics stay those of the FastSpeech2 it refines
+                _init_from(models["denoiser"], weights, "diffusion decoder", skip=("mel_mean", "mel_std"))
             optimizers["denoiser"], schedulers["denoiser"] = self._optimizer(models["denoiser"])
         return TrainState(models=models, optimizers=optimizers, schedulers=schedulers)
 
