@@ -20,9 +20,27 @@ def evaluated(tmp_path_factory):
     root = tmp_path_factory.mktemp("eval")
     tts = FakeTTS()
     store = write_store(root / "store", tts)
-    result = evaluate(tts, store, FakeSER(), plan=PLAN, asr=OracleAsr(tts), seed=3)
+    twin = FakeSER(("neutral", "happy", "sad", "angry"))  # a second view with fewer classes
+    result = evaluate(tts, store, FakeSER(), plan=PLAN, asr=OracleAsr(tts), seed=3, others={"twin": twin})
     paths = write_report(result, root / "out")
     return result, paths, tts
+
+
+def test_target_posteriors_and_a_second_view_on_the_same_clips(evaluated):
+    res, paths, _ = evaluated
+    acc = res["accuracy"]
+    probs = acc["synth_mean_probs"]
+    assert set(probs) == set(acc["emotions"]) and acc["posterior_dominant"] == 1.0
+    for e in acc["emotions"]:
+        assert probs[e][e] == max(probs[f][e] for f in probs), e
+    assert res["targets"]["posterior_dominant"]["status"] == "PASS"
+    twin = res["other_recognisers"]["twin"]
+    assert set(twin["per_emotion"]) == {"neutral", "happy", "sad", "angry"}
+    # fewer classes cannot make the twin worse on the clips of its own classes
+    for e, value in twin["per_emotion"].items():
+        assert value >= acc["synth_per_emotion"][e], e
+    assert set(twin["intensity_rho"]) == {"happy", "sad", "angry"}
+    assert "Second view" in paths["markdown"].read_text()
 
 
 def test_accuracy_of_a_perfectly_controllable_voice(evaluated):
@@ -304,6 +322,20 @@ def test_speaker_similarity_of_a_two_voice_model(tmp_path):
     md = paths["markdown"].read_text()
     assert "## 9. Speaker similarity" in md and "| happy:2 |" in md and "low / high" in md
     assert json.loads(paths["json"].read_text())["speaker"]["same_speaker"]["high"]["sad"]["1"] > 0.7
+
+
+def test_one_person_in_two_voices_is_not_two_different_speakers(tmp_path):
+    from dataclasses import replace
+
+    from tests.speaker_fakes import VoicesTTS
+
+    _needs_resemblyzer()
+    tts = VoicesTTS()
+    store = write_store(tmp_path / "store", VoicesTTS(), sentences=("a dog ran home", "we saw the sea"))
+    plan = replace(SPEAKER_PLAN, same_person=(("low", "high"),))
+    sp = evaluate(tts, store, FakeSER(tts.emotions), plan=plan, asr="none")["speaker"]
+    assert list(sp["same_person_pairs"]) == ["low / high"] and sp["different"]["pairs"] == {}
+    assert math.isnan(sp["different"]["max"])
 
 
 def test_a_voice_that_changes_with_the_emotion_misses(tmp_path):

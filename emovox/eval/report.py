@@ -63,14 +63,24 @@ INTENSITY_MEASURES = ("p_target", "f0_st", "f0_range_st", "energy_db")
 MAX_REFERENCE_WER = 0.5  # above this WER on the store's own audio, the WER ratio is reported but not judged
 POLARITY_MEASURES = ("ser_arousal", "ser_valence", "f0_st", "energy_db")
 
-# name -> (what, threshold, ">=" or "<="): the acceptance targets of the issue.
+# name -> (what, threshold, ">=" or "<="): what the default voice is held to, judged by a recogniser trained on
+# real speech (recorded actors), never only by one trained on the voice's own corpus.
 TARGETS: dict[str, tuple[str, float, str]] = {
-    "emotion_accuracy": ("emotion accuracy of synthesised speech (basic emotions)", 0.80, ">="),
-    "intensity_rho": ("mean Spearman ρ, intensity vs recogniser target probability", 0.90, ">="),
+    "emotion_accuracy": ("emotion accuracy of synthesised speech (basic emotions)", 0.55, ">="),
+    "posterior_dominant": (
+        "share of emotions whose recogniser probability is highest when that emotion is requested",
+        1.0,
+        ">=",
+    ),
+    "intensity_rho": (
+        "lowest Spearman ρ over the emotions, intensity vs recogniser target probability",
+        0.90,
+        ">=",
+    ),
     "arousal_f0_r": ("Pearson r, requested arousal vs measured F0 level", 0.90, ">="),
-    "valence_ser_r": ("Pearson r, requested valence vs recogniser valence", 0.80, ">="),
+    "valence_ser_r": ("Pearson r, requested valence vs recogniser valence", 0.70, ">="),
     "polarity_flip": ("fraction of -e renderings moving opposite to e (recogniser A/V)", 0.90, ">="),
-    "wer_ratio": ("WER of synthesised speech / WER of the store's recordings", 1.50, "<="),
+    "wer_ratio": ("WER of synthesised speech / WER of the store's recordings", 1.20, "<="),
     "speaker_margin": (
         "lowest same-speaker emotional↔neutral similarity − highest different-speaker one",
         0.0,
@@ -85,7 +95,7 @@ class EvalPlan:
 
     sentences: int = 20  # held-out sentences for accuracy, WER and MCD
     sub_sentences: int = 5  # of those, the ones used for intensity, ADV, mixtures and polarity
-    intensities: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)  # requested intensities
+    intensities: tuple[float, ...] = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)  # requested intensities (0-2)
     adv_points: int = 5  # grid points per ADV axis
     mixture_weights: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)  # w in a:w+b:(1-w)
     mixture_pairs: tuple[tuple[str, str], ...] = (("happy", "sad"), ("angry", "sad"), ("happy", "angry"))
@@ -93,6 +103,9 @@ class EvalPlan:
     real_per_sentence: int = 7  # store recordings per sentence for the reference WER
     speaker_intensities: tuple[float, ...] = (1.0, 2.0)  # intensities of the speaker-similarity renderings
     max_speakers: int = 10  # the model's first speakers measured for speaker similarity
+    # groups of speaker names that are one recorded person (e.g. two synthesisers of one voice talent): their
+    # pairs are reported apart, not as "different speakers"
+    same_person: tuple[tuple[str, ...], ...] = ()
     seed: int = 0  # sentence and recording selection, synthesis seeds
 
     @classmethod
@@ -193,6 +206,7 @@ class Rendering:
     ser_probs: dict[str, float]
     ser_adv: tuple[float, float, float]
     audio: np.ndarray | None = field(default=None, repr=False)
+    others: dict[str, dict[str, Any]] = field(default_factory=dict)  # second-view recognisers: label, probs
 
     def value(self, measure: str) -> float:
         if measure.startswith("ser_"):
@@ -207,11 +221,32 @@ class Rendering:
         return d
 
 
+def _normalised(ser: Any) -> bool:
+    return bool(getattr(ser, "speaker_normalised", False)) and hasattr(ser, "add_reference")
+
+
+def _predict(
+    ser: Any, audios: Sequence[np.ndarray], speakers: Sequence[str | None], sample_rate: int
+) -> list:
+    if _normalised(ser):
+        return ser.predict_batch(audios, sample_rate=sample_rate, speakers=list(speakers))
+    return ser.predict_batch(audios, sample_rate=sample_rate)
+
+
 class Renderer:
     """Synthesises each (sentence, spec) once, measures it, and keeps audio only where asked."""
 
-    def __init__(self, tts: Any, ser: Any, sentences: list[Sentence], seed: int, batch: int = 8):
+    def __init__(
+        self,
+        tts: Any,
+        ser: Any,
+        sentences: list[Sentence],
+        seed: int,
+        batch: int = 8,
+        others: dict[str, Any] | None = None,
+    ):
         self.tts, self.ser, self.sentences, self.seed, self.batch = tts, ser, sentences, seed, batch
+        self.others = dict(others or {})  # name -> a second-view recogniser, scored on the same clips
         self.known = list(tts.emotions)
         self.cache: dict[tuple[int, str], Rendering] = {}
         self.audio: dict[tuple[int, str], np.ndarray] = {}  # synthesised for the reference, not yet measured
@@ -220,17 +255,20 @@ class Renderer:
 
     @property
     def speaker_normalised(self) -> bool:
-        return bool(getattr(self.ser, "speaker_normalised", False)) and hasattr(self.ser, "add_reference")
+        return _normalised(self.ser)
 
     def add_references(self, emotions: Sequence[str], progress: bool) -> None:
         """For a speaker-normalised recogniser: give it, per voice, a balanced reference set — that voice saying
         its held-out sentences in every emotion the recogniser knows (intensity 1) — as the recogniser was
         trained with each actor normalised over the actor's clips of every emotion."""
-        if not self.speaker_normalised:
-            return
+        for ser in (self.ser, *self.others.values()):
+            if _normalised(ser):
+                self._add_reference(ser, emotions, progress)
+
+    def _add_reference(self, ser: Any, emotions: Sequence[str], progress: bool) -> None:
         from tqdm import tqdm
 
-        known = [e for e in self.ser.emotions if e in self.known and e in [*emotions, "calm"]]
+        known = [e for e in ser.emotions if e in self.known and e in [*emotions, "calm"]]
         by_speaker: dict[str, list[int]] = defaultdict(list)
         for s in self.sentences:
             by_speaker[s.speaker].append(s.index)
@@ -240,9 +278,10 @@ class Renderer:
                 self.audio[key] = self._synth(*key)
         for spk, idx in by_speaker.items():
             clips = [self.audio[self.key(i, e)] for i in idx for e in known]
-            if len(clips) >= getattr(self.ser, "min_group", 1):
-                self.ser.add_reference(spk, clips, sample_rate=self.sample_rate)
-                self.references[spk] = len(clips)
+            if len(clips) >= getattr(ser, "min_group", 1):
+                ser.add_reference(spk, clips, sample_rate=self.sample_rate)
+                if ser is self.ser:
+                    self.references[spk] = len(clips)
             else:
                 logger.warning(
                     "speaker %s: %d reference clips, fewer than the recogniser needs", spk, len(clips)
@@ -266,22 +305,25 @@ class Renderer:
             chunk = todo[start : start + self.batch]
             audios = [self.audio.pop((i, spec), None) for i, spec in chunk]
             audios = [a if a is not None else self._synth(i, spec) for a, (i, spec) in zip(audios, chunk)]
-            results = self.predict(audios, [self.sentences[i].speaker for i, _ in chunk], self.sample_rate)
-            for (i, spec), audio, res in zip(chunk, audios, results):
+            speakers = [self.sentences[i].speaker for i, _ in chunk]
+            results = self.predict(audios, speakers, self.sample_rate)
+            others = {
+                name: _predict(rec, audios, speakers, self.sample_rate) for name, rec in self.others.items()
+            }
+            for k, ((i, spec), audio, res) in enumerate(zip(chunk, audios, results)):
                 sentence = self.sentences[i]
                 self.cache[(i, spec)] = Rendering(
                     i, spec, sentence.speaker, measure_prosody(audio, self.sample_rate).to_dict(),
                     res.label, dict(res.probs), tuple(float(v) for v in res.adv),
                     audio if (i, spec) in keep else None,
+                    {name: {"label": o[k].label, "probs": dict(o[k].probs)} for name, o in others.items()},
                 )  # fmt: skip
             bar.update(len(chunk))
         bar.close()
 
     def predict(self, audios: Sequence[np.ndarray], speakers: Sequence[str | None], sample_rate: int) -> list:
         """The recogniser's results, normalised per speaker when the recogniser is speaker-normalised."""
-        if self.speaker_normalised:
-            return self.ser.predict_batch(audios, sample_rate=sample_rate, speakers=list(speakers))
-        return self.ser.predict_batch(audios, sample_rate=sample_rate)
+        return _predict(self.ser, audios, speakers, sample_rate)
 
     def _synth(self, i: int, spec: str) -> np.ndarray:
         sentence = self.sentences[i]
@@ -411,7 +453,10 @@ def _accuracy_section(ctx: Context, store: Store, held: list[dict], ser: Any) ->
     def acc(a: list[str], b: list[str]) -> float:
         return float(np.mean([x == y for x, y in zip(a, b)])) if a else math.nan
 
+    mean_probs = _mean_posteriors(synth, rows, lambda r: r.ser_probs)
     return {
+        "synth_mean_probs": mean_probs,
+        "posterior_dominant": _dominant_share(mean_probs),
         "emotions": rows,
         "not_classifiable": [e for e in ctx.emotions if e not in ctx.ser_emotions],
         "recogniser_classes": ctx.ser_emotions,
@@ -425,6 +470,48 @@ def _accuracy_section(ctx: Context, store: Store, held: list[dict], ser: Any) ->
         "real_per_emotion": {e: acc([x for x in real_req if x == e], [p for x, p in zip(real_req, real_pred) if x == e]) for e in rows},
         "real_confusion": _confusion(real_req, real_pred, rows, ctx.ser_emotions),
     }  # fmt: skip
+
+
+def _mean_posteriors(clips: Sequence[Rendering], rows: list[str], probs_of) -> dict[str, dict[str, float]]:
+    """Mean posterior of each recogniser class (columns) over the clips that requested each emotion (rows)."""
+    out = {}
+    for e in rows:
+        mine = [probs_of(r) for r in clips if r.spec == e]
+        out[e] = {c: float(np.mean([p.get(c, 0.0) for p in mine])) if mine else math.nan for c in rows}
+    return out
+
+
+def _dominant_share(mean_probs: dict[str, dict[str, float]]) -> float:
+    """Share of emotions e for which mean P(e) is higher when e is requested than when any other emotion is."""
+    rows = list(mean_probs)
+    if len(rows) < 2:
+        return math.nan
+    wins = [all(mean_probs[e][e] > mean_probs[f][e] for f in rows if f != e) for e in rows]
+    return float(np.mean(wins))
+
+
+def _others_section(ctx: Context) -> dict[str, Any]:
+    """The second-view recognisers on the same clips: accuracy, P(target) dominance, intensity ρ."""
+    out: dict[str, Any] = {}
+    for name, rec in ctx.renderer.others.items():
+        rows = [e for e in ctx.emotions if e in rec.emotions]
+        synth = [ctx.renderer.get(s.index, e) for s in ctx.sentences for e in rows]
+        hits = [r.others[name]["label"] == r.spec for r in synth]
+        per = {e: float(np.mean([h for h, r in zip(hits, synth) if r.spec == e])) for e in rows}
+        mean_probs = _mean_posteriors(synth, rows, lambda r, n=name: r.others[n]["probs"])
+        rhos = {}
+        for e in [x for x in ctx.non_neutral if x in rec.emotions]:
+            alphas, groups, values = [], [], []
+            for s in ctx.sub:
+                for a in ctx.plan.intensities:
+                    r = ctx.renderer.get(s.index, f"{e}:{a:g}")
+                    alphas.append(a)
+                    groups.append(s.index)
+                    values.append(r.others[name]["probs"].get(e, math.nan))
+            rhos[e] = spearman(alphas, centred_by_group(values, groups))
+        out[name] = {"synth_accuracy": float(np.mean(hits)) if hits else math.nan, "per_emotion": per,
+                     "posterior_dominant": _dominant_share(mean_probs), "intensity_rho": rhos}  # fmt: skip
+    return out
 
 
 def _intensity_section(ctx: Context) -> dict[str, Any]:
@@ -696,11 +783,16 @@ def _speaker_section(ctx: Context) -> dict[str, Any]:
             same.setdefault(_speaker_label(spk), {}).setdefault(e, {})[f"{a:g}"] = value
             cells.append((value, _speaker_label(spk), e, f"{a:g}"))
     lowest = min(cells, default=(math.nan, None, None, None))
-    pairs = {
-        f"{_speaker_label(a)} / {_speaker_label(b)}": mean_sim((a, "neutral"), (b, "neutral"))
+    person = {name: g for g in ctx.plan.same_person for name in g}
+    all_pairs = {
+        (a, b): mean_sim((a, "neutral"), (b, "neutral"))
         for i, a in enumerate(speakers)
         for b in speakers[i + 1 :]
     }
+    same_person = {f"{_speaker_label(a)} / {_speaker_label(b)}": v for (a, b), v in all_pairs.items()
+                   if a in person and person[a] == person.get(b)}  # fmt: skip
+    pairs = {f"{_speaker_label(a)} / {_speaker_label(b)}": v for (a, b), v in all_pairs.items()
+             if f"{_speaker_label(a)} / {_speaker_label(b)}" not in same_person}  # fmt: skip
     highest = max(pairs.items(), key=lambda kv: kv[1], default=(None, math.nan))
     per_speaker = {}  # each speaker's lowest cell against its nearest other speaker
     for spk in same:
@@ -721,6 +813,7 @@ def _speaker_section(ctx: Context) -> dict[str, Any]:
         "per_speaker": per_speaker,
         "different": {"mean": _nanmean(list(pairs.values())), "max": highest[1], "max_pair": highest[0],
                       "pairs": pairs},
+        "same_person_pairs": same_person,
         "above_different_max": float(np.mean([c[0] > highest[1] for c in cells])) if pairs and cells else math.nan,
         "margin": lowest[0] - highest[1],
     }  # fmt: skip
@@ -760,7 +853,8 @@ def _targets(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
     wer = res["wer"]
     return {
         "emotion_accuracy": _target("emotion_accuracy", res["accuracy"]["synth_accuracy"]),
-        "intensity_rho": _target("intensity_rho", res["intensity"]["mean_rho_p_target"]),
+        "posterior_dominant": _target("posterior_dominant", res["accuracy"]["posterior_dominant"]),
+        "intensity_rho": _target("intensity_rho", res["intensity"]["min_rho_p_target"]),
         "arousal_f0_r": _target("arousal_f0_r", adv["arousal"]["f0_st"]["r"]),
         "valence_ser_r": _target("valence_ser_r", adv["valence"]["ser_valence"]["r"]),
         "polarity_flip": _target("polarity_flip", res["polarity"]["va_flip_fraction"]),
@@ -779,6 +873,7 @@ def evaluate(
     plan: EvalPlan | None = None,
     asr: Any = "auto",
     progress: bool = False,
+    others: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate an emotional TTS model; returns every number (JSON-serialisable, NaN for "not measured").
 
@@ -794,6 +889,8 @@ def evaluate(
         plan: grid sizes (:class:`EvalPlan`; ``EvalPlan.quick()`` for a smoke test).
         asr: ``"auto"``/``"whisper"``/``"pocketsphinx"``/``"none"`` or an object with ``transcribe(audio, sr)``.
         progress: show a progress bar.
+        others: second-view recognisers by name (e.g. one trained on the voice's own corpus), scored on the
+            same clips beside ``ser``, which stays the headline.
     """
     plan = replace(plan or EvalPlan(), seed=seed, **({"sentences": sentences} if sentences else {}))
     st = Store.open(store)
@@ -804,7 +901,7 @@ def evaluate(
         raise ValueError(
             f"the model must know 'neutral' and basic emotions; it knows: {', '.join(tts.emotions)}"
         )
-    renderer = Renderer(tts, ser, chosen, plan.seed)
+    renderer = Renderer(tts, ser, chosen, plan.seed, others=others)
     ctx = Context(plan, chosen, emotions, list(ser.emotions), _adv_grid(tts, plan.adv_points), renderer)
     jobs, keep = _jobs(ctx)
     logger.info("evaluation: %d sentences (%s split), %d clips to synthesise", len(chosen), split, len(jobs))
@@ -822,6 +919,7 @@ def evaluate(
         "mcd": _mcd_section(ctx, st),
         "mos": _mos_section(ctx, st),
         "speaker": _speaker_section(ctx),
+        "other_recognisers": _others_section(ctx),
         "renderings": [r.row() for r in renderer.cache.values()],
     }
     res["targets"] = _targets(res)
@@ -940,6 +1038,7 @@ def render_markdown(res: dict[str, Any], plots: dict[str, Path] | None = None) -
         _md_mcd,
         _md_mos,
         _md_speaker,
+        _md_others,
     ):
         lines += [*section(res, plots), ""]
     return "\n".join(lines)
@@ -947,6 +1046,27 @@ def render_markdown(res: dict[str, Any], plots: dict[str, Path] | None = None) -
 
 def _img(plots: dict[str, Path], key: str) -> list[str]:
     return [f"![{key}]({plots[key].as_posix()})", ""] if key in plots else []
+
+
+def _md_others(res, plots) -> list[str]:
+    others = res.get("other_recognisers") or {}
+    if not others:
+        return []
+    a, i = res["accuracy"], res["intensity"]
+    names = list(others)
+    emotions = a["emotions"]
+    rows = [["accuracy", a["synth_accuracy"], *(others[n]["synth_accuracy"] for n in names)],
+            ["P(target) highest when requested", a["posterior_dominant"],
+             *(others[n]["posterior_dominant"] for n in names)]]  # fmt: skip
+    rows += [[f"accuracy: {e}", a["synth_per_emotion"].get(e), *(others[n]["per_emotion"].get(e) for n in names)]
+             for e in emotions]  # fmt: skip
+    rows += [[f"intensity ρ: {e}", t["p_target"]["rho"], *(others[n]["intensity_rho"].get(e) for n in names)]
+             for e, t in i["per_emotion"].items()]  # fmt: skip
+    return [
+        "## Second view: other recognisers on the same clips", "",
+        "The headline recogniser (first column) beside the others given with `--ser`.", "",
+        *_table(["measure", "headline", *names], rows),
+    ]  # fmt: skip
 
 
 def _md_accuracy(res, plots) -> list[str]:
@@ -1100,4 +1220,15 @@ def _md_speaker(res, plots) -> list[str]:
         f"Different speakers: mean {_f(diff['mean'])}, max {_f(diff['max'])}{pair} over {len(diff['pairs'])} "
         f"pairs. Lowest same-speaker cell: {_f(low['value'])} ({low['speaker']}, {low['emotion']}:"
         f"{low['intensity']}); fraction of cells above the different-speaker max: {_f(sp['above_different_max'])}.",
+        *_md_same_person(sp.get("same_person_pairs") or {}),
     ]  # fmt: skip
+
+
+def _md_same_person(pairs: dict[str, float]) -> list[str]:
+    if not pairs:
+        return []
+    listed = ", ".join(f"{k} {_f(v)}" for k, v in pairs.items())
+    return [
+        "",
+        f"Not counted as different speakers (one recorded person, given with --same-person): {listed}.",
+    ]
