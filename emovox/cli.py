@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 from collections.abc import Sequence
 
@@ -66,6 +67,29 @@ def _setup_logging(verbose: int, quiet: bool) -> None:
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
 
 
+NEGATABLE = ("-e", "--emotion")
+"""Options whose value may start with '-' (a negated emotion, ``-e -happy``)."""
+_NEGATED = re.compile(r"^-[A-Za-z][\w.:+@,-]*$")
+
+
+def _negative_values(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """``-e -happy`` → ``-e=-happy``: argparse reads any ``-word`` as an option, so a negated emotion spec after
+    ``--emotion`` would need ``--emotion=-happy``; join it when it is not one of the command's own options."""
+    known = {s for action in parser._actions for s in action.option_strings}
+    out: list[str] = []
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        nxt = argv[i + 1] if i + 1 < len(argv) else None
+        if a in NEGATABLE and a in known and nxt is not None and _NEGATED.match(nxt) and nxt not in known:
+            out.append(f"{a}={nxt}")
+            i += 2
+        else:
+            out.append(a)
+            i += 1
+    return out
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top = _top_parser()
@@ -84,7 +108,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     module.add_arguments(parser)
-    args = parser.parse_args(argv[idx + 1 :])
+    args = parser.parse_args(_negative_values(parser, argv[idx + 1 :]))
     _setup_logging(global_args.verbose, global_args.quiet)
     try:
         return int(module.run(args) or 0)

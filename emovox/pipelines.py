@@ -178,6 +178,8 @@ class EmotionalTTS:
     def speaker_index(self, speaker: str | int | None) -> int:
         if speaker is None:
             return self.speakers.index(self.default_speaker)
+        if isinstance(speaker, bool) or not isinstance(speaker, (str, int)):
+            raise TypeError(f"speaker must be a speaker name or index, not {type(speaker).__name__}")
         if isinstance(speaker, int) and 0 <= speaker < len(self.speakers):
             return speaker
         if isinstance(speaker, str) and speaker in self.speakers:
@@ -198,10 +200,12 @@ class EmotionalTTS:
             if emotion is None or self.bank is None:
                 return z_ref
             spec = self.parse_emotion(emotion)
-            alpha = (
-                spec.components[0].intensity if spec.kind == "label" and len(spec.components) == 1 else 1.0
-            )
-            return self.bank.from_reference(z_ref, alpha)
+            if spec.kind != "label" or len(spec.components) != 1:
+                raise ValueError(
+                    f"with a reference clip the emotion comes from the clip; the spec may only scale it (e.g. "
+                    f"'neutral:1.5' for 1.5x the clip's emotion), not be '{spec}'"
+                )
+            return self.bank.from_reference(z_ref, spec.components[0].intensity)
         if self.bank is None:
             raise ValueError(
                 "this model has no emotion bank; run `emovox bank` on it or pass a reference clip"
@@ -249,7 +253,9 @@ class EmotionalTTS:
                 yield _Chunk(piece, seg.emotion or emotion, 0, seg.rate, seg.pitch, seg.volume)
 
     def _tokens(self, text: str) -> list[int]:
-        return self.frontend(text).ids
+        """Token ids of ``text``, or ``[]`` when it has nothing to speak (only punctuation, emoji, symbols)."""
+        out = self.frontend(text)
+        return out.ids if any(ch.isalpha() for ch in out.phonemes) else []
 
     def stream(
         self,
@@ -283,6 +289,11 @@ class EmotionalTTS:
         """
         if not isinstance(text, str) or not text.strip():
             raise ValueError("text is empty")
+        for name, value in (("steps", steps), ("seed", seed)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+                raise TypeError(f"{name} must be an integer or None, not {type(value).__name__} {value!r}")
+        if seed is not None and not 0 <= seed < 2**63:
+            raise ValueError(f"seed must be between 0 and 2**63 - 1, got {seed}")
         if not (math.isfinite(speed) and 0.25 <= speed <= 4.0):
             raise ValueError(f"speed must be between 0.25 and 4, got {speed}")
         spk = self.speaker_index(speaker)
@@ -302,6 +313,7 @@ class EmotionalTTS:
         generator = torch.Generator().manual_seed(seed if seed is not None else 0)
         base = emotion if isinstance(emotion, str) or emotion is None else str(emotion)
         cache: dict[str | None, tuple[torch.Tensor, list]] = {}
+        spoken = 0
         for chunk in self._chunks(text, base, markup):
             if chunk.break_ms:
                 yield np.zeros(int(self.sample_rate * chunk.break_ms / 1000), dtype=np.float32)
@@ -317,10 +329,15 @@ class EmotionalTTS:
             if not ids:
                 continue
             z, mix = cache[chunk.emotion]
+            spoken += 1
             audio = self._render(
                 ids, spk, z, speed * chunk.rate, chunk.pitch, steps, mix, guidance, generator, noise_scale
             )
             yield (audio * chunk.volume).astype(np.float32)
+        if not spoken:
+            raise ValueError(
+                f"nothing to say: {text[:60]!r} has no speakable words (only punctuation or symbols)"
+            )
 
     def synthesize(
         self,

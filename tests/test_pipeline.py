@@ -230,3 +230,75 @@ def test_default_steps_from_the_checkpoint(diffusion_tts, monkeypatch):
     by_default, _ = tts.synthesize("Hello there.", "happy", seed=1)
     plain, _ = tts.synthesize("Hello there.", "happy", steps=0)
     np.testing.assert_array_equal(by_default, plain)
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,match",
+    [
+        ({"speaker": True}, TypeError, "speaker"),
+        ({"steps": "4"}, TypeError, "steps"),
+        ({"steps": 1.5}, TypeError, "steps"),
+        ({"seed": 2**70}, ValueError, "seed"),
+        ({"seed": -1}, ValueError, "seed"),
+        ({"loudness": -3.0}, ValueError, "loudness"),
+        ({"loudness": "loud"}, TypeError, "loudness"),
+    ],
+)
+def test_python_api_rejects_wrong_types_with_the_argument_named(tts, kwargs, error, match):
+    with pytest.raises(error, match=match):
+        tts.synthesize("Hello.", "happy", **kwargs)
+
+
+@pytest.mark.parametrize("text", ["?!...", "— … ;", "<speak></speak>"])
+def test_nothing_to_say_is_an_error_not_noise(tts, text):
+    with pytest.raises(ValueError, match="nothing to say"):
+        tts.synthesize(text)
+
+
+def test_a_reference_clip_takes_only_an_intensity(tts, tmp_path):
+    ref = tmp_path / "ref.wav"
+    sf.write(ref, 0.3 * np.sin(2 * np.pi * 180 * np.arange(22050) / 22050), 22050)
+    assert tts.synthesize("Hello.", "neutral:1.5", ref_audio=ref)[0].size > 0
+    for spec in ("adv:0.5,0.2,0.1", "happy:0.5+sad:0.5"):
+        with pytest.raises(ValueError, match="comes from the clip"):
+            tts.synthesize("Hello.", spec, ref_audio=ref)
+
+
+def test_explicit_loudness_normalises_and_the_default_keeps_the_voice_level(tts):
+    from emovox.audio.level import active_rms_db
+
+    plain, sr = tts.synthesize("Hello there.", "happy")
+    louder, _ = tts.synthesize("Hello there.", "happy", loudness=-18.0)
+    assert active_rms_db(louder, sr) == pytest.approx(-18.0, abs=0.5)
+    assert abs(active_rms_db(plain, sr) + 18.0) > 0.5  # the voice's own level is not normalised
+
+
+@pytest.mark.parametrize(
+    "argv,match",
+    [
+        (["-o", "{tmp}"], "is a directory"),
+        (["-o", "{tmp}/out.xyz"], "unsupported extension"),
+        (["--threads", "-2"], "--threads"),
+        (["--seed", str(2**70)], "--seed"),
+        (["--emotion", ""], "--emotion is empty"),
+        (["--loudness", "0"], "--loudness"),
+    ],
+)
+def test_cli_bad_options_name_the_option_and_write_nothing(voice, tmp_path, capsys, argv, match):
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if "-o" not in argv:
+        argv += ["-o", str(tmp_path / "x.wav")]
+    assert cli(["synth", "Hello.", "--model", str(voice), *argv]) == 1
+    assert match in capsys.readouterr().err
+    assert not (tmp_path / "x.wav").exists() and not list(tmp_path.glob(".*"))
+
+
+def test_cli_negated_emotion_formats_and_plain_text_starting_with_a_bracket(voice, tmp_path):
+    for name in ("neg.wav", "neg.flac", "neg.ogg"):
+        out = tmp_path / name
+        assert cli(["synth", "Hello there.", "-e", "-happy", "--model", str(voice), "-o", str(out)]) == 0
+        info = sf.info(out)
+        assert info.format == {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}[out.suffix] and info.frames > 0
+    heart = tmp_path / "heart.wav"
+    assert cli(["synth", "<3 I love you", "--no-markup", "--model", str(voice), "-o", str(heart)]) == 0
+    assert sf.info(heart).frames > 0

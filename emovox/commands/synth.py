@@ -8,7 +8,8 @@ Emotion specs (the same everywhere in emovox):
   adv:0.8,0.4,-0.5   arousal, dominance, valence in [-1, 1]
   va:0.6,0.3         valence, arousal in [-1, 1]
 
-Markup (--markup, or text starting with '<') changes emotion inside one request:
+Markup (--markup, or text starting with '<'; --no-markup reads such text as plain) changes emotion inside one
+request:
   <speak>Fine. <emotion name="sad" intensity="0.8">It is over.</emotion><break time="300ms"/></speak>
 """
 
@@ -23,10 +24,14 @@ def add_arguments(parser):
     parser.add_argument(
         "-e", "--emotion", default="neutral", help="emotion spec (see above; default: neutral)"
     )
-    parser.add_argument("-o", "--output", default="out.wav", help="output WAV (default: out.wav)")
+    parser.add_argument("-o", "--output", default="out.wav",
+                        help="output file: .wav (16-bit), .flac, .ogg (Vorbis) or .mp3 (default: out.wav)")  # fmt: skip
     parser.add_argument("--speaker", help="speaker name (see `emovox emotions`)")
     parser.add_argument("--ref-audio", metavar="WAV", help="take the emotion from this clip ('like this')")
-    parser.add_argument("--markup", action="store_true", help="parse the text as emotion markup")
+    markup = parser.add_mutually_exclusive_group()
+    markup.add_argument("--markup", action="store_true", help="parse the text as emotion markup")
+    markup.add_argument("--no-markup", action="store_true",
+                        help="plain text even if it starts with '<' (e.g. '<3 I love you')")  # fmt: skip
     parser.add_argument("--speed", type=float, default=1.0, help="speaking rate factor (0.25-4, default 1)")
     parser.add_argument("--seed", type=int, help="random seed for reproducible sampling")
     parser.add_argument("--steps", type=int, help="diffusion decoder steps (default: the model's; 0 = off)")
@@ -52,6 +57,36 @@ def add_arguments(parser):
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
 
 
+# extension -> (soundfile format, subtype)
+FORMATS = {".wav": ("WAV", "PCM_16"), ".flac": ("FLAC", "PCM_16"), ".ogg": ("OGG", "VORBIS"),
+           ".mp3": ("MP3", "MPEG_LAYER_III")}  # fmt: skip
+
+
+def output_format(path: str) -> tuple[str, str]:
+    """The soundfile (format, subtype) an output path asks for by its extension; a clear error otherwise."""
+    from pathlib import Path
+
+    out = Path(path)
+    if out.is_dir() or path.endswith(("/", "\\")):
+        raise ValueError(f"-o {path} is a directory; give a file name, e.g. -o {out / 'out.wav'}")
+    ext = out.suffix.lower()
+    if ext not in FORMATS:
+        raise ValueError(
+            f"-o {path}: unsupported extension '{ext or '(none)'}'; use one of {', '.join(FORMATS)}"
+        )
+    return FORMATS[ext]
+
+
+def _read_text(arg: str) -> str:
+    if arg != "-":
+        return arg
+    data = sys.stdin.buffer.read()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"standard input is not valid UTF-8 (byte {exc.start}): {exc.reason}") from None
+
+
 def run(args):
     import numpy as np
     import soundfile as sf
@@ -60,9 +95,16 @@ def run(args):
     from emovox.fileio import atomic_path
     from emovox.pipelines import EmotionalTTS
 
+    fmt, subtype = output_format(args.output)
+    if args.threads is not None and args.threads < 1:
+        raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        raise ValueError(f"--seed must be between 0 and 2**63 - 1, got {args.seed}")
+    if not args.emotion.strip():
+        raise ValueError("--emotion is empty; give a spec such as 'happy', 'sad:0.5' or 'va:0.6,0.3'")
     if args.threads:
         torch.set_num_threads(args.threads)
-    text = sys.stdin.read() if args.text == "-" else args.text
+    text = _read_text(args.text)
     if args.loudness is not None and args.stream:
         raise ValueError("--loudness needs the whole text at once; it cannot be combined with --stream")
     if args.loudness is not None and not -60.0 <= args.loudness <= -6.0:
@@ -70,12 +112,12 @@ def run(args):
     t0 = time.perf_counter()
     tts = EmotionalTTS.load(args.model, vocoder=args.vocoder)
     opts = dict(speaker=args.speaker, speed=args.speed, ref_audio=args.ref_audio,
-                markup=True if args.markup else None, seed=args.seed, steps=args.steps,
+                markup=True if args.markup else False if args.no_markup else None, seed=args.seed, steps=args.steps,
                 mix_mode=args.mix_mode, guidance=args.guidance, noise_scale=args.noise_scale)  # fmt: skip
     n = 0
     with (
-        atomic_path(args.output, suffix=".wav") as tmp,
-        sf.SoundFile(tmp, "w", samplerate=tts.sample_rate, channels=1, subtype="PCM_16", format="WAV") as fh,
+        atomic_path(args.output, suffix=".part") as tmp,
+        sf.SoundFile(tmp, "w", samplerate=tts.sample_rate, channels=1, subtype=subtype, format=fmt) as fh,
     ):
         if args.stream:
             for chunk in tts.stream(text, args.emotion, **opts):
