@@ -1,6 +1,6 @@
-"""The built-in default voice, as shipped in the package: it loads, its emotions are distinct, and its F0
-follows emotion and intensity as the training corpus says (angry above neutral above sad; rising with the
-intensity of anger). About 20 s on one CPU core."""
+"""The built-in default voice, as shipped in the package: it loads, its emotions are distinct, and its F0 and
+loudness follow emotion and intensity in the directions of real emotional speech (angry higher and louder than
+neutral, sad quieter; rising with the intensity of anger). About 20 s on one CPU core."""
 
 from __future__ import annotations
 
@@ -70,12 +70,21 @@ def test_basic_emotions_are_distinct_and_recognisable(tts, renderings):
     assert correct >= 3, recognised  # chance: 7/9 of one; measured 4 of 7 (happy~surprise, sad~sleepy)
 
 
-def test_f0_follows_emotion_and_the_intensity_of_anger(renderings):
+def test_f0_and_loudness_follow_emotion_and_the_intensity_of_anger(renderings):
+    """The directions of real speech (RAVDESS, against each actor's neutral): angry is higher and louder than
+    neutral, sad quieter (and, as RAVDESS actors do it, not lower); anger's F0 and loudness keep rising up to
+    intensity 2 (extrapolation, not saturation)."""
+    from emovox.audio.level import active_rms_db
+
     f0 = {spec: _median_f0(audio) for spec, (audio, _) in renderings.items()}
-    assert f0["angry"] > 1.1 * f0["neutral"] > 1.1 * f0["sad"], f0
+    db = {spec: active_rms_db(audio, 22050) for spec, (audio, _) in renderings.items()}
+    assert f0["angry"] > 1.1 * f0["neutral"] and f0["sad"] > 0.97 * f0["neutral"], f0
+    assert db["angry"] >= db["neutral"] + 3.0 and db["sad"] <= db["neutral"] - 2.0, db
     rising = [f0[f"angry:{a}"] for a in INTENSITIES]
     assert all(b > a for a, b in itertools.pairwise(rising)), rising
     assert rising[0] == pytest.approx(f0["neutral"], rel=0.03)  # intensity 0 is the neutral centre
+    louder = [db[f"angry:{a}"] for a in INTENSITIES]
+    assert all(b > a for a, b in itertools.pairwise(louder)), louder
 
 
 def test_readme_first_command(tmp_path, capsys):
