@@ -286,26 +286,21 @@ def utterance_stats(x: np.ndarray, n_mfcc: int = 13) -> np.ndarray:
 
 
 def voice_quality(x: np.ndarray, fmin: float = 65.0, fmax: float = 800.0) -> np.ndarray:
-    """Praat's local jitter (relative), local shimmer (dB) and mean HNR (dB) of a clip at 22.05 kHz.
-
-    Unmeasurable values (too little voicing) are 0. Raises :class:`MissingBackendError` without parselmouth.
-    """
+    """Praat's local jitter (relative), local shimmer (dB) and mean HNR (dB) of a clip at 22.05 kHz, as measured
+    by :func:`emovox.eval.prosody.voice_quality`; unmeasurable values (too little voicing) are 0. Raises
+    :class:`MissingBackendError` without parselmouth."""
     try:
-        import parselmouth
-        from parselmouth.praat import call
+        import parselmouth  # noqa: F401
     except ImportError as exc:
         raise MissingBackendError(
             "the 'voice' feature set needs parselmouth: pip install 'emovox[eval]'"
         ) from exc
-    snd = parselmouth.Sound(np.asarray(x, dtype=np.float64), SAMPLE_RATE)
-    try:
-        points = call(snd, "To PointProcess (periodic, cc)", fmin, fmax)
-        jitter = call(points, "Get jitter (local)", 0, 0, 0.0001, 0.02, 1.3)
-        shimmer = call([snd, points], "Get shimmer (local_dB)", 0, 0, 0.0001, 0.02, 1.3, 1.6)
-        hnr = call(snd.to_harmonicity_cc(0.01, fmin, 0.1, 1.0), "Get mean", 0, 0)
-    except parselmouth.PraatError:
-        return np.zeros(3, dtype=np.float32)
-    return np.nan_to_num(np.asarray([jitter, shimmer, hnr], dtype=np.float32), nan=0.0)
+    from emovox.eval.prosody import voice_quality as measure
+
+    vq = measure(x, SAMPLE_RATE, fmin=fmin, fmax=fmax)
+    return np.nan_to_num(
+        np.asarray([vq["jitter"], vq["shimmer_db"], vq["hnr_db"]], dtype=np.float32), nan=0.0
+    )
 
 
 # --------------------------------------------------------------------------------------------------------
