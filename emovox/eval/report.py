@@ -18,7 +18,7 @@ each clip (prosody: :mod:`emovox.eval.prosody`; the speech-emotion recogniser's 
 9. **speaker**: speaker similarity (resemblyzer) of each emotional rendering to the neutral rendering of the same
    speaker and sentence, against the similarity between different speakers of the model, when installed.
 
-Each section with a target from the issue states it and PASS / MISS (N/A when it could not be measured).
+Each section with a target (:data:`TARGETS`) states it and PASS / MISS (N/A when it could not be measured).
 ``write_report(result, out_dir)`` writes ``report.md``, ``report.json`` and ``plots/*.png``.
 """
 
@@ -1122,7 +1122,7 @@ def _md_mixtures(res, plots) -> list[str]:
     return [
         "## 4. Mixtures", "",
         "Mean recogniser posterior P(a)/P(b) along `a:w+b:(1-w)`; ρ is Spearman between w and P(a) − P(b). "
-        "No target in the issue.", "",
+        "No target is set for it.", "",
         *_table(["a+b", *(f"w={w:g}" for w in weights), "ρ"], rows), "", *_img(plots, "mixtures"),
     ]  # fmt: skip
 
@@ -1173,7 +1173,7 @@ def _md_mcd(res, plots) -> list[str]:
         f"Against {m['n']} parallel references (same text, speaker and emotion): MCD {_f(m['mcd_db'])} dB "
         f"(DTW; 24 DCT cepstra of the log-mel, c0 excluded — see emovox.eval.mcd), F0 RMSE "
         f"{_f(m['f0_rmse_cents'])} cents over frames voiced in both, voicing error {_f(m['vuv_error'])}. "
-        "No target in the issue.", "", *_table(["emotion", "MCD (dB)"], rows),
+        "No target is set for it.", "", *_table(["emotion", "MCD (dB)"], rows),
     ]  # fmt: skip
 
 
@@ -1186,7 +1186,7 @@ def _md_mos(res, plots) -> list[str]:
         "## 8. MOS proxy", "",
         f"Predicted MOS (1–5) by {m.get('model', 'distillmos')}: synthesised {_f(m['synth'])} over "
         f"{m.get('synth_n', 'n/a')} clips, the store's recordings of the same sentences {_f(m['real'])} over "
-        f"{m.get('real_n', 'n/a')} clips. A proxy for naturalness, not a listening test; no target in the issue.",
+        f"{m.get('real_n', 'n/a')} clips. A proxy for naturalness, not a listening test; no target is set for it.",
         "", *_table(["emotion", "synthesised", "store recordings"], rows),
     ]  # fmt: skip
 
