@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "EmotionalTTS": "emovox.pipelines",
-    "VoiceConversion": "emovox.pipelines",
+    "VoiceConversion": "emovox.conversion",
     "Vocoder": "emovox.pipelines",
 }
 

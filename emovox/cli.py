@@ -19,6 +19,9 @@ from emovox import __version__
 # name -> (module, one-line help). Keep alphabetical within groups.
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("emovox.commands.synth", "synthesise emotional speech from text"),
+    "convert": ("emovox.commands.convert", "emotional voice conversion: change the emotion of a recording"),
+    "demo": ("emovox.commands.demo", "the Gradio web demo (TTS, conversion, markup)"),
+    "serve": ("emovox.commands.serve", "the HTTP API (OpenAI-style /v1/audio/speech, conversion)"),
     "emotions": ("emovox.commands.emotions", "list a model's emotions, speakers and ADV ranges"),
     "bank": ("emovox.commands.bank", "compute a trained model's emotion bank from its training data"),
     "info": ("emovox.commands.info", "versions, model locations, threads and devices"),
@@ -34,6 +37,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "phonemize": ("emovox.commands.phonemize", "show normalised text, IPA phonemes and token ids of a text"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
     "eval": ("emovox.commands.eval", "evaluation reports: a model's emotion control, a corpus's prosody"),
+    "export": ("emovox.commands.export", "export a model to ONNX"),
+    "recipes": ("emovox.commands.recipes", "list the training recipes: corpus, licence, status"),
 }
 
 EPILOG = """examples:

@@ -1,5 +1,5 @@
 """Where emovox keeps converted pretrained weights and other caches (``$EMOVOX_CACHE`` overrides), and where
-the built-in default voice is."""
+the built-in default voice and conversion model are."""
 
 from __future__ import annotations
 
@@ -21,3 +21,10 @@ def default_voice_path() -> Path:
     from importlib import resources
 
     return Path(str(resources.files("emovox") / "assets" / "default_voice.safetensors"))
+
+
+def default_evc_path() -> Path:
+    """The voice-conversion model shipped inside the package (``emovox/assets/default_evc.safetensors``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("emovox") / "assets" / "default_evc.safetensors"))

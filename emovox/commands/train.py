@@ -15,6 +15,7 @@ TARGETS: dict[str, tuple[str, str]] = {
     "vocoder": ("emovox.vocoder.training", "HiFi-GAN vocoder (GAN training or fine-tuning)"),
     "acoustic": ("emovox.tts.training", "FastSpeech2 acoustic model with the emotion space"),
     "ser": ("emovox.ser.train", "speech-emotion recogniser used by the evaluation"),
+    "evc": ("emovox.evc.training", "voice conversion: emotion space -> prosody, from parallel renderings"),
 }
 
 
