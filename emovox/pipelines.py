@@ -5,10 +5,13 @@
 >>> audio, sr = tts.synthesize("Where were you?", emotion="angry:0.8")
 >>> audio, sr = tts.synthesize("<speak>Fine. <emotion name='sad'>It is over.</emotion></speak>")
 >>> for chunk in tts.stream(long_text, emotion="va:0.6,0.3"): ...    # sentence by sentence
+>>> for seg in tts.stream_segments(book, emotion="auto"): ...        # each sentence's emotion from its words
+...     print(seg.start, seg.end, seg.emotion, seg.text)
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import os
@@ -26,6 +29,7 @@ from emovox.audio.mel import MelConfig, MelSpectrogram
 from emovox.checkpoint import load_module_state
 from emovox.config import config_from_dict
 from emovox.emotion.bank import EmotionBank
+from emovox.emotion.from_text import AutoSpec, TextEmotion, TextEmotionEstimator, parse_auto_spec
 from emovox.emotion.spec import EmotionSpec, parse_emotion_spec
 from emovox.paths import default_voice_path
 from emovox.tts.bank import load_acoustic
@@ -33,7 +37,7 @@ from emovox.tts.diffusion import DiffusionConfig, make_scheduler, sample
 from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
 from emovox.tts.models.fastspeech2 import AcousticModel
 
-__all__ = ["DEFAULT_VOICE", "EmotionalTTS", "Vocoder"]
+__all__ = ["DEFAULT_VOICE", "EmotionalTTS", "Rendering", "SegmentInfo", "SpeechSegment", "Vocoder"]
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +86,59 @@ class _Chunk:
     rate: float = 1.0
     pitch: float = 0.0
     volume: float = 1.0
+    estimate: TextEmotion | None = None  # set when the emotion was estimated from the text ("auto")
+
+
+@dataclass(frozen=True)
+class SegmentInfo:
+    """One synthesised chunk (a sentence, or a pause) and where it lies in the output.
+
+    ``emotion`` is the spec actually used (an ``auto`` spec resolved for this sentence; None for a pause or a
+    reference clip); ``estimate`` is the text-emotion estimate when the emotion came from the text; ``start``
+    and ``end`` are seconds from the start of the audio."""
+
+    index: int
+    text: str
+    emotion: str | None
+    start: float
+    end: float
+    estimate: TextEmotion | None = None
+
+    @property
+    def is_pause(self) -> bool:
+        return not self.text
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready fields (timestamp files, the server); the estimate's point and cues when there is one."""
+        out: dict[str, Any] = {
+            "index": self.index, "start": round(self.start, 3), "end": round(self.end, 3), "text": self.text,
+            "emotion": self.emotion,
+        }  # fmt: skip
+        if self.estimate is not None:
+            est = self.estimate
+            out |= {"label": est.label, "intensity": est.intensity, "valence": est.valence,
+                    "arousal": est.arousal, "dominance": est.dominance, "cues": list(est.cues)}  # fmt: skip
+        return out
+
+
+@dataclass(frozen=True)
+class SpeechSegment(SegmentInfo):
+    """A :class:`SegmentInfo` with its audio (float32 ``[T]``)."""
+
+    audio: np.ndarray = dataclasses.field(kw_only=True)
+
+    def info(self) -> SegmentInfo:
+        """The metadata without the audio."""
+        return SegmentInfo(self.index, self.text, self.emotion, self.start, self.end, self.estimate)
+
+
+@dataclass(frozen=True)
+class Rendering:
+    """A whole synthesis: the audio ``[T]`` (float32), its sample rate and each chunk's :class:`SegmentInfo`."""
+
+    audio: np.ndarray
+    sample_rate: int
+    segments: list[SegmentInfo]
 
 
 class EmotionalTTS:
@@ -111,6 +168,7 @@ class EmotionalTTS:
         self.frontend = TextFrontend(self.language, SymbolTable.from_dict(meta["symbols"]))
         self.mel_config = config_from_dict(MelConfig, meta.get("mel_config", {}))
         self._mel = MelSpectrogram(self.mel_config)
+        self._text_emotion: TextEmotionEstimator | None = None
         if self.mel_config.sample_rate != vocoder.sample_rate:
             raise ValueError(
                 f"the acoustic model uses {self.mel_config.sample_rate} Hz mels but the vocoder expects "
@@ -191,6 +249,38 @@ class EmotionalTTS:
             return emotion
         return parse_emotion_spec(emotion, known=self.emotions or None)
 
+    @property
+    def text_emotion(self) -> TextEmotionEstimator:
+        """The text-emotion estimator behind ``emotion="auto"``, choosing among this model's emotions."""
+        if self._text_emotion is None:
+            self._text_emotion = TextEmotionEstimator(self.emotions or None)
+        return self._text_emotion
+
+    def auto_spec(self, emotion: str | EmotionSpec | None) -> AutoSpec | None:
+        """The parsed ``auto`` spec (``auto``, ``auto:0.5``, ``auto+sad:0.3``), or None for any other emotion."""
+        if not isinstance(emotion, str):
+            return None
+        auto = parse_auto_spec(emotion, known=self.emotions or None)
+        if auto is not None and self.bank is None:
+            raise ValueError("emotion 'auto' needs a model with an emotion bank; run `emovox bank` on it")
+        return auto
+
+    def check_emotion(self, emotion: str | EmotionSpec) -> None:
+        """Raise the spec's ValueError now (before any audio) if ``emotion`` is not valid for this model."""
+        if self.auto_spec(emotion) is None:
+            self.parse_emotion(emotion)
+
+    def estimate_emotion(self, text: str, emotion: str = "auto") -> TextEmotion:
+        """The emotion ``text`` means (one estimate for the whole text; synthesis estimates sentence by
+        sentence); with an ``auto`` spec such as ``auto+sad:0.3`` the result's ``spec`` is the blend."""
+        auto = self.auto_spec(emotion)
+        if auto is None:
+            raise ValueError(
+                f"estimate_emotion needs an 'auto' spec (auto, auto:0.5, auto+sad:0.3), not {emotion!r}"
+            )
+        estimate = self.text_emotion.estimate(text)
+        return dataclasses.replace(estimate, spec=auto.resolve(estimate))
+
     def emotion_vector(
         self, emotion: str | EmotionSpec | None, speaker: int = 0, ref_audio: str | os.PathLike | None = None
     ) -> torch.Tensor:
@@ -240,7 +330,7 @@ class EmotionalTTS:
 
         use_markup = text.lstrip().startswith("<") if markup is None else markup
         if use_markup:
-            segments = parse_markup(text, validate_emotion=lambda s: self.parse_emotion(s))
+            segments = parse_markup(text, validate_emotion=self.check_emotion)
         else:
             from emovox.text.markup import Segment
 
@@ -249,8 +339,30 @@ class EmotionalTTS:
             if seg.is_pause:
                 yield _Chunk("", None, break_ms=seg.break_ms)
                 continue
+            spec = seg.emotion or emotion
+            auto = self.auto_spec(spec)
             for piece in chunk_text(seg.text):
-                yield _Chunk(piece, seg.emotion or emotion, 0, seg.rate, seg.pitch, seg.volume)
+                estimate = None
+                if auto is not None:  # each sentence gets the emotion its words mean
+                    estimate = self.text_emotion.estimate(piece)
+                    spec = auto.resolve(estimate)
+                yield _Chunk(piece, spec, 0, seg.rate, seg.pitch, seg.volume, estimate)
+
+    def explain(
+        self, text: str, emotion: str | EmotionSpec | None = "auto", *, markup: bool | None = None
+    ) -> list[SegmentInfo]:
+        """The chunks ``text`` is spoken in and the emotion spec each gets, without synthesising (cheap: text
+        processing only; ``start`` and ``end`` are 0). With ``emotion="auto"`` each sentence's ``estimate``
+        says why."""
+        if not isinstance(text, str) or not text.strip():
+            raise ValueError("text is empty")
+        base = emotion if isinstance(emotion, str) or emotion is None else str(emotion)
+        if base is not None:
+            self.check_emotion(base)
+        return [
+            SegmentInfo(i, c.text, c.emotion, 0.0, 0.0, c.estimate)
+            for i, c in enumerate(self._chunks(text, base, markup))
+        ]
 
     def _tokens(self, text: str) -> list[int]:
         """Token ids of ``text``, or ``[]`` when it has nothing to speak (only punctuation, emoji, symbols)."""
@@ -258,6 +370,14 @@ class EmotionalTTS:
         return out.ids if any(ch.isalpha() for ch in out.phonemes) else []
 
     def stream(
+        self, text: str, emotion: str | EmotionSpec | None = "neutral", **kwargs: Any
+    ) -> Iterator[np.ndarray]:
+        """Yield audio chunk by chunk (sentence-sized), so long texts use bounded memory; the options are those
+        of :meth:`stream_segments`, which also says which sentence and emotion each chunk is."""
+        for segment in self.stream_segments(text, emotion, **kwargs):
+            yield segment.audio
+
+    def stream_segments(
         self,
         text: str,
         emotion: str | EmotionSpec | None = "neutral",
@@ -271,11 +391,14 @@ class EmotionalTTS:
         mix_mode: str = "latent",
         guidance: float = 1.0,
         noise_scale: float | None = None,
-    ) -> Iterator[np.ndarray]:
-        """Yield audio chunk by chunk (sentence-sized), so long texts use bounded memory.
+    ) -> Iterator[SpeechSegment]:
+        """Yield :class:`SpeechSegment`\\ s chunk by chunk (sentence-sized), so long texts use bounded memory:
+        each has its audio, text, the emotion spec used and its start/end time in seconds.
 
         Args:
-            text: plain text or emotion markup; emotion: a spec string (see the module docs).
+            text: plain text or emotion markup; emotion: a spec string (see the module docs), or ``auto``
+                (each sentence's emotion estimated from its words), ``auto:0.5`` (scaled), ``auto+sad:0.3``
+                (blended with a fixed emotion); markup spans may use ``auto`` too.
             speaker: a speaker name or index; speed: speaking-rate factor (0.25-4).
             ref_audio: take the emotion from this clip instead (optionally scaled by the spec's intensity).
             markup: force (True) or forbid (False) markup parsing; None = when the text starts with ``<``.
@@ -312,11 +435,21 @@ class EmotionalTTS:
             steps = 0
         generator = torch.Generator().manual_seed(seed if seed is not None else 0)
         base = emotion if isinstance(emotion, str) or emotion is None else str(emotion)
+        if ref_audio is not None and self.auto_spec(base) is not None:
+            raise ValueError(
+                "emotion 'auto' takes the emotion from the text; with a reference clip it comes from the clip "
+                "(give one or the other)"
+            )
         cache: dict[str | None, tuple[torch.Tensor, list]] = {}
-        spoken = 0
+        spoken = index = 0
+        position = 0  # samples written so far
+        sr = self.sample_rate
         for chunk in self._chunks(text, base, markup):
             if chunk.break_ms:
-                yield np.zeros(int(self.sample_rate * chunk.break_ms / 1000), dtype=np.float32)
+                pause = np.zeros(int(sr * chunk.break_ms / 1000), dtype=np.float32)
+                yield SpeechSegment(index, "", None, position / sr, (position + pause.size) / sr, audio=pause)
+                index += 1
+                position += pause.size
                 continue
             if chunk.emotion not in cache:
                 mix = (
@@ -333,7 +466,19 @@ class EmotionalTTS:
             audio = self._render(
                 ids, spk, z, speed * chunk.rate, chunk.pitch, steps, mix, guidance, generator, noise_scale
             )
-            yield (audio * chunk.volume).astype(np.float32)
+            audio = (audio * chunk.volume).astype(np.float32)
+            used = None if ref_audio is not None and chunk.emotion is None else chunk.emotion
+            yield SpeechSegment(
+                index,
+                chunk.text,
+                used,
+                position / sr,
+                (position + audio.size) / sr,
+                chunk.estimate,
+                audio=audio,
+            )
+            index += 1
+            position += audio.size
         if not spoken:
             raise ValueError(
                 f"nothing to say: {text[:60]!r} has no speakable words (only punctuation or symbols)"
@@ -347,10 +492,23 @@ class EmotionalTTS:
         loudness: float | None = None,
         **kwargs: Any,
     ) -> tuple[np.ndarray, int]:
-        """Synthesise ``text``; returns ``(audio float32 [T], sample_rate)``. See :meth:`stream` for options.
+        """Synthesise ``text``; returns ``(audio float32 [T], sample_rate)``. See :meth:`stream_segments` for
+        options.
 
         The level is the model's: emotions differ in loudness (angry louder than neutral, sad quieter) and nothing
         re-normalises it. ``loudness`` (active-speech RMS in dBFS, −60 to −6) normalises the result explicitly."""
+        rendering = self.render(text, emotion, loudness=loudness, **kwargs)
+        return rendering.audio, rendering.sample_rate
+
+    def render(
+        self,
+        text: str,
+        emotion: str | EmotionSpec | None = "neutral",
+        *,
+        loudness: float | None = None,
+        **kwargs: Any,
+    ) -> Rendering:
+        """:meth:`synthesize` that also returns each chunk's text, emotion spec and start/end time."""
         if loudness is not None and not isinstance(loudness, (int, float)):
             raise TypeError(f"loudness must be a number (dBFS) or None, not {type(loudness).__name__}")
         if loudness is not None and not (math.isfinite(loudness) and -60.0 <= loudness <= -6.0):
@@ -360,11 +518,14 @@ class EmotionalTTS:
                 f"text has {len(text)} characters, more than {MAX_TEXT_CHARS} for one call; "
                 "use EmotionalTTS.stream() or `emovox synth --stream` for long texts"
             )
-        pieces = list(self.stream(text, emotion, **kwargs))
+        pieces, infos = [], []
+        for segment in self.stream_segments(text, emotion, **kwargs):
+            pieces.append(segment.audio)
+            infos.append(segment.info())
         audio = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
         if loudness is not None and audio.size:
             audio = normalise_level(audio, self.sample_rate, float(loudness))
-        return audio, self.sample_rate
+        return Rendering(audio, self.sample_rate, infos)
 
     def _render(
         self,

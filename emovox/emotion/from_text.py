@@ -236,6 +236,13 @@ class TextEmotionEstimator:
         evidence = self._evidence(tokens, negators, cues)
         compound = float(analyser.polarity_scores(raw)["compound"]) if raw.strip() else 0.0
         arousal_cue = self._arousal_cues(raw, tokens, boost_up, boost_down, cues)
+        if (
+            evidence
+            and sum(evidence.values()) < 1.0
+            and not self._supported(evidence, compound, arousal_cue, raw)
+        ):
+            cues.append("weak words alone: not enough")
+            evidence = {}
         total = sum(evidence.values())
         if total > 0:
             confidence = total / (total + 0.5)
@@ -288,6 +295,14 @@ class TextEmotionEstimator:
                 )
                 cues.append(f"'{phrase}' -> {entry.category}")
         return evidence
+
+    @staticmethod
+    def _supported(evidence: dict[str, float], compound: float, arousal_cue: float, raw: str) -> bool:
+        """Weak words alone ("wait", "fine") count only with support: an arousal cue, a question, or VADER
+        valence of the same sign as the category's."""
+        if arousal_cue > 0 or "?" in raw:
+            return True
+        return any(abs(compound) >= 0.2 and compound * CANONICAL[c].adv[2] > 0 for c in evidence)
 
     @staticmethod
     def _arousal_cues(raw, tokens, boost_up, boost_down, cues: list[str]) -> float:
