@@ -10,6 +10,7 @@ TARGETS: dict[str, tuple[str, str]] = {
         "emotion accuracy, intensity, ADV, mixtures, polarity, WER, MCD of a TTS model on a feature store",
     ),
     "corpus": ("emovox.commands.eval_corpus", "measured prosody per emotion and ADV axis of a corpus folder"),
+    "evc": ("emovox.commands.eval_evc", "voice conversion on real recordings: emotion, speaker, words, MOS"),
 }
 
 

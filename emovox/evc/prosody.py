@@ -8,6 +8,7 @@ the WORLD parameters of one chunk are all that is held at a time; chunks without
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -15,7 +16,14 @@ from emovox.audio.level import soft_limit
 from emovox.data_prep.prosody_rules import ProsodyParams
 from emovox.evc.params import is_identity
 
-__all__ = ["SILENCE_DBFS", "convert_chunk", "convert_stream", "split_at_pauses"]
+__all__ = [
+    "SILENCE_DBFS",
+    "analyse_chunk",
+    "convert_chunk",
+    "convert_stream",
+    "render_chunk",
+    "split_at_pauses",
+]
 
 SILENCE_DBFS = -60.0
 """A chunk whose RMS is below this passes through unchanged (WORLD finds nothing to modify in it)."""
@@ -56,26 +64,28 @@ def split_at_pauses(
     return out
 
 
-def convert_chunk(
-    audio: np.ndarray,
-    sample_rate: int,
-    params: ProsodyParams,
-    rng: np.random.Generator,
-    *,
-    f0_method: str = "harvest",
-) -> np.ndarray:
-    """One chunk ``[T]`` float32 → the same voice with ``params`` applied (float32, soft-limited below 0 dBFS)."""
-    from emovox.data_prep.world_prosody import analyse, render
+def analyse_chunk(audio: np.ndarray, sample_rate: int, *, f0_method: str = "harvest") -> Any | None:
+    """WORLD analysis of a chunk, or None when the chunk has no speech to modify (too short or silent). One
+    analysis serves any number of :func:`render_chunk` calls (the evaluation renders every emotion from one)."""
+    from emovox.data_prep.world_prosody import analyse
 
     x = np.asarray(audio, dtype=np.float32)
     rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if x.size else 0.0
-    if (
-        is_identity(params)
-        or x.size < int(0.1 * sample_rate)
-        or 20 * np.log10(max(rms, 1e-10)) < SILENCE_DBFS
-    ):
+    if x.size < int(0.1 * sample_rate) or 20 * np.log10(max(rms, 1e-10)) < SILENCE_DBFS:
+        return None
+    return analyse(x, sample_rate, f0_method=f0_method)
+
+
+def render_chunk(
+    audio: np.ndarray, analysis: Any | None, params: ProsodyParams, rng: np.random.Generator
+) -> np.ndarray:
+    """``audio`` (the chunk ``analysis`` was made from) with ``params`` applied: float32, soft-limited below
+    0 dBFS; the chunk itself when there is nothing to change or no speech in it."""
+    from emovox.data_prep.world_prosody import render
+
+    x = np.asarray(audio, dtype=np.float32)
+    if analysis is None or is_identity(params):
         return x.copy()
-    analysis = analyse(x, sample_rate, f0_method=f0_method)
     if not (analysis.f0 > 0).any():
         # No voiced frame (noise, breath, music without pitch): only level can change meaningfully.
         y = x * np.float32(10.0 ** (params.gain_db / 20.0))
@@ -85,6 +95,20 @@ def convert_chunk(
             # Timing unchanged: exactly the source's length (WORLD rounds up to whole frames).
             y = np.pad(y[: x.size], (0, max(0, x.size - y.size)))
     return soft_limit(y, threshold=0.8, ceiling=0.99)[0].astype(np.float32)
+
+
+def convert_chunk(
+    audio: np.ndarray,
+    sample_rate: int,
+    params: ProsodyParams,
+    rng: np.random.Generator,
+    *,
+    f0_method: str = "harvest",
+) -> np.ndarray:
+    """One chunk ``[T]`` float32 → the same voice with ``params`` applied (see :func:`render_chunk`)."""
+    if is_identity(params):
+        return np.asarray(audio, dtype=np.float32).copy()
+    return render_chunk(audio, analyse_chunk(audio, sample_rate, f0_method=f0_method), params, rng)
 
 
 def convert_stream(
