@@ -133,6 +133,40 @@ class SpeechRequest(BaseModel):
     )
 
 
+class BodyTooLarge(HTTPException):
+    def __init__(self, limit: int):
+        super().__init__(413, f"the request body is larger than this endpoint's limit of {limit} bytes")
+
+
+class BodyLimit:
+    """ASGI middleware: a request body over its path's byte limit is a JSON 413, refused from its
+    Content-Length before any byte is read, or as soon as a chunked body passes the limit."""
+
+    def __init__(self, app, limits: dict[str, int], default: int):
+        self.app, self.limits, self.default = app, limits, default
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        limit = self.limits.get(scope["path"], self.default)
+        length = dict(scope["headers"]).get(b"content-length", b"")
+        if length.isdigit() and int(length) > limit:
+            exc = BodyTooLarge(limit)
+            response = _error(413, exc.detail, _KIND[413])
+            return await response(scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise BodyTooLarge(limit)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
 class Unavailable(Exception):
     """A feature this server cannot offer (HTTP 501), e.g. voice conversion without its module."""
 
@@ -181,12 +215,7 @@ def _install_error_handlers(app: FastAPI, config: ServerConfig) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException):
         message = str(exc.detail)
-        if exc.status_code == 413:
-            limit = (
-                config.max_upload_bytes if request.url.path.endswith("/convert") else config.max_json_bytes
-            )
-            message = f"the request body is larger than this endpoint's limit of {limit} bytes"
-        elif message == "There was an error parsing the body":
+        if message == "There was an error parsing the body":
             message += " (send UTF-8 JSON with Content-Type: application/json)"
         return _error(exc.status_code, message, _KIND.get(exc.status_code, "error"), headers=exc.headers)
 
@@ -282,8 +311,9 @@ def create_app(
         version=__version__,
         summary="Emotional text-to-speech and emotional voice conversion",
         lifespan=lifespan,
-        max_body_size=config.max_json_bytes,
     )
+    app.add_middleware(BodyLimit, limits={"/v1/audio/convert": config.max_upload_bytes},
+                       default=config.max_json_bytes)  # fmt: skip
     app.state.pool = pool
     _install_error_handlers(app, config)
     secured = [Depends(_auth_dependency(config.api_key))] if config.api_key else []
@@ -374,7 +404,6 @@ def create_app(
         dependencies=secured,
         response_class=Response,
         responses={**_AUDIO_RESPONSES, 501: {"description": "voice conversion is not available"}},
-        max_body_size=config.max_upload_bytes,
     )
     async def convert(
         file: Annotated[UploadFile, File(description="the recording: WAV, FLAC, OGG, MP3 ...")],
@@ -389,9 +418,11 @@ def create_app(
         conv = await get_converter()
         from emovox.emotion.spec import parse_emotion_spec
 
-        spec = scaled_spec(
-            lambda s: parse_emotion_spec(s, known=list(conv.emotions)), emotion, intensity, None
-        )
+        def parse(text: str):
+            return parse_emotion_spec(text, known=list(conv.emotions))
+
+        spec = scaled_spec(parse, emotion, intensity, None)
+        parse(spec)  # names the converter's emotions when the spec has one it does not know
         if method is not None and method not in conv.methods:
             raise ValueError(f"unknown method {method!r}; this converter has: {', '.join(conv.methods)}")
         data = await file.read()
