@@ -302,9 +302,10 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         yield
+        # Stop the streams still running; the pool itself stays usable, for an app may be started again
+        # (each test client runs the lifespan); its idle threads cost nothing and end with the process.
         for channel in list(channels):
             channel.cancel()
-        pool.shutdown()
 
     app = FastAPI(
         title="emovox",
