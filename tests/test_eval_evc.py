@@ -89,3 +89,12 @@ def test_speaker_section_with_resemblyzer(vc, corpus):
     assert sp["available"] and -1.0 <= sp["to_source_min"] <= sp["to_source_mean"] <= 1.0
     assert 0.0 <= sp["identified"] <= 1.0
     assert np.isfinite(sp["same_speaker_corpus_mean"])
+
+
+def test_before_after_f0_plot(vc, tmp_path):
+    pytest.importorskip("matplotlib")
+    from emovox.eval.plots import plot_conversion_f0
+
+    x = voice(1.2, sr=SR)
+    out = plot_conversion_f0(x, {"happy": vc.convert(x, SR, "happy")[0]}, SR, tmp_path / "f0.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000

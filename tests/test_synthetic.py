@@ -115,6 +115,19 @@ def test_warp_positions_rate_and_pauses():
     assert len(pos) == 240 and np.all(np.diff(pos) >= 0) and pos[0] >= 0 and pos[-1] <= 199
 
 
+def test_edge_silence_keeps_its_length():
+    from emovox.data_prep.world_prosody import edge_mask
+
+    pauses = np.zeros(200, dtype=bool)
+    pauses[:50] = pauses[90:110] = pauses[170:] = True
+    edges = edge_mask(pauses)
+    assert edges[:50].all() and edges[170:].all() and not edges[50:170].any()
+    # The 80 edge frames keep their length; the 100 sounding frames slow down (1 / 0.8) and the 20 inner pause
+    # frames stretch by pause_factor / rate = 2 / 0.8.
+    assert len(warp_positions(pauses, 0.8, 2.0, edges)) == 80 + round(100 / 0.8) + round(20 * 2.0 / 0.8)
+    assert edge_mask(np.ones(5, dtype=bool)).all()
+
+
 def test_render_moves_f0_level_as_requested():
     audio = _harmonic()
     analysis = analyse(audio, SR, f0_method="dio")

@@ -21,7 +21,7 @@ from scipy.ndimage import uniform_filter1d
 
 from emovox.data_prep.prosody_rules import ProsodyParams
 
-__all__ = ["F0_LIMITS", "WorldAnalysis", "analyse", "pause_mask", "render", "warp_positions"]
+__all__ = ["F0_LIMITS", "WorldAnalysis", "analyse", "edge_mask", "pause_mask", "render", "warp_positions"]
 
 logger = logging.getLogger(__name__)
 
@@ -108,14 +108,30 @@ def pause_mask(
     return mask
 
 
-def warp_positions(pauses: np.ndarray, rate: float, pause_factor: float) -> np.ndarray:
+def edge_mask(pauses: np.ndarray) -> np.ndarray:
+    """The leading and trailing runs of ``pauses`` (silence before the first and after the last sound)."""
+    out = np.zeros_like(pauses, dtype=bool)
+    sound = np.flatnonzero(~pauses)
+    if sound.size == 0:
+        return ~out
+    out[: sound[0]] = True
+    out[sound[-1] + 1 :] = True
+    return out
+
+
+def warp_positions(
+    pauses: np.ndarray, rate: float, pause_factor: float, fixed: np.ndarray | None = None
+) -> np.ndarray:
     """Fractional source-frame positions of the output frames after a rate change.
 
-    Each source frame lasts ``1 / rate`` output frames, pause frames ``pause_factor / rate``. Returns ``[M]``.
+    Each source frame lasts ``1 / rate`` output frames, pause frames ``pause_factor / rate``, and ``fixed`` frames
+    (e.g. the silence around an utterance, :func:`edge_mask`) keep their length. Returns ``[M]``.
     """
     if rate <= 0 or pause_factor <= 0:
         raise ValueError("rate and pause_factor must be positive")
     durations = np.where(pauses, pause_factor / rate, 1.0 / rate)
+    if fixed is not None:
+        durations = np.where(fixed, 1.0, durations)
     out_edges = np.concatenate([[0.0], np.cumsum(durations)])
     n_out = max(1, round(out_edges[-1]))
     src_edges = np.arange(pauses.shape[0] + 1, dtype=np.float64)
@@ -206,9 +222,15 @@ def _shape_aperiodicity(
     return np.clip(np.where(voiced, out, ap), 0.0, 1.0)
 
 
-def render(analysis: WorldAnalysis, params: ProsodyParams, rng: np.random.Generator) -> np.ndarray:
-    """Synthesize ``analysis`` with ``params`` applied. Returns float64 audio ``[T]`` at the analysis rate."""
-    pos = warp_positions(pause_mask(analysis), params.rate, params.pause_factor)
+def render(
+    analysis: WorldAnalysis, params: ProsodyParams, rng: np.random.Generator, *, keep_edges: bool = False
+) -> np.ndarray:
+    """Synthesize ``analysis`` with ``params`` applied. Returns float64 audio ``[T]`` at the analysis rate.
+
+    ``keep_edges`` leaves the silence before the first and after the last sound as long as it was (a recording's
+    lead-in is not part of the speaking rate); by default every pause is stretched alike."""
+    pauses = pause_mask(analysis)
+    pos = warp_positions(pauses, params.rate, params.pause_factor, edge_mask(pauses) if keep_edges else None)
     warped = _warp(analysis, pos)
     f0 = _shape_f0(warped.f0, params, analysis.frame_s, rng)
     sp = _shape_envelope(warped.sp, params, analysis.sample_rate)

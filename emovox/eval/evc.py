@@ -37,6 +37,7 @@ __all__ = ["EvcPlan", "evaluate_evc", "render_markdown"]
 logger = logging.getLogger(__name__)
 
 MAIN_EMOTIONS = ("happy", "sad", "angry", "fear")
+WER_FLOOR = 0.01
 
 
 @dataclass
@@ -289,8 +290,11 @@ def _wer_section(sources, clips, keys, sample_rate) -> dict[str, Any]:
     per_emotion = {
         e: word_error_rate([text[i] for i, _ in ks], [hyps[k] for k in ks]).wer for e, ks in per.items()
     }
-    ratio = conv.wer / src.wer if src.wer > 0 else (1.0 if conv.wer == 0 else math.inf)
+    # A floor of one error per 100 words on the source's WER keeps the ratio finite when Whisper gets every source
+    # word right (RAVDESS's two sentences are short and clear).
+    ratio = conv.wer / max(src.wer, WER_FLOOR)
     return {"available": True, "backend": name, "source": src.wer, "converted": conv.wer, "ratio": ratio,
+            "ratio_floor": WER_FLOOR,
             "per_emotion": per_emotion}  # fmt: skip
 
 
@@ -411,7 +415,7 @@ def render_markdown(res: dict[str, Any]) -> str:
     if res.get("wer", {}).get("available"):
         w = res["wer"]
         lines += ["## Words", "", f"WER ({w['backend']}): sources {_f(w['source'], 3)}, conversions "
-                  f"{_f(w['converted'], 3)}, ratio {_f(w['ratio'])}.", ""]  # fmt: skip
+                  f"{_f(w['converted'], 3)}, ratio {_f(w['ratio'])} (source WER floored at {w['ratio_floor']}).", ""]  # fmt: skip
     if res.get("mos", {}).get("available"):
         m = res["mos"]["per_emotion"]
         lines += ["## Naturalness (Distill-MOS)", "", "| " + " | ".join(m) + " |", "|---" * len(m) + "|",

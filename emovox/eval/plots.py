@@ -137,6 +137,7 @@ def write_plots(res: dict[str, Any], out_dir: Path) -> dict[str, Path]:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import matplotlib.ticker
 
     makers: dict[str, Callable[[dict[str, Any], Any], Any]] = {
         "confusion": _confusion, "intensity": _intensity, "adv": _adv, "polarity": _polarity,
@@ -146,3 +147,42 @@ def write_plots(res: dict[str, Any], out_dir: Path) -> dict[str, Path]:
     if res["wer"].get("available"):
         makers["wer"] = _wer
     return {name: _save(make(res, plt), out_dir / f"{name}.png") for name, make in makers.items()}
+
+
+def plot_conversion_f0(
+    source: np.ndarray, conversions: dict[str, np.ndarray], sample_rate: int, path: str | Path
+) -> Path:
+    """The F0 contour (emovox's tracker) and loudness of a source and its conversions, on one time axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    from emovox.audio.io import resample
+    from emovox.audio.pitch import PitchConfig, estimate_f0
+
+    cfg = PitchConfig()
+    fig, (ax_f0, ax_db) = plt.subplots(2, 1, figsize=(9, 5.5), sharex=True, height_ratios=[2, 1])
+    for name, audio in {"source": source, **conversions}.items():
+        x = resample(np.asarray(audio, dtype=np.float32), sample_rate, cfg.sample_rate)
+        res = estimate_f0(x, cfg)
+        t = np.arange(res.f0.size) * cfg.hop_length / cfg.sample_rate
+        f0 = np.where(res.voiced, res.f0, np.nan)
+        style = {"color": "black", "lw": 2.0} if name == "source" else {"lw": 1.2}
+        ax_f0.plot(t, f0, label=name, **style)
+        hop = cfg.hop_length
+        n = x.size // hop
+        db = 10 * np.log10(np.maximum((x[: n * hop].reshape(n, hop) ** 2).mean(axis=1), 1e-10))
+        ax_db.plot(np.arange(n) * hop / cfg.sample_rate, db, **style)
+    ax_f0.set_ylabel("F0 (Hz, log scale)")
+    ax_f0.set_yscale("log")
+    ax_f0.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax_f0.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+    ax_f0.set_yticks([100, 150, 200, 300, 400, 600])
+    ax_f0.legend(ncol=4, fontsize=8)
+    ax_f0.set_title("Emotional voice conversion: F0 and level before and after")
+    ax_db.set_ylabel("level (dBFS)")
+    ax_db.set_ylim(-70, 0)
+    ax_db.set_xlabel("time (s)")
+    return _save(fig, Path(path))

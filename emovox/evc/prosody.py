@@ -90,7 +90,7 @@ def render_chunk(
         # No voiced frame (noise, breath, music without pitch): only level can change meaningfully.
         y = x * np.float32(10.0 ** (params.gain_db / 20.0))
     else:
-        y = render(analysis, params, rng).astype(np.float32)
+        y = render(analysis, params, rng, keep_edges=True).astype(np.float32)
         if params.rate == 1.0 and params.pause_factor == 1.0:
             # Timing unchanged: exactly the source's length (WORLD rounds up to whole frames).
             y = np.pad(y[: x.size], (0, max(0, x.size - y.size)))
