@@ -14,7 +14,7 @@ from emovox.config import config_from_dict
 from emovox.emotion.bank import EmotionBank
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
 
-__all__ = ["build_bank", "embed_items", "half_weights", "write_bank"]
+__all__ = ["build_bank", "embed_items", "half_weights", "load_acoustic", "resolve_acoustic_path", "write_bank"]
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,29 @@ def build_bank(model: AcousticModel, items, emotions: list[str], n_speakers: int
     return EmotionBank.compute(z, labels, speakers, n_speakers, adv, adv_mask)
 
 
+MODEL_DIR_FILE = "model.safetensors"
+"""The acoustic checkpoint inside a model directory (``emovox recipes package``; described by its model.json)."""
+
+
+def resolve_acoustic_path(path: str | os.PathLike) -> Path:
+    """A checkpoint file as given, or the ``model.safetensors`` of a model directory."""
+    path = Path(path)
+    if path.is_dir():
+        inner = path / MODEL_DIR_FILE
+        if not inner.is_file():
+            raise FileNotFoundError(
+                f"{path} is a folder without {MODEL_DIR_FILE}: pass a checkpoint file or a model directory "
+                "written by a recipe's package stage"
+            )
+        return inner
+    return path
+
+
 def load_acoustic(path: str | os.PathLike):
-    """The FastSpeech2 model of an acoustic checkpoint (float32, also from a ``--half`` file) and the checkpoint."""
+    """The FastSpeech2 model of an acoustic checkpoint (float32, also from a ``--half`` file) and the checkpoint.
+
+    ``path`` is a checkpoint file or a model directory holding ``model.safetensors``."""
+    path = resolve_acoustic_path(path)
     ckpt = load_checkpoint(path, kind="acoustic")
     cfg = config_from_dict(AcousticModelConfig, ckpt.meta["model_config"], source=str(path))
     model = AcousticModel(cfg)
@@ -86,7 +107,9 @@ def write_bank(
     ``default_speaker`` names the speaker synthesis uses when none is asked for (else the first);
     ``default_steps`` the diffusion steps it uses (0 = the FastSpeech2 mel alone; else the model's ``n_steps``);
     ``noise_scale`` the diffusion decoder's default start-noise scale (stored in its diffusion config).
+    ``path`` may be a model directory (its ``model.safetensors`` is updated).
     """
+    path = resolve_acoustic_path(path)
     model, ckpt = load_acoustic(path)
     speakers = list(ckpt.meta["speakers"])
     emotions = list(ckpt.meta["emotions"])
