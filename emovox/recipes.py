@@ -42,7 +42,9 @@ class Recipe:
             object.__setattr__(self, "path", f"recipes/{self.name}")
 
 
-_FAKE = "smoke-tested"  # every stage runs in the recipe test on a miniature fake tree; not trained at full size
+_FAKE = (
+    "smoke-tested"  # every stage runs in the recipe test on a miniature fake tree; not trained at full size
+)
 _REAL = "smoke-tested + real clips"  # also run through evaluation on 12 real actors (small config)
 
 RECIPES: dict[str, Recipe] = {
@@ -108,7 +110,9 @@ def recipes_root() -> Path | None:
 # ------------------------------------------------------------------------------------------------ pseudo-ADV
 
 
-def pseudo_adv(store: str | os.PathLike, recogniser: str | os.PathLike, overwrite: bool = False) -> dict[str, int]:
+def pseudo_adv(
+    store: str | os.PathLike, recogniser: str | os.PathLike, overwrite: bool = False
+) -> dict[str, int]:
     """Give every item of a feature store that has no ADV the ADV the recogniser predicts from its audio.
 
     The store's ``items.jsonl`` is rewritten atomically; filled items get ``"adv_source": "pseudo"`` (items with
@@ -156,7 +160,9 @@ def _store_audio(store: Path, utt_id: str):
 
     with np.load(store / "items" / f"{utt_id}.npz", allow_pickle=False) as z:
         if "audio" not in z:
-            raise ValueError(f"{store}: item {utt_id} has no audio array; rebuild the store with `emovox features`")
+            raise ValueError(
+                f"{store}: item {utt_id} has no audio array; rebuild the store with `emovox features`"
+            )
         audio = z["audio"]
     return audio.astype(np.float32) / 32768.0 if audio.dtype == np.int16 else audio.astype(np.float32)
 
@@ -201,6 +207,12 @@ def package_model(
         else:
             (out / name).unlink(missing_ok=True)
     meta = ckpt.meta
+    usage = {"synth": f'emovox synth "Hello." -e happy --model {out}'}
+    if vocoder is not None:
+        usage["synth"] += f" --vocoder {out / 'vocoder.safetensors'}"
+    if evc is not None:
+        usage["convert"] = (f"emovox convert in.wav -e angry --model {out / 'evc.safetensors'} "
+                            f"--acoustic {out / 'model.safetensors'} -o out.wav")  # fmt: skip
     description = {
         "format": PACKAGE_FORMAT,
         "format_version": PACKAGE_VERSION,
@@ -212,12 +224,7 @@ def package_model(
         "diffusion_decoder": "denoiser_config" in meta,
         "files": files,
         "emovox_version": meta.get("emovox_version"),
-        "usage": {
-            "synth": f'emovox synth "Hello." -e happy --model {out}'
-            + (f" --vocoder {out / 'vocoder.safetensors'}" if vocoder else ""),
-            **({"convert": f"emovox convert in.wav -e angry --model {out / 'evc.safetensors'} "
-                           f"--acoustic {out / 'model.safetensors'} -o out.wav"} if evc else {}),  # fmt: skip
-        },
+        "usage": usage,
     }
     atomic_write_text(out / "model.json", json.dumps(description, indent=1, ensure_ascii=False) + "\n")
     return description

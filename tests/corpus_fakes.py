@@ -113,7 +113,12 @@ def make_cremad(root: Path, actors=("1001", "1002")) -> Path:
     return root
 
 
-ZH_SENTENCES = ["打远一看，它们的确很是美丽。", "我们今天去公园散步吧。", "这本书非常有意思。", "明天会下雨吗？"]
+ZH_SENTENCES = [
+    "打远一看，它们的确很是美丽。",
+    "我们今天去公园散步吧。",
+    "这本书非常有意思。",
+    "明天会下雨吗？",
+]
 ESD_EMOTIONS = {"Neutral": "中立", "Angry": "生气", "Happy": "快乐", "Sad": "伤心", "Surprise": "惊喜"}
 
 
@@ -161,7 +166,9 @@ def make_tess(root: Path) -> Path:
         for folder, suffix, emo in (("neutral", "neutral", "neutral"), ("happy", "happy", "happy"),
                                     ("Sad", "sad", "sad"), ("angry", "angry", "angry")):  # fmt: skip
             for word in ("back", "bar", "base"):
-                speech(root / f"{spk}_{folder}" / f"{spk}_{word}_{suffix}.wav", emo, spk, sr=24414, seconds=0.8)
+                speech(
+                    root / f"{spk}_{folder}" / f"{spk}_{word}_{suffix}.wav", emo, spk, sr=24414, seconds=0.8
+                )
     return root
 
 
@@ -175,7 +182,9 @@ def make_emns(root: Path) -> Path:
         for i, text in enumerate(EN_SENTENCES[:3]):
             k += 1
             name = f"clip{k:03d}"
-            rows.append(f"{k}|{text}|description|{emo}|2022-08-01|accepted|Female|25|{3 + 2 * i}|wavs/{name}.webm|7")
+            rows.append(
+                f"{k}|{text}|description|{emo}|2022-08-01|accepted|Female|25|{3 + 2 * i}|wavs/{name}.webm|7"
+            )
             speech(root / "raw_webm" / f"{name}.wav", emo.lower(), "7", sr=48000)
     (root / "metadata.csv").write_text("\n".join(rows) + "\n")
     return root
@@ -248,7 +257,12 @@ def make_nemo(root: Path) -> Path:
     (24 kHz; Polish)."""
     rows = ["file_id\temotion\traw_text\tnormalized_text\tspeaker_id\tgender\tage"]
     for spk, gender in (("SB0", "male"), ("WR0", "female")):
-        for raw, emo in (("neutral", "neutral"), ("happiness", "happy"), ("sadness", "sad"), ("anger", "angry")):
+        for raw, emo in (
+            ("neutral", "neutral"),
+            ("happiness", "happy"),
+            ("sadness", "sad"),
+            ("anger", "angry"),
+        ):
             for n, text in enumerate(PL_SENTENCES):
                 name = f"{spk}_{raw}_{n}"
                 rows.append(f"{name}.wav\t{raw}\t{text}\t{text.lower()}\t{spk}\t{gender}\t24")

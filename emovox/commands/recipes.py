@@ -22,7 +22,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION")
     show = sub.add_parser("show", help="one recipe in full")
     show.add_argument("name", help="recipe name (see the list)")
-    adv = sub.add_parser("pseudo-adv", help="fill a feature store's missing ADV with a recogniser's predictions")
+    adv = sub.add_parser(
+        "pseudo-adv", help="fill a feature store's missing ADV with a recogniser's predictions"
+    )
     adv.add_argument("store", help="feature store (emovox features)")
     adv.add_argument("--ser", required=True, metavar="CKPT", help="recogniser (emovox ser fit / train ser)")
     adv.add_argument("--overwrite", action="store_true", help="also refresh earlier pseudo labels")

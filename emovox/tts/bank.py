@@ -14,7 +14,14 @@ from emovox.config import config_from_dict
 from emovox.emotion.bank import EmotionBank
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
 
-__all__ = ["build_bank", "embed_items", "half_weights", "load_acoustic", "resolve_acoustic_path", "write_bank"]
+__all__ = [
+    "build_bank",
+    "embed_items",
+    "half_weights",
+    "load_acoustic",
+    "resolve_acoustic_path",
+    "write_bank",
+]
 
 logger = logging.getLogger(__name__)
 
