@@ -377,8 +377,7 @@ class EmovoxDemo:
                         elem_id=f"{prefix}-mode")  # fmt: skip
         label = gr.Radio(list(emotions), value=default_label, label="Emotion", elem_id=f"{prefix}-label")
         intensity = gr.Slider(-2, 2, value=1.0, step=0.05, label="Intensity", elem_id=f"{prefix}-intensity",
-                              info="1 = as in the data, 0 = neutral, negative = the opposite; "
-                              "also scales a mixture, the text's emotion and a reference clip")  # fmt: skip
+                              info=_INTENSITY_INFO[prefix])  # fmt: skip
         with gr.Column(visible=False) as mixer:
             gr.Markdown("Mixture weights (normalised; 0 = left out).")
             defaults = {"sad": 0.7, "angry": 0.3}
@@ -431,12 +430,10 @@ class EmovoxDemo:
         controls = emo.components()
         button.click(self.synthesize, [text, speaker, ref, steps, seed, *controls],
                      [audio, prosody, va_plot, details], api_name="synthesize")  # fmt: skip
-        preview = dict(fn=self.preview, inputs=[text, *controls], outputs=[spec_md, va_plot], show_progress="hidden",
-                       api_visibility="private", concurrency_limit=2, concurrency_id="preview")  # fmt: skip
-        for comp in controls[:2]:  # radios: every change; sliders: when let go
-            comp.change(**preview)
-        for comp in controls[2:]:
-            comp.release(**preview)
+        for comp in controls:  # sliders fire while dragged: only the last value of a burst is drawn
+            comp.change(self.preview, [text, *controls], [spec_md, va_plot], show_progress="hidden",
+                        api_visibility="private", trigger_mode="always_last", concurrency_limit=2,
+                        concurrency_id="preview")  # fmt: skip
         if examples:
             gr.Examples(self._tts_examples(), [text, emo.mode, emo.label, emo.intensity, emo.valence,
                         emo.arousal, emo.dominance], label="Examples (the default voice)",
@@ -542,6 +539,12 @@ class EmovoxDemo:
                 gr.Examples(rows, [source, emo.mode, emo.label, emo.intensity], cache_examples=False,
                             label="Example (LJ Speech, public domain)")  # fmt: skip
 
+
+_INTENSITY_INFO = {
+    "tts": "1 = as in the data, 0 = neutral, negative = the opposite; also scales a mixture, the text's emotion "
+    "(auto: 0-2) and a reference clip",
+    "convert": "1 = as in the data, 0 = neutral, negative = the opposite; also scales a mixture",
+}
 
 _MARKUP_HELP = """**Markup** (an SSML subset; text outside `<emotion>` uses the default):
 

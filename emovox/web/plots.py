@@ -149,9 +149,12 @@ def va_plane_figure(
         low, high = adv_range
         ax.add_patch(Rectangle((low[2], low[0]), high[2] - low[2], high[0] - low[0], fill=False, ls="--",
                                ec="#bbbbbb", lw=0.8, label="trained range"))  # fmt: skip
+    placed: list[tuple[float, float]] = []
     for name, (a, _d, v) in positions.items():
         ax.scatter(v, a, s=70, color=emotion_colour(name), edgecolor="white", zorder=3)
-        ax.annotate(name, (v, a), xytext=(5, 4), textcoords="offset points", fontsize=9)
+        near = sum(abs(v - pv) < 0.25 and abs(a - pa) < 0.08 for pv, pa in placed)  # labels would overlap
+        ax.annotate(name, (v, a), xytext=(5, 4 - 11 * near), textcoords="offset points", fontsize=9)
+        placed.append((v, a))
     if request is not None:
         a, d, v = request
         ax.scatter(v, a, s=220, marker="*", color="black", zorder=4, label=f"request (dominance {d:+.2f})")
@@ -163,7 +166,7 @@ def va_plane_figure(
     where = "" if request is not None else " (no position: the emotion comes from the clip or the text)"
     ax.set_title(f"{request_label}{where}", fontsize=9)
     if request is not None or adv_range is not None:
-        ax.legend(loc="lower right", fontsize=8)
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.12), ncol=2, fontsize=8, frameon=False)
     return fig
 
 
