@@ -133,6 +133,15 @@ def test_tts_tab_synthesises_plots_and_places_the_request(demo):
     assert "`auto` → `" in details and "(from the text)" in details
 
 
+def test_examples_work_with_the_model(demo):
+    for text, mode, label, intensity, valence, arousal, dominance in demo._tts_examples():
+        spec, _ = demo.preview(text, *controls_for(mode, label, intensity, valence, arousal, dominance))
+        assert spec.startswith("**Emotion spec:**"), spec  # a spec this model takes (synthesis: tests above)
+    for (script,) in demo._markup_examples():
+        _, rows = demo.timeline(script, "neutral", None)
+        assert len(rows) >= 2
+
+
 def test_preview_names_the_spec_or_the_problem(demo):
     text, figure = demo.preview("Hi.", *controls_for("mixture", intensity=1.0, weights=(0, 0, 0.7, 0.3)))
     assert text == "**Emotion spec:** `sad:0.7+angry:0.3`" and figure.axes
@@ -241,8 +250,17 @@ def test_blocks_build_with_controls_from_the_model(demo):
     speakers = next(c for c in config["components"] if c["props"].get("elem_id") == "tts-speaker")
     assert [choice[1] for choice in speakers["props"]["choices"]] == ["alice", "bob"]
     assert blocks._queue.default_concurrency_limit == 1
+    heavy = [fn for fn in blocks.fns.values() if fn.concurrency_id == "synthesis"]
+    assert len(heavy) == 4 and {fn.concurrency_limit for fn in heavy} == {1}
     api = {d.get("api_name") for d in config["dependencies"]}
     assert {"synthesize", "timeline", "synthesize_markup", "convert"} <= api
+
+
+class FailingConversion:
+    class VoiceConversion:
+        @classmethod
+        def load(cls, model=None, *, device="cpu"):
+            raise FileNotFoundError("gone")
 
 
 def test_without_conversion_the_tab_says_why(tts, monkeypatch):
@@ -252,6 +270,11 @@ def test_without_conversion_the_tab_says_why(tts, monkeypatch):
     blocks = build_demo(tts=tts, conversion=True, examples=False)
     texts = [c["props"].get("value") or "" for c in blocks.get_config_file()["components"]]
     assert any("Voice conversion is unavailable" in str(t) and "not available" in str(t) for t in texts)
+    monkeypatch.setitem(__import__("sys").modules, "emovox.conversion", FailingConversion)
+    assert load_converter("missing.safetensors") == (
+        None,
+        "The voice-conversion model could not be loaded: gone",
+    )
     bare = EmovoxDemo(tts, None, converter_notice="switched off")
     with pytest.raises(gr.Error, match="switched off"):
         bare.convert("x.wav", "prosody", False, 0, *controls_for())

@@ -350,7 +350,9 @@ class EmovoxDemo:
     # ------------------------------------------------------------------------------------------ layout
 
     def build(self, *, examples: bool = True, concurrency: int = 1, max_queue: int = 16) -> gr.Blocks:
-        """The Blocks app with its queue (``concurrency`` requests at a time, ``max_queue`` waiting)."""
+        """The Blocks app with its queue: ``concurrency`` requests synthesise at a time across all tabs (one
+        concurrency group: the models are shared), ``max_queue`` wait; previews of the controls run beside them."""
+        self._heavy = {"concurrency_id": "synthesis", "concurrency_limit": int(concurrency)}
         with gr.Blocks(title="emovox demo", analytics_enabled=False) as blocks:
             gr.Markdown(self._header())
             with gr.Tab("Text to speech", id="tts"):
@@ -429,7 +431,7 @@ class EmovoxDemo:
         prosody = gr.Plot(label="Mel, F0 and energy of the output", format="png", elem_id="tts-prosody")
         controls = emo.components()
         button.click(self.synthesize, [text, speaker, ref, steps, seed, *controls],
-                     [audio, prosody, va_plot, details], api_name="synthesize")  # fmt: skip
+                     [audio, prosody, va_plot, details], api_name="synthesize", **self._heavy)  # fmt: skip
         for comp in controls:  # sliders fire while dragged: only the last value of a burst is drawn
             comp.change(self.preview, [text, *controls], [spec_md, va_plot], show_progress="hidden",
                         api_visibility="private", trigger_mode="always_last", concurrency_limit=2,
@@ -484,9 +486,10 @@ class EmovoxDemo:
             label="Output", type="numpy", format="wav", interactive=False, elem_id="markup-audio"
         )
         prosody = gr.Plot(label="Mel, F0 and energy of the output", format="png")
-        preview.click(self.timeline, [script, default, speaker], [timeline, rows], api_name="timeline")
+        preview.click(self.timeline, [script, default, speaker], [timeline, rows], api_name="timeline",
+                      **self._heavy)  # fmt: skip
         run.click(self.synthesize_script, [script, default, speaker, steps, seed],
-                  [audio, prosody, timeline, rows], api_name="synthesize_markup")  # fmt: skip
+                  [audio, prosody, timeline, rows], api_name="synthesize_markup", **self._heavy)  # fmt: skip
         if examples:
             gr.Examples(self._markup_examples(), [script], label="Example scripts", cache_examples=False)
 
@@ -531,7 +534,7 @@ class EmovoxDemo:
                 details = gr.Markdown()
         plot = gr.Plot(label="F0 and energy, before and after", format="png", elem_id="convert-f0")
         button.click(self.convert, [source, method, keep, seed, *emo.components()],
-                     [before, after, plot, details], api_name="convert")  # fmt: skip
+                     [before, after, plot, details], api_name="convert", **self._heavy)  # fmt: skip
         if examples:
             clip = str(example_clip())
             rows = [[clip, "label", e, a] for e, a in (("angry", 1.0), ("sad", 1.2)) if e in vc.emotions]
