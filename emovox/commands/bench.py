@@ -19,6 +19,10 @@ TARGETS: dict[str, tuple[str, str]] = {
         "acoustic model and text-to-speech RTF (vs coqui FastSpeech2), diffusion steps",
     ),
     "diffusion": ("emovox.bench.diffusion", "diffusion decoder time per second of mel at 1…16 sampler steps"),
+    "onnx": (
+        "emovox.bench.onnx",
+        "ONNX Runtime vs PyTorch: acoustic model, denoiser step, vocoder, end to end RTF",
+    ),
     "features": (
         "emovox.bench.features",
         "F0 trackers, MAS: speed (x real time) and accuracy vs librosa, WORLD, Praat, CREPE",

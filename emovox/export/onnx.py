@@ -381,7 +381,6 @@ def _prepare_directory(out_dir: Path, overwrite: bool) -> None:
             )
         if not overwrite:
             raise OnnxExportError(f"{out_dir} already holds an ONNX export: pass --force to replace it")
-    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def export_onnx(
@@ -424,6 +423,7 @@ def export_onnx(
     if denoiser is not None:
         seq = {0: batch, 2: frames}
         plan.append(("denoiser", DenoiserGraph(denoiser), den, (seq, row, seq, seq, row, row, seq)))
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".emovox-onnx-", dir=out_dir.parent))
     try:
         files: dict[str, dict[str, Any]] = {}
@@ -462,6 +462,10 @@ def export_onnx(
             agreement = compare_backends(work, model, denoiser, generator, ckpt)
             document["agreement"] = agreement
             (work / METADATA_FILE).write_text(json.dumps(document, indent=1))
+        out_dir.mkdir(exist_ok=True)
+        (out_dir / METADATA_FILE).unlink(
+            missing_ok=True
+        )  # a replaced export is invalid until the new JSON lands
         for path in sorted(work.iterdir(), key=lambda p: p.name == METADATA_FILE):  # the JSON last
             os.replace(path, out_dir / path.name)
         if denoiser is None:  # a previous export's denoiser does not belong to this model
