@@ -23,6 +23,7 @@ from __future__ import annotations
 import functools
 import logging
 import os
+import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -181,7 +182,8 @@ class EmovoxDemo:
         if is_auto(self.tts, spec):
             if not (text and text.strip()):
                 return None, f"`{spec}` (from the text)"
-            spec_resolved, _ = resolve_auto(self.tts, text, spec)
+            words = re.sub(r"<[^>]*>", " ", text)  # markup: the words, not the tags
+            spec_resolved, _ = resolve_auto(self.tts, words, spec)
             point = request_adv(self.tts.parse_emotion(spec_resolved), self.positions)
             return point, f"`{spec}` → `{spec_resolved}` (from the text)"
         return request_adv(self.tts.parse_emotion(spec), self.positions), f"`{spec}`"
