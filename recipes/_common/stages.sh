@@ -88,16 +88,18 @@ skip_stage() {
   if [ "$stage" -le "$1" ] && [ "$stop_stage" -ge "$1" ]; then echo "stage $1 ($2): skipped: $3"; fi
 }
 
-# conf_args COMPONENT: --config for the recipe's conf/COMPONENT.yaml, the tiny one with --tiny, then --conf files.
+# conf_args COMPONENT: --config for the recipe's conf/COMPONENT.yaml, the --conf files (acoustic), then with --tiny
+# the miniature one (last, so that a smoke run stays small whatever the recipe sets).
 conf_args() {
-  local c=$1
+  local c=$1 f
   [ -f "$recipe_dir/conf/$c.yaml" ] && printf -- '--config\n%s\n' "$recipe_dir/conf/$c.yaml"
-  if [ "$tiny" = true ] && [ -f "$common_dir/conf/tiny/$c.yaml" ]; then
-    printf -- '--config\n%s\n' "$common_dir/conf/tiny/$c.yaml"
-  fi
   if [ "$c" = acoustic ]; then
     for f in "${extra_conf[@]}"; do printf -- '--config\n%s\n' "$f"; done
   fi
+  if [ "$tiny" = true ] && [ -f "$common_dir/conf/tiny/$c.yaml" ]; then
+    printf -- '--config\n%s\n' "$common_dir/conf/tiny/$c.yaml"
+  fi
+  return 0
 }
 
 # train TARGET ARGS...: `emovox train`, or torchrun with NGPU processes.
