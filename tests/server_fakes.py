@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from emovox.audio.mel import MelConfig
+from emovox.emotion.spec import parse_emotion_spec
 from emovox.pipelines import EmotionalTTS, Vocoder
 from emovox.vocoder.models.hifigan import Generator, GeneratorConfig
 from tests.tiny_voice import make_tiny_voice
@@ -46,6 +47,7 @@ class FakeConverter:
     def convert(self, audio, sample_rate, emotion="neutral", *, method=None, keep_timing=False, seed=None):
         if not isinstance(audio, np.ndarray) or audio.dtype != np.float32 or audio.ndim != 1:
             raise TypeError("audio must be float32 [T]")
+        parse_emotion_spec(emotion, known=self.emotions)  # a ValueError naming the emotions, as the real one
         if float(np.sqrt(np.mean(audio.astype(np.float64) ** 2))) < 1e-4:
             raise ValueError("the recording is silent")
         self.calls.append(dict(sample_rate=sample_rate, emotion=emotion, method=method, keep_timing=keep_timing,

@@ -79,6 +79,15 @@ def test_speech_whole_wav_matches_the_pipeline(client, tts):
     np.testing.assert_allclose(audio, expected, atol=1.5 / 32767)
 
 
+def test_an_openai_sdk_request_works_unchanged(client):
+    """What `client.audio.speech.with_streaming_response.create(model=..., voice=..., input=...,
+    extra_body={"emotion": ...})` sends: a JSON body, an unused bearer key on a keyless server, Accept."""
+    headers = {"Authorization": "Bearer unused-on-localhost", "Accept": "application/octet-stream"}
+    body = {"input": "Hello!", "model": "gpt-4o-mini-tts", "voice": "alice", "emotion": "happy:0.7"}
+    r = client.post(SPEECH, json=body, headers=headers)
+    assert r.status_code == 200 and r.content[:4] == b"RIFF" and r.headers["x-emotion"] == "happy:0.7"
+
+
 def test_streamed_wav_and_pcm_carry_the_same_samples(client):
     text = "First sentence here. A second one follows. And a third."
     r = client.post(SPEECH, json={"input": text, "emotion": "sad"})

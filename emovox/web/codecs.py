@@ -122,7 +122,10 @@ def decode_upload(data: bytes, max_seconds: float) -> tuple[np.ndarray, int]:
     except UploadError:
         raise
     except (sf.LibsndfileError, RuntimeError, TypeError, ValueError, MemoryError) as exc:
-        raise UploadError(f"the uploaded file cannot be read as audio ({exc})") from None
+        reason = getattr(exc, "error_string", None) or str(
+            exc
+        )  # libsndfile's reason, without the object repr
+        raise UploadError(f"the uploaded file cannot be read as audio ({reason})") from None
     if not n:
         raise UploadError("the uploaded audio contains no samples")
     audio = np.ascontiguousarray(np.concatenate(blocks), dtype=np.float32)

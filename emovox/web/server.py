@@ -422,8 +422,7 @@ def create_app(
         def parse(text: str):
             return parse_emotion_spec(text, known=list(conv.emotions))
 
-        spec = scaled_spec(parse, emotion, intensity, None)
-        parse(spec)  # names the converter's emotions when the spec has one it does not know
+        spec = scaled_spec(parse, emotion, intensity, None)  # the converter checks the spec itself
         if method is not None and method not in conv.methods:
             raise ValueError(f"unknown method {method!r}; this converter has: {', '.join(conv.methods)}")
         data = await file.read()
