@@ -82,6 +82,14 @@ def test_odd_text_is_spoken_or_refused_never_500(client, text):
         assert r.json()["error"]["message"]
 
 
+@pytest.mark.parametrize("emotion", ["happy\n", " sad ", "HAPPY\r\nX-Evil: 1", "happy\t"])
+def test_response_headers_carry_no_control_characters(client, emotion):
+    r = client.post(SPEECH, json={"input": "Hi.", "emotion": emotion, "stream": False})
+    assert r.status_code in (200, 400), (r.status_code, r.text[:300])
+    if r.status_code == 200:
+        assert r.headers["x-emotion"] in ("happy", "sad") and "x-evil" not in r.headers
+
+
 @pytest.mark.parametrize("escape", [b"\\ud800", b"\\udfff\\ud800", b"\\u0000"])
 def test_lone_surrogates_and_nul_escapes_in_json(client, escape):
     body = b'{"input": "Hi ' + escape + b' there.", "stream": false}'

@@ -18,6 +18,7 @@ Every ``ValueError`` from the pipelines (bad emotion, unknown speaker, malformed
 # request model built inside create_app.
 
 import asyncio
+import contextlib
 import hmac
 import logging
 import math
@@ -201,6 +202,14 @@ def scaled_spec(parse: Callable[[str], Any], emotion: str | None, intensity: flo
     return str(replace(parsed, components=components))
 
 
+def _header_spec(parse: Callable[[str], Any], spec: str) -> str:
+    """The spec for the X-Emotion response header: canonical when it parses, printable ASCII always (a header
+    cannot carry a newline or a non-Latin-1 character)."""
+    with contextlib.suppress(ValueError):  # e.g. 'auto', which the pipeline resolves itself
+        spec = str(parse(spec))
+    return "".join(ch if " " <= ch <= "~" else "?" for ch in spec.strip())[:200]
+
+
 def _error(status: int, message: str, kind: str, param: str | None = None, headers=None) -> JSONResponse:
     body = {"error": {"message": message, "type": kind, "param": param, "code": status}}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -374,7 +383,7 @@ def create_app(
         head, done = await _first_audio(channel, pool, chunks, config.timeout)
         sr = int(tts.sample_rate)
         media = FORMATS[body.response_format][0]
-        headers = {"X-Sample-Rate": str(sr), "X-Emotion": spec}
+        headers = {"X-Sample-Rate": str(sr), "X-Emotion": _header_spec(tts.parse_emotion, spec)}
         if done or not (body.stream and body.response_format in STREAMABLE):
             rest = [] if done else await _drain(channel, config.timeout, pool)
             audio = np.concatenate(head + rest) if head or rest else np.zeros(0, np.float32)
@@ -441,7 +450,7 @@ def create_app(
             ) from None
         media = FORMATS[response_format][0]
         return Response(encode(out, int(sr), response_format), media_type=media,
-                        headers={"X-Sample-Rate": str(int(sr)), "X-Emotion": spec})  # fmt: skip
+                        headers={"X-Sample-Rate": str(int(sr)), "X-Emotion": _header_spec(parse, spec)})  # fmt: skip
 
     return app
 
