@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-import numpy as np
 import pytest
 import soundfile as sf
 
 from emovox.data_prep.corpora import CORPORA, CorpusError, get_corpus
 from emovox.data_prep.manifest import SkipLog, validate
-
-
-def wav(path: Path, seconds: float = 0.05, sr: int = 16000, channels: int = 1) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    t = np.arange(int(seconds * sr)) / sr
-    x = 0.1 * np.sin(2 * np.pi * 220 * t)
-    sf.write(path, np.stack([x] * channels, axis=1) if channels > 1 else x, sr)
-    return path
+from tests.corpus_fakes import esd_speaker as _esd_speaker
+from tests.corpus_fakes import wav
 
 
 def parse(name: str, root, **options):
@@ -131,24 +123,6 @@ def test_cremad_real_clips(cremad_mini):
 
 
 # ------------------------------------------------------------------------------------------------ ESD
-
-
-def _esd_speaker(root: Path, spk: str, lines: list[str], encoding: str, flat: bool = False):
-    d = root / spk
-    d.mkdir(parents=True)
-    (d / f"{spk}.txt").write_bytes("\n".join(lines).encode(encoding))
-    for line in lines:
-        m = re.match(r"(\d{4}_\d{6})", line)
-        if not m:
-            continue
-        n = int(m.group(1)[5:])
-        emo = ["Neutral", "Angry", "Happy", "Sad", "Surprise"][(n - 1) // 350]
-        sub = (
-            ""
-            if flat
-            else ("evaluation" if n % 350 in range(1, 21) else "test" if n % 350 <= 50 else "train")
-        )
-        wav(d / emo / sub / f"{m.group(1)}.wav")
 
 
 def test_esd_layouts_and_encodings(tmp_path):
