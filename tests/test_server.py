@@ -136,6 +136,19 @@ def test_emotion_intensity_and_adv_fields(client, tts, fields, spec):
     assert sf.read(io.BytesIO(r.content))[0].size == direct.size
 
 
+def test_emotion_auto_from_the_words(client, tts):
+    if not hasattr(tts, "auto_spec"):
+        pytest.skip("this emovox has no emotion='auto' yet")
+    text = "This is the best day of my life! My dog died last week."
+    r = client.post(SPEECH, json={"input": text, "emotion": "auto", "intensity": 0.5, "stream": False})
+    assert r.status_code == 200, r.text[:300]
+    assert r.headers["x-emotion"] == "auto:0.5"
+    direct, _ = tts.synthesize(text, "auto:0.5")
+    assert sf.info(io.BytesIO(r.content)).frames == direct.size
+    bad = client.post(SPEECH, json={"input": text, "emotion": "auto", "intensity": -1.0})
+    assert bad.status_code == 400 and bad.json()["error"]["message"]
+
+
 def test_markup_and_speed(client):
     plain = client.post(SPEECH, json={"input": "Fine. It is over.", "stream": False})
     marked = client.post(SPEECH, json={"stream": False, "input":

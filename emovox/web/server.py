@@ -101,7 +101,7 @@ class SpeechRequest(BaseModel):
         None,
         max_length=500,
         description="emotion spec: 'angry', 'angry:0.8', 'sad:0.7+angry:0.3', '-happy', 'adv:0.8,0.4,-0.5', "
-        "'va:0.6,0.3' (GET /v1/emotions); default neutral",
+        "'va:0.6,0.3', 'auto' (from the words) (GET /v1/emotions); default neutral",
     )
     intensity: float | None = Field(
         None, ge=-2.0, le=2.0, description="multiplies the intensity of every emotion in a label spec"
@@ -191,6 +191,8 @@ def scaled_spec(parse: Callable[[str], Any], emotion: str | None, intensity: flo
     spec = "neutral" if emotion is None else emotion
     if intensity is None:
         return spec
+    if spec.strip().lower() == "auto":  # the text's own emotion, scaled: the pipeline checks the range
+        return f"auto:{intensity:.6g}"
     parsed = parse(spec)
     if parsed.kind != "label":
         raise ValueError(
@@ -352,7 +354,7 @@ def create_app(
         info = {k: v for k, v in tts.describe().items() if k not in ("speakers", "default_speaker")}
         conv = state["converter"]
         info["spec_examples"] = ["angry", "angry:0.8", "sad:0.7+angry:0.3", "-happy", "adv:0.8,0.4,-0.5",
-                                 "va:0.6,0.3"]  # fmt: skip
+                                 "va:0.6,0.3", "auto", "auto+sad:0.3"]  # fmt: skip
         info["conversion"] = (
             {"emotions": list(conv.emotions), "methods": list(conv.methods)} if conv is not None else None
         )
