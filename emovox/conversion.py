@@ -93,6 +93,13 @@ class VoiceConversion:
         ``acoustic`` is the acoustic model whose reference encoder estimates a source's emotion and embeds
         reference clips ("default" = the built-in voice, None = none: no estimates, no reference clips); its
         emotion space must be the one the conversion model was trained in. ``vocoder`` is for the neural path (not used by the prosody path)."""
+        import importlib.util
+
+        if importlib.util.find_spec("pyworld") is None:
+            raise ValueError(
+                "voice conversion needs the WORLD vocoder (pyworld): pip install 'emovox[evc]' "
+                "(it builds from source: a C compiler is needed)"
+            )
         path = default_evc_path() if model in (None, "default") else Path(model)
         if model in (None, "default") and not path.is_file():
             raise FileNotFoundError(
