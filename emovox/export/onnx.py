@@ -51,10 +51,12 @@ from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from emovox.tts.models.denoiser import Denoiser
 from emovox.tts.models.fastspeech2 import AcousticModel
+from emovox.vocoder.models.hifigan import LRELU_SLOPE
 
 __all__ = [
     "ARRAYS_FILE",
@@ -182,6 +184,41 @@ class DenoiserGraph(nn.Module):
             g if cfg.speaker_dim > 0 else None,
             mask,
         )
+
+
+def _conv_2d(conv: nn.Conv1d | nn.ConvTranspose1d, x: torch.Tensor) -> torch.Tensor:
+    """A 1-D (transposed) convolution applied to ``[B, C, 1, T]`` as a 2-D one (weight viewed ``[O, I, 1, K]``)."""
+    w = conv.weight.unsqueeze(2)
+    if isinstance(conv, nn.ConvTranspose1d):
+        return F.conv_transpose2d(
+            x, w, conv.bias, (1, conv.stride[0]), (0, conv.padding[0]), (0, conv.output_padding[0])
+        )
+    return F.conv2d(x, w, conv.bias, (1, conv.stride[0]), (0, conv.padding[0]), (1, conv.dilation[0]))
+
+
+class VocoderGraph(nn.Module):
+    """The HiFi-GAN generator (weight norm folded) with its convolutions as 2-D ones on ``[B, C, 1, T]``, as
+    :meth:`Generator.infer` runs them on CPU: ONNX Runtime's blocked (NCHWc) convolution kernels apply to 2-D
+    convolutions only, which made this graph 10-15 % faster than the 1-D one on a 2-core CPU (same outputs).
+
+    Shapes: mel ``[B, n_mels, T]`` -> audio ``[B, 1, T * hop]``."""
+
+    def __init__(self, generator: nn.Module):
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, mel):
+        g = self.generator
+        x = _conv_2d(g.conv_pre, mel.unsqueeze(2))
+        for i, up in enumerate(g.ups):
+            x = _conv_2d(up, F.leaky_relu(x, LRELU_SLOPE))
+            blocks = g.resblocks[i * g.num_kernels : (i + 1) * g.num_kernels]  # stage-major, as released
+            z = blocks[0].infer(x)  # ResBlock.infer takes [B, C, 1, T]
+            for block in blocks[1:]:
+                z = z + block.infer(x)
+            x = z * (1.0 / g.num_kernels)
+        x = _conv_2d(g.conv_post, F.leaky_relu(x))  # default slope (0.01) here, as in the official generator
+        return torch.tanh(x).squeeze(2)
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -418,7 +455,7 @@ def export_onnx(
          ({0: batch, 1: phonemes}, row, row, row, row, row, row, row)),
         ("acoustic_decoder", AcousticDecoderGraph(model), dec, ({0: batch, 1: frames}, row, row)),
         ("reference_encoder", ReferenceEncoderGraph(model), ref, ({0: batch, 2: frames}, row)),
-        ("vocoder", generator, voc, ({0: batch, 2: frames},)),
+        ("vocoder", VocoderGraph(generator), voc, ({0: batch, 2: frames},)),
     ]  # fmt: skip
     if denoiser is not None:
         seq = {0: batch, 2: frames}
