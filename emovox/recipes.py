@@ -207,11 +207,12 @@ def package_model(
         else:
             (out / name).unlink(missing_ok=True)
     meta = ckpt.meta
-    usage = {"synth": f'emovox synth "Hello." -e happy --model {out}'}
+    emotions = [e for e in meta.get("emotions", []) if e != "neutral"] or ["neutral"]
+    usage = {"synth": f'emovox synth "Hello." -e {emotions[0]} --model {out}'}
     if vocoder is not None:
         usage["synth"] += f" --vocoder {out / 'vocoder.safetensors'}"
     if evc is not None:
-        usage["convert"] = (f"emovox convert in.wav -e angry --model {out / 'evc.safetensors'} "
+        usage["convert"] = (f"emovox convert in.wav -e {emotions[0]} --model {out / 'evc.safetensors'} "
                             f"--acoustic {out / 'model.safetensors'} -o out.wav")  # fmt: skip
     description = {
         "format": PACKAGE_FORMAT,

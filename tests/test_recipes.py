@@ -96,7 +96,9 @@ def synth_corpus_command() -> str:
     for block in re.findall(r"```bash\n(.*?)```", text, flags=re.S):
         lines = block.replace("\\\n", " ").splitlines()
         cands += [c.strip() for c in lines if c.strip().startswith("emovox synthesize-corpus")]
-    assert len(cands) == 1, f"recipes/README.md needs one 'emovox synthesize-corpus' smoke command, found {cands}"
+    assert len(cands) == 1, (
+        f"recipes/README.md needs one 'emovox synthesize-corpus' smoke command, found {cands}"
+    )
     return re.sub(r"\s+", " ", cands[0])
 
 
@@ -220,9 +222,11 @@ def test_recipe_end_to_end(runner, run_id):
     assert desc["format"] == "emovox-model-dir" and desc["recipe"]["name"] == name
     assert desc["recipe"]["licence"] == RECIPES[name].licence
     assert {"neutral", "angry"} <= set(desc["emotions"]) and desc["speakers"]
-    assert desc["files"]["acoustic"] == "model.safetensors" and desc["files"]["vocoder"] == "vocoder.safetensors"
+    assert (
+        desc["files"]["acoustic"] == "model.safetensors" and desc["files"]["vocoder"] == "vocoder.safetensors"
+    )
     assert resolve_acoustic_path(pkg) == pkg / "model.safetensors"
-    _audio_ok(pkg / "sample_happy.wav", 0.2)
+    _audio_ok(pkg / "sample_synth.wav", 0.2)
 
     # emotional voice conversion: trained (stage 7) and used on a recording of the corpus
     if not _evc_expected(res.log):
@@ -235,7 +239,9 @@ def test_recipe_end_to_end(runner, run_id):
 def test_multi_gives_label_only_clips_pseudo_adv(runner):
     res = runner.result("multi")
     assert res.rc == 0, res.log[-4000:]
-    items = [json.loads(x) for x in (res.exp / "features" / "items.jsonl").read_text().splitlines() if x.strip()]
+    items = [
+        json.loads(x) for x in (res.exp / "features" / "items.jsonl").read_text().splitlines() if x.strip()
+    ]
     pseudo = [r for r in items if r.get("adv_source") == "pseudo"]
     annotated = [r for r in items if r.get("adv") is not None and r.get("adv_source") != "pseudo"]
     assert annotated, "the MSP-Podcast part keeps its annotated ADV"
@@ -271,7 +277,9 @@ def test_readme_has_data_licence_hours_and_results():
     for name in sorted({n for n, _ in RUNS.values()}):
         text = (RECIPES_DIR / name / "README.md").read_text(encoding="utf-8")
         r = RECIPES[name]
-        assert r.licence in text.replace("\n", " "), f"{name}: README must state the licence as the registry does"
+        assert r.licence in text.replace("\n", " "), (
+            f"{name}: README must state the licence as the registry does"
+        )
         assert "estimate" in text and "| stage | what | hours on one GPU (estimate) |" in text, name
         assert "## Results" in text, name
 
@@ -311,12 +319,16 @@ def test_ravdess_real_clips_through_evaluation(tmp_path):
         pytest.skip(f"real RAVDESS clips not available: {', '.join(missing)}")
     assert _link_clips(dirs, tmp_path / "data") >= 700
     cands = [c for c in readme_commands("ravdess") if "--stop-stage 9" in c and "--tiny" in c]
-    assert len(cands) == 1, "recipes/ravdess/README.md needs the real-clip smoke command (--tiny --stop-stage 9)"
+    assert len(cands) == 1, (
+        "recipes/ravdess/README.md needs the real-clip smoke command (--tiny --stop-stage 9)"
+    )
     env = _env(tmp_path, DATA=str(tmp_path / "data"), EXP=str(tmp_path / "exp"), SYNTH=str(tmp_path / "none"))
     rc, log, wall, cpu = _run(cands[0], env, tmp_path / "run.log")
     print(f"\nravdess real clips: wall {wall:.1f} s, cpu {cpu:.1f} s")
     assert rc == 0, log[-4000:]
-    manifest = [json.loads(x) for x in (tmp_path / "exp" / "data" / "manifest.jsonl").read_text().splitlines()]
+    manifest = [
+        json.loads(x) for x in (tmp_path / "exp" / "data" / "manifest.jsonl").read_text().splitlines()
+    ]
     assert len(manifest) >= 700 and len({r["speaker"] for r in manifest}) == 12
     report = json.loads((tmp_path / "exp" / "eval" / "report.json").read_text())
     assert report["meta"]["split"] == "test" and report["targets"]

@@ -1,4 +1,4 @@
-# shellcheck shell=bash
+# shellcheck shell=bash disable=SC2154  # recipe, corpus, data: set by the run.sh that sources this file
 # The stage runner every corpus recipe sources (recipes/<name>/run.sh). Each run.sh sets what is particular to its
 # corpus, then calls `parse_args "$@"` and `run_standard_stages`:
 #
@@ -41,7 +41,7 @@ NGPU=${NGPU:-1}
 [ -n "${features_opts+set}" ] || features_opts=()
 default_speaker=${default_speaker:-}
 sample_text=${sample_text:-"The quick brown fox jumps over the lazy dog."}
-convert_emotion=${convert_emotion:-angry}
+sample_emotion=${sample_emotion:-angry}  # every supported corpus has angry (EmoV-DB has no happy)
 
 usage() {
   sed -n '2,/^$/p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2
@@ -200,10 +200,10 @@ stage_package() {
   [ -f "$exp/eval/report.json" ] && opts+=(--report "$exp/eval/report.json")
   emovox recipes package "$recipe" --model "$(acoustic_model)" "${opts[@]}" --out "$pkg"
   local voc=(); [ -f "$pkg/vocoder.safetensors" ] && voc=(--vocoder "$pkg/vocoder.safetensors")
-  emovox synth "$sample_text" -e happy --model "$pkg" "${voc[@]}" -o "$pkg/sample_happy.wav"
+  emovox synth "$sample_text" -e "$sample_emotion" --model "$pkg" "${voc[@]}" -o "$pkg/sample_synth.wav"
   if [ -f "$pkg/evc.safetensors" ]; then
     local clip; clip=$(awk 'NR == 1 { $1 = ""; sub(/^ /, ""); print }' "$exp/data/kaldi/wav.scp")
-    emovox convert "$clip" -e "$convert_emotion" --model "$pkg/evc.safetensors" --acoustic "$pkg/model.safetensors" \
+    emovox convert "$clip" -e "$sample_emotion" --model "$pkg/evc.safetensors" --acoustic "$pkg/model.safetensors" \
       -o "$pkg/sample_converted.wav"
   else
     echo "stage 10 (package): no conversion model to try (stage 7 was skipped)"

@@ -6,7 +6,7 @@ corpus=cremad
 # Twelve sentences said by every actor: hold out sentences so that the evaluation speaks unseen text.
 prep_opts=(--split-by text --dev 0.1 --test 0.1)
 sample_text="I would like a new alarm clock."
-# shellcheck source=../_common/stages.sh
+# shellcheck source-path=SCRIPTDIR source=../_common/stages.sh
 source "$(dirname "$0")/../_common/stages.sh"
 parse_args "$@"
 run_standard_stages

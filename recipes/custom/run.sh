@@ -5,7 +5,7 @@ recipe=custom
 corpus=generic
 prep_opts=(--split-by utterance --dev 0.05 --test 0.05)
 sample_text=${sample_text:-"The quick brown fox jumps over the lazy dog."}
-# shellcheck source=../_common/stages.sh
+# shellcheck source-path=SCRIPTDIR source=../_common/stages.sh
 source "$(dirname "$0")/../_common/stages.sh"
 parse_args "$@"
 run_standard_stages

@@ -5,7 +5,7 @@ recipe=emns
 corpus=emns
 prep_opts=(--split-by text --dev 0.05 --test 0.05)
 sample_text="I can't believe you did that!"
-# shellcheck source=../_common/stages.sh
+# shellcheck source-path=SCRIPTDIR source=../_common/stages.sh
 source "$(dirname "$0")/../_common/stages.sh"
 
 # libsndfile cannot read WebM: stage 0 first converts every clip without a .wav beside it (ffmpeg), next to it,

@@ -5,7 +5,7 @@ recipe=emovdb
 corpus=emovdb
 prep_opts=(--split-by text --dev 0.03 --test 0.03)
 sample_text="Author of the danger trail, Philip Steels, etc."
-# shellcheck source=../_common/stages.sh
+# shellcheck source-path=SCRIPTDIR source=../_common/stages.sh
 source "$(dirname "$0")/../_common/stages.sh"
 parse_args "$@"
 run_standard_stages

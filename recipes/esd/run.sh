@@ -19,7 +19,7 @@ esac
 recipe=esd
 corpus=esd
 exp=$(cd "$(dirname "$0")" && pwd)/exp/$lang
-# shellcheck source=../_common/stages.sh
+# shellcheck source-path=SCRIPTDIR source=../_common/stages.sh
 source "$(dirname "$0")/../_common/stages.sh"
 [ -f "$recipe_dir/conf/$lang.yaml" ] && extra_conf=("$recipe_dir/conf/$lang.yaml")
 

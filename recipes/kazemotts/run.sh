@@ -6,7 +6,7 @@ corpus=kazemotts
 sample_text="Сәлем, әлем! Бүгін ауа райы жақсы."
 # Whisper tiny.en cannot transcribe Kazakh: no WER.
 eval_opts=${eval_opts:-"--asr none"}
-# shellcheck source=../_common/stages.sh
+# shellcheck source-path=SCRIPTDIR source=../_common/stages.sh
 source "$(dirname "$0")/../_common/stages.sh"
 parse_args "$@"
 run_standard_stages

@@ -7,7 +7,7 @@ corpus=msppodcast
 # the feature store's loader).
 prep_opts=(--max-duration 12)
 sample_text="So that is what we did last week."
-# shellcheck source=../_common/stages.sh
+# shellcheck source-path=SCRIPTDIR source=../_common/stages.sh
 source "$(dirname "$0")/../_common/stages.sh"
 parse_args "$@"
 run_standard_stages

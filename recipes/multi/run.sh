@@ -20,7 +20,7 @@ data=$(cd "$(dirname "$0")/../.." && pwd)/data   # default --data: the repositor
 corpus=ravdess
 pseudo_adv=true
 sample_text="I would like a new alarm clock."
-# shellcheck source=../_common/stages.sh
+# shellcheck source-path=SCRIPTDIR source=../_common/stages.sh
 source "$(dirname "$0")/../_common/stages.sh"
 
 # Stage 0: each corpus's own manifest in $exp/parts/<name> (its own split rule), then one manifest that merges

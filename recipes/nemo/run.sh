@@ -7,7 +7,7 @@ prep_opts=(--split-by text --dev 0.05 --test 0.05)
 sample_text="Dzień dobry, jak się masz?"
 # Whisper tiny.en cannot transcribe Polish: no WER.
 eval_opts=${eval_opts:-"--asr none"}
-# shellcheck source=../_common/stages.sh
+# shellcheck source-path=SCRIPTDIR source=../_common/stages.sh
 source "$(dirname "$0")/../_common/stages.sh"
 parse_args "$@"
 run_standard_stages

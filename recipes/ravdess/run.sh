@@ -6,7 +6,7 @@ corpus=ravdess
 # Two sentences only: held-out actors, not held-out sentences, make a test set.
 prep_opts=(--split-by speaker --dev 0.1 --test 0.1)
 sample_text="Kids are talking by the door."
-# shellcheck source=../_common/stages.sh
+# shellcheck source-path=SCRIPTDIR source=../_common/stages.sh
 source "$(dirname "$0")/../_common/stages.sh"
 parse_args "$@"
 run_standard_stages

@@ -5,7 +5,7 @@ recipe=tess
 corpus=tess
 prep_opts=(--split-by text --dev 0.05 --test 0.05)
 sample_text="Say the word home."
-# shellcheck source=../_common/stages.sh
+# shellcheck source-path=SCRIPTDIR source=../_common/stages.sh
 source "$(dirname "$0")/../_common/stages.sh"
 parse_args "$@"
 run_standard_stages
