@@ -214,6 +214,9 @@ def test_metadata_checks(exported, tmp_path):
     (directory / METADATA_FILE).write_text(json.dumps({**doc, "graphs": graphs}))
     with pytest.raises(OnnxExportError, match="acoustic_decoder"):
         load_onnx(directory)
+    (directory / METADATA_FILE).write_text(json.dumps({**doc, "graphs": {**doc["graphs"], "extra": {}}}))
+    with pytest.raises(OnnxExportError, match="'extra' is not one"):
+        load_onnx(directory)
     swapped = {**doc["graphs"], "vocoder": {**doc["graphs"]["denoiser"]}}
     (directory / METADATA_FILE).write_text(json.dumps({**doc, "graphs": swapped}))
     with pytest.raises(OnnxExportError, match="expected"):
@@ -272,6 +275,8 @@ def test_bench_quick_runs_with_an_existing_export(exported, capsys):
     for part in ("acoustic model", "denoiser step", "vocoder", "end to end, 2 diffusion steps"):
         assert part in out
     assert "ORT/PT" in out
+    assert main(["bench", "onnx", "--quick", "--model", "default", "--onnx", str(directory)]) == 1
+    assert "is an export of" in capsys.readouterr().err
 
 
 @pytest.mark.slow

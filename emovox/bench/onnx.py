@@ -113,12 +113,28 @@ def _parts(
     return parts, diffs, seconds
 
 
+def _check_same_model(directory: str, model: str) -> None:
+    """Refuse an export of another acoustic model than ``model`` (the checksum recorded at export)."""
+    from emovox.export.onnx import file_sha256
+    from emovox.export.runtime import OnnxExport
+    from emovox.paths import default_voice_path
+    from emovox.tts.bank import resolve_acoustic_path
+
+    path = default_voice_path() if model == "default" else resolve_acoustic_path(model)
+    source = OnnxExport.read_document(Path(directory)).get("source", {})
+    if path.is_file() and source.get("model_sha256") != file_sha256(path):
+        raise ValueError(f"{directory} is an export of {source.get('model')}, not of {model}")
+
+
 def run(args) -> int:
     from emovox.export.onnx import export_onnx
     from emovox.export.runtime import load_onnx, require_onnxruntime
     from emovox.pipelines import EmotionalTTS
 
-    ort = require_onnxruntime()
+    try:
+        ort = require_onnxruntime()
+    except ImportError as exc:  # a message for the command line, not a traceback
+        raise ValueError(str(exc)) from None
     threads = [1] if args.quick else _threads(args.threads)
     repeats = 1 if args.quick else args.repeats
     if repeats < 1:
@@ -126,6 +142,8 @@ def run(args) -> int:
     if args.steps is not None and not 0 <= args.steps <= 100:
         raise ValueError(f"--steps must be between 0 and 100, got {args.steps}")
     text = QUICK_TEXT if args.quick and args.text == TEXT else args.text
+    if args.onnx is not None:
+        _check_same_model(args.onnx, args.model)
     pt = EmotionalTTS.load(args.model, vocoder=args.vocoder)
     steps = [pt.default_steps if args.steps is None else args.steps]
     if pt.denoiser is not None and steps == [0] and args.steps is None:

@@ -24,8 +24,10 @@ import sys
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("format", choices=["onnx"], help="export format (onnx)")
-    parser.add_argument("model", help="acoustic checkpoint or model folder ('default' = the built-in voice)")
+    parser.add_argument("format", choices=["onnx"], metavar="FORMAT", help="export format: onnx")
+    parser.add_argument(
+        "model", metavar="MODEL", help="acoustic checkpoint or model folder ('default' = the built-in voice)"
+    )
     parser.add_argument("directory", metavar="DIR", help="output folder (created; must be new or empty)")
     parser.add_argument(
         "--vocoder",

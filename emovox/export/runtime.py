@@ -135,14 +135,19 @@ class OnnxExport:
     # ----- reading and checking -----
 
     def _read_document(self) -> dict[str, Any]:
-        if not self.directory.is_dir():
+        return self.read_document(self.directory)
+
+    @staticmethod
+    def read_document(directory: Path) -> dict[str, Any]:
+        """The checked ``emovox_onnx.json`` of an export folder (no graph is loaded)."""
+        if not directory.is_dir():
             raise FileNotFoundError(
-                f"{self.directory} is not a folder: pass the folder written by `emovox export onnx MODEL DIR`"
+                f"{directory} is not a folder: pass the folder written by `emovox export onnx MODEL DIR`"
             )
-        path = self.directory / METADATA_FILE
+        path = directory / METADATA_FILE
         if not path.is_file():
             raise OnnxExportError(
-                f"{self.directory} has no {METADATA_FILE}: not an emovox ONNX export (or an interrupted one); "
+                f"{directory} has no {METADATA_FILE}: not an emovox ONNX export (or an interrupted one); "
                 "run `emovox export onnx MODEL DIR` again"
             )
         try:
@@ -161,6 +166,9 @@ class OnnxExport:
         if not isinstance(graphs, dict) or any(g not in graphs for g in required):
             missing = [g for g in required if not isinstance(graphs, dict) or g not in graphs]
             raise OnnxExportError(f"{path} lists no {', '.join(missing)} graph: re-export the model")
+        for name, entry in graphs.items():
+            if name not in GRAPHS or not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+                raise OnnxExportError(f"{path}: graph entry {name!r} is not one this emovox knows: re-export")
         for key in ("arrays", "acoustic", "vocoder", "checkpoint_meta"):
             if not isinstance(doc.get(key), dict):
                 raise OnnxExportError(f"{path} has no '{key}' section: re-export the model")
