@@ -45,6 +45,12 @@ DEFAULT_VOICE = "default"
 MAX_TEXT_CHARS = 20_000
 """``synthesize`` returns all audio at once; longer texts must be streamed (``stream`` or ``--stream``)."""
 MAX_REFERENCE_SECONDS = 30.0
+FIRST_WINDOW_FRAMES = 16
+"""Streaming: the first vocoder window of each sentence, in mel frames (16 x 256 samples = 0.19 s at 22 kHz)."""
+MAX_WINDOW_FRAMES = 256
+WINDOW_PAD_FRAMES = 16
+"""Context on each side of a vocoder window: with 16 frames the universal HiFi-GAN's windows join to the sentence
+vocoded whole within 1.5e-4 (measured on a 655-frame sentence); with 8 they differ by up to 0.16 (a seam)."""
 
 
 class Vocoder:
@@ -372,9 +378,14 @@ class EmotionalTTS:
     def stream(
         self, text: str, emotion: str | EmotionSpec | None = "neutral", **kwargs: Any
     ) -> Iterator[np.ndarray]:
-        """Yield audio chunk by chunk (sentence-sized), so long texts use bounded memory; the options are those
-        of :meth:`stream_segments`, which also says which sentence and emotion each chunk is."""
-        for segment in self.stream_segments(text, emotion, **kwargs):
+        """Yield audio as soon as it is ready, in bounded memory; the options are those of
+        :meth:`stream_segments`, which also says which sentence and emotion each chunk is.
+
+        Each sentence's mel is vocoded in growing windows (:data:`FIRST_WINDOW_FRAMES`, doubling up to
+        :data:`MAX_WINDOW_FRAMES`), each with :data:`WINDOW_PAD_FRAMES` of context on both sides, so the first
+        audio comes after a fraction of the first sentence and the joined windows equal the sentence vocoded
+        whole (no seam)."""
+        for segment in self.stream_segments(text, emotion, windowed=True, **kwargs):
             yield segment.audio
 
     def stream_segments(
@@ -391,9 +402,12 @@ class EmotionalTTS:
         mix_mode: str = "latent",
         guidance: float = 1.0,
         noise_scale: float | None = None,
+        windowed: bool = False,
     ) -> Iterator[SpeechSegment]:
         """Yield :class:`SpeechSegment`\\ s chunk by chunk (sentence-sized), so long texts use bounded memory:
-        each has its audio, text, the emotion spec used and its start/end time in seconds.
+        each has its audio, text, the emotion spec used and its start/end time in seconds. With ``windowed``, each
+        sentence comes in several pieces (same index and text, consecutive times) as soon as each window of its
+        mel is vocoded: the lowest latency, see :meth:`stream`.
 
         Args:
             text: plain text or emotion markup; emotion: a spec string (see the module docs), or ``auto``
@@ -463,22 +477,23 @@ class EmotionalTTS:
                 continue
             z, mix = cache[chunk.emotion]
             spoken += 1
-            audio = self._render(
+            mel = self._acoustic_mel(
                 ids, spk, z, speed * chunk.rate, chunk.pitch, steps, mix, guidance, generator, noise_scale
             )
-            audio = (audio * chunk.volume).astype(np.float32)
             used = None if ref_audio is not None and chunk.emotion is None else chunk.emotion
-            yield SpeechSegment(
-                index,
-                chunk.text,
-                used,
-                position / sr,
-                (position + audio.size) / sr,
-                chunk.estimate,
-                audio=audio,
-            )
+            for audio in self._vocode_windows(mel) if windowed else [self._vocode(mel)]:
+                audio = (audio * chunk.volume).astype(np.float32)
+                yield SpeechSegment(
+                    index,
+                    chunk.text,
+                    used,
+                    position / sr,
+                    (position + audio.size) / sr,
+                    chunk.estimate,
+                    audio=audio,
+                )
+                position += audio.size
             index += 1
-            position += audio.size
         if not spoken:
             raise ValueError(
                 f"nothing to say: {text[:60]!r} has no speakable words (only punctuation or symbols)"
@@ -527,7 +542,7 @@ class EmotionalTTS:
             audio = normalise_level(audio, self.sample_rate, float(loudness))
         return Rendering(audio, self.sample_rate, infos)
 
-    def _render(
+    def _acoustic_mel(
         self,
         ids: Sequence[int],
         speaker: int,
@@ -554,8 +569,25 @@ class EmotionalTTS:
         mel = out.mel
         if steps and self.denoiser is not None:
             mel = self._refine(out, speaker, z, steps, mix, guidance, generator, noise_scale)
-        # Loud emotions (angry at intensity 2) may pass full scale: compress only the peaks, keep the level.
+        return mel
+
+    def _vocode(self, mel: torch.Tensor) -> np.ndarray:
+        """Mel ``[1, n_mels, T]`` -> audio ``[T * hop]``. Loud emotions (angry at intensity 2) may pass full scale:
+        the soft limiter compresses only the peaks, sample by sample, keeping the level."""
         return soft_limit(self.vocoder(mel)[0], threshold=0.8, ceiling=0.99)[0]
+
+    def _vocode_windows(self, mel: torch.Tensor) -> Iterator[np.ndarray]:
+        """:meth:`_vocode` in growing windows with context on both sides; the pieces join to the whole."""
+        hop = self.mel_config.hop_length
+        total = mel.shape[2]
+        start, width = 0, FIRST_WINDOW_FRAMES
+        while start < total:
+            end = min(total, start + width)
+            if total - end < FIRST_WINDOW_FRAMES:  # no sliver of a last window
+                end = total
+            lo, hi = max(0, start - WINDOW_PAD_FRAMES), min(total, end + WINDOW_PAD_FRAMES)
+            yield self._vocode(mel[:, :, lo:hi])[(start - lo) * hop : (end - lo) * hop]
+            start, width = end, min(2 * width, MAX_WINDOW_FRAMES)
 
     @torch.inference_mode()
     def _refine(

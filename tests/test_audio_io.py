@@ -101,3 +101,17 @@ def test_save_wav_is_atomic_and_clips(tmp_path):
 def test_shared_real_clip_loads(ljspeech_mini):
     audio, info = load_audio(ljspeech_mini / "wavs" / "LJ001-0001.wav")
     assert info.orig_sample_rate == 22050 and not info.resampled and info.duration > 1
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [MelConfig(), MelConfig(sample_rate=16000), MelConfig(sample_rate=24000, n_fft=2048, win_length=2048,
+                                                          hop_length=300, n_mels=100, fmin=20.0, fmax=12000.0)],
+)  # fmt: skip
+def test_mel_filterbank_is_librosas_slaney_filterbank(cfg):
+    librosa = pytest.importorskip("librosa")
+    ours = mel_filterbank(cfg)
+    theirs = librosa.filters.mel(
+        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
+    )
+    assert ours.shape == theirs.shape and np.abs(ours - theirs).max() < 1e-7

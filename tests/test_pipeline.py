@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 import tracemalloc
 
 import numpy as np
@@ -302,3 +303,18 @@ def test_cli_negated_emotion_formats_and_plain_text_starting_with_a_bracket(voic
     heart = tmp_path / "heart.wav"
     assert cli(["synth", "<3 I love you", "--no-markup", "--model", str(voice), "-o", str(heart)]) == 0
     assert sf.info(heart).frames > 0
+
+
+def test_stream_vocodes_in_windows_that_join_without_a_seam(tts):
+    from emovox.pipelines import FIRST_WINDOW_FRAMES
+
+    text = "This sentence is long enough to be vocoded in several windows, one after the other. And a second."
+    pieces = list(tts.stream(text, "happy"))
+    whole, _ = tts.synthesize(text, "happy")
+    joined = np.concatenate(pieces)
+    assert len(pieces) >= 4 and pieces[0].size == FIRST_WINDOW_FRAMES * tts.mel_config.hop_length
+    assert joined.size == whole.size and np.abs(joined - whole).max() < 1e-3
+    segments = list(tts.stream_segments(text, "happy", windowed=True))
+    first = [s for s in segments if s.index == 0]
+    assert len(first) >= 3 and {s.text for s in first} == {first[0].text}
+    assert all(a.end == pytest.approx(b.start) for a, b in itertools.pairwise(segments))

@@ -40,13 +40,32 @@ class MelConfig:
             raise ValueError("mel config needs 0 <= fmin < fmax <= sample_rate / 2")
 
 
-def mel_filterbank(cfg: MelConfig) -> np.ndarray:
-    """The librosa Slaney mel filterbank, shape ``[n_mels, n_fft // 2 + 1]``."""
-    import librosa
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz (200/3 Hz per mel), logarithmic above (27 mels per factor 6.4)."""
+    f = np.asarray(f, dtype=np.float64)
+    linear = f / (200.0 / 3.0)
+    log = 15.0 + np.log(np.maximum(f, 1e-10) / 1000.0) / (np.log(6.4) / 27.0)
+    return np.where(f >= 1000.0, log, linear)
 
-    return librosa.filters.mel(
-        sr=cfg.sample_rate, n_fft=cfg.n_fft, n_mels=cfg.n_mels, fmin=cfg.fmin, fmax=cfg.fmax
-    ).astype(np.float32)
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), (200.0 / 3.0) * m)
+
+
+def mel_filterbank(cfg: MelConfig) -> np.ndarray:
+    """The Slaney mel filterbank (``htk=False, norm="slaney"``: triangles of unit area in Hz), shape
+    ``[n_mels, n_fft // 2 + 1]``; the same matrix as ``librosa.filters.mel`` (checked in the tests), built here
+    because importing librosa's filters (and SciPy's signal package behind it) costs seconds at start-up."""
+    fft_hz = np.linspace(0.0, cfg.sample_rate / 2.0, 1 + cfg.n_fft // 2)
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    widths = np.diff(edges)
+    ramps = edges[:, None] - fft_hz[None, :]
+    rising = -ramps[:-2] / widths[:-1, None]
+    falling = ramps[2:] / widths[1:, None]
+    weights = np.maximum(0.0, np.minimum(rising, falling))
+    weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
+    return weights.astype(np.float32)
 
 
 def n_frames(n_samples: int, cfg: MelConfig) -> int:

@@ -18,6 +18,10 @@ TARGETS: dict[str, tuple[str, str]] = {
         "emovox.bench.synth",
         "acoustic model and text-to-speech RTF (vs coqui FastSpeech2), diffusion steps",
     ),
+    "latency": (
+        "emovox.bench.latency",
+        "time to first audio streaming 200 words (windowed vs per sentence), synth cold start, peak RSS",
+    ),
     "diffusion": ("emovox.bench.diffusion", "diffusion decoder time per second of mel at 1…16 sampler steps"),
     "onnx": (
         "emovox.bench.onnx",
