@@ -190,9 +190,29 @@ class EmotionalTTS:
         *,
         vocoder: str | os.PathLike | Vocoder = "universal",
         device: str = "cpu",
+        backend: str = "torch",
+        threads: int | None = None,
     ) -> EmotionalTTS:
         """Load an acoustic model (a path, or None / "default" for the built-in voice) and a vocoder (a name or
-        path for :meth:`Vocoder.load`, or a loaded :class:`Vocoder`)."""
+        path for :meth:`Vocoder.load`, or a loaded :class:`Vocoder`).
+
+        ``backend="onnx"`` runs an ONNX export instead (``emovox export onnx``: ``model`` is its folder, which
+        holds the vocoder too) with ONNX Runtime on ``threads`` threads; every control works the same."""
+        if backend not in ("torch", "onnx"):
+            raise ValueError(f"backend must be 'torch' or 'onnx', not {backend!r}")
+        if backend == "onnx":
+            if model in (None, DEFAULT_VOICE) or not Path(model).is_dir():
+                raise ValueError(
+                    "the onnx backend needs the folder of an ONNX export as the model "
+                    "(make one with `emovox export onnx default DIR`)"
+                )
+            if not (isinstance(vocoder, str) and vocoder == "universal"):
+                raise ValueError(
+                    "with the onnx backend the vocoder is the one inside the export; do not pass one"
+                )
+            from emovox.export.runtime import load_onnx
+
+            return cls(*load_onnx(model, threads=threads))
         path = default_voice_path() if model in (None, DEFAULT_VOICE) else Path(model)
         if model in (None, DEFAULT_VOICE) and not path.is_file():
             raise FileNotFoundError(

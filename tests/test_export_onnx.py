@@ -299,3 +299,21 @@ def test_default_voice_agrees_with_pytorch(tmp_path):
         a, _ = pt.synthesize("Where were you last night? I waited for hours.", **kwargs)
         b, _ = ox.synthesize("Where were you last night? I waited for hours.", **kwargs)
         assert a.shape == b.shape and np.abs(a - b).max() < ATOL
+
+
+def test_synth_backend_onnx_from_the_api_and_the_cli(exported, tmp_path):
+    model, vocoder, directory, _ = exported
+    tts = EmotionalTTS.load(directory, backend="onnx", threads=1)
+    torch_tts = EmotionalTTS.load(model, vocoder=str(vocoder))
+    a, sr = tts.synthesize(TEXT, "angry:1.5", speaker="bob")
+    b, _ = torch_tts.synthesize(TEXT, "angry:1.5", speaker="bob")
+    assert a.shape == b.shape and np.abs(a - b).max() < ATOL
+    out = tmp_path / "onnx.wav"
+    code = main(["synth", TEXT, "-e", "sad", "--backend", "onnx", "--model", str(directory), "-o", str(out)])
+    assert code == 0 and sf.info(str(out)).frames > 0
+    with pytest.raises(ValueError, match="folder of an ONNX export"):
+        EmotionalTTS.load(model, backend="onnx")
+    with pytest.raises(ValueError, match="inside the export"):
+        EmotionalTTS.load(directory, backend="onnx", vocoder="ljspeech")
+    with pytest.raises(ValueError, match="backend must be"):
+        EmotionalTTS.load(model, backend="tensorrt")

@@ -74,5 +74,6 @@ def run(args: argparse.Namespace) -> int:
             else:
                 print(f"  {part:<24} {int(diff['duration_mismatches'])} of the durations differ "
                       f"({int(diff['frames'])} frames)")  # fmt: skip
-    print(f"synthesise with it: EmotionalTTS(*emovox.export.runtime.load_onnx({str(report.directory)!r}))")
+    print(f"synthesise with it: emovox synth TEXT --backend onnx --model {report.directory}  (Python: "
+          f"EmotionalTTS.load({str(report.directory)!r}, backend='onnx'))")  # fmt: skip
     return 0

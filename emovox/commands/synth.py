@@ -65,7 +65,12 @@ def add_arguments(parser):
     parser.add_argument("--loudness", type=float, metavar="DBFS",
                         help="normalise the output to this active-speech level (-60 to -6 dBFS); by default the "
                              "level is the voice's own, so angry is louder than neutral and sad quieter")  # fmt: skip
-    parser.add_argument("--model", help="acoustic model checkpoint (default: the built-in voice)")
+    parser.add_argument(
+        "--model", help="acoustic model checkpoint or model folder (default: the built-in voice)"
+    )
+    parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
+                        help="torch (default) or onnx: ONNX Runtime on an `emovox export onnx` folder given as "
+                             "--model")  # fmt: skip
     parser.add_argument(
         "--vocoder", default="universal", help="universal | ljspeech | PATH (default universal)"
     )
@@ -183,6 +188,8 @@ def run(args):
         output_format(args.output)
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    if args.backend == "onnx" and getattr(args, "workers", 1) and getattr(args, "workers", 1) > 1:
+        raise ValueError("--backend onnx runs in one process: use --workers 1 (and --threads N)")
     if args.seed is not None and not 0 <= args.seed < 2**63:
         raise ValueError(f"--seed must be between 0 and 2**63 - 1, got {args.seed}")
     if not args.emotion.strip():
@@ -196,7 +203,7 @@ def run(args):
     if args.loudness is not None and not -60.0 <= args.loudness <= -6.0:
         raise ValueError(f"--loudness must be between -60 and -6 dBFS, got {args.loudness}")
     t0 = time.perf_counter()
-    tts = EmotionalTTS.load(args.model, vocoder=args.vocoder)
+    tts = EmotionalTTS.load(args.model, vocoder=args.vocoder, backend=args.backend, threads=args.threads)
     if mode in ("batch", "grid"):
         return _run_table(args, tts, mode)
     return _run_speech(args, tts, mode, text, formats, t0)
