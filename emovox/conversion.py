@@ -101,6 +101,10 @@ class VoiceConversion:
                 "(it builds from source: a C compiler is needed)"
             )
         path = default_evc_path() if model in (None, "default") else Path(model)
+        if path.is_dir():  # a packaged model folder (recipes): its conversion and acoustic models
+            if acoustic == "default" and (path / "model.safetensors").is_file():
+                acoustic = path / "model.safetensors"
+            path = path / "evc.safetensors"
         if model in (None, "default") and not path.is_file():
             raise FileNotFoundError(
                 f"this emovox has no built-in conversion model ({path} is missing): pass one trained with "

@@ -341,3 +341,13 @@ def test_shipped_conversion_model_moves_level_and_f0_the_real_way(tmp_path):
     assert rms_db(sad) - rms_db(x) < -1.0 and sad.size > x.size
     est = vc.estimate_emotion(x, 22050)
     assert est["label"] in vc.emotions and len(est["adv"]) == 3
+
+
+def test_a_packaged_model_folder_loads(tmp_path):
+    from emovox.conversion import VoiceConversion
+
+    save_tiny_evc(tmp_path / "evc.safetensors")
+    vc = VoiceConversion.load(tmp_path, acoustic=None)
+    assert vc.meta["path"] == str(tmp_path / "evc.safetensors") and vc.emotions[0] == "neutral"
+    with pytest.raises(ValueError, match="not found"):
+        VoiceConversion.load(tmp_path / "missing")

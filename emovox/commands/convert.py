@@ -38,7 +38,8 @@ def add_arguments(parser):
     parser.add_argument("--f0", choices=("harvest", "dio"), default="harvest",
                         help="F0 tracker: harvest (robust, default) or dio (about 10x faster)")  # fmt: skip
     parser.add_argument("--seed", type=int, help="random seed (jitter and tremor)")
-    parser.add_argument("--model", help="conversion model (default: the built-in one)")
+    parser.add_argument("--model", help="conversion model, or a packaged model folder with evc.safetensors and "
+                        "model.safetensors (default: the built-in one)")  # fmt: skip
     parser.add_argument(
         "--acoustic", help="acoustic model whose reference encoder is used (default: built-in)"
     )
