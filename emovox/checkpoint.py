@@ -48,6 +48,9 @@ __all__ = [
 FORMAT_NAME = "emovox-checkpoint"
 FORMAT_VERSION = 1
 _META_KEY = "emovox"
+MAX_HEADER_BYTES = 100_000_000
+"""Largest safetensors header accepted (the safetensors library's own limit): bounds what a hostile file can make
+the loader parse. emovox's own headers are a few tens of kilobytes."""
 
 
 class CheckpointError(ValueError):
@@ -142,29 +145,46 @@ def save_checkpoint(
     return path
 
 
+def _json(text: bytes | str, path: Path, what: str) -> Any:
+    """Decode one JSON document of a checkpoint; any defect (bad UTF-8, bad JSON, nesting deep enough to exhaust
+    the recursion limit) is a :class:`CheckpointError`."""
+    try:
+        return json.loads(text)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise CheckpointError(f"{path}: {what} is corrupt ({exc})") from exc
+    except RecursionError:
+        raise CheckpointError(f"{path}: {what} is nested too deeply to be a checkpoint's") from None
+
+
 def _parse(path: Path, data: bytes, verify: bool) -> Checkpoint:
     if len(data) < 8:
         raise CheckpointError(f"{path}: file is truncated ({len(data)} bytes)")
     header_len = int.from_bytes(data[:8], "little")
+    if header_len > MAX_HEADER_BYTES:
+        raise CheckpointError(
+            f"{path}: not an emovox checkpoint (its header claims {header_len} bytes; at most "
+            f"{MAX_HEADER_BYTES} are accepted)"
+        )
     if header_len <= 0 or 8 + header_len > len(data):
         raise CheckpointError(
             f"{path}: not an emovox checkpoint, or the file is truncated (bad header length)"
         )
-    try:
-        header = json.loads(data[8 : 8 + header_len])
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise CheckpointError(f"{path}: header is corrupt ({exc})") from exc
-    raw_meta = (header.get("__metadata__") or {}).get(_META_KEY)
+    header = _json(data[8 : 8 + header_len], path, "header")
+    tables = header.get("__metadata__") if isinstance(header, dict) else None
+    raw_meta = tables.get(_META_KEY) if isinstance(tables, dict) else None
     if raw_meta is None:
         raise CheckpointError(f"{path}: a safetensors file without emovox metadata (not written by emovox)")
-    try:
-        meta = json.loads(raw_meta)
-    except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{path}: metadata is corrupt ({exc})") from exc
+    if not isinstance(raw_meta, str):
+        raise CheckpointError(f"{path}: metadata is corrupt (not a JSON string)")
+    meta = _json(raw_meta, path, "metadata")
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: metadata is corrupt (a JSON {type(meta).__name__}, not an object)")
     if meta.get("format") != FORMAT_NAME:
         raise CheckpointError(f"{path}: unknown checkpoint format {meta.get('format')!r}")
     version = meta.get("format_version")
-    if not isinstance(version, int) or version > FORMAT_VERSION:
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise CheckpointError(f"{path}: metadata is corrupt (format_version {version!r})")
+    if version > FORMAT_VERSION:
         raise CheckpointError(
             f"{path}: written with checkpoint format {version} by emovox {meta.get('emovox_version')}; "
             f"this emovox reads format <= {FORMAT_VERSION}. Upgrade emovox to load it."
@@ -201,7 +221,7 @@ def read_metadata(path: str | os.PathLike) -> dict[str, Any]:
     with open(path, "rb") as fh:
         head = fh.read(8)
         n = int.from_bytes(head, "little") if len(head) == 8 else 0
-        data = head + fh.read(n) if 0 < n < 1 << 30 else head
+        data = head + fh.read(n) if 0 < n <= MAX_HEADER_BYTES else head
     return _parse(path, data, verify=False).meta
 
 
