@@ -18,7 +18,7 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +36,7 @@ __all__ = [
     "FORMAT_VERSION",
     "Checkpoint",
     "CheckpointError",
+    "check_architecture",
     "flatten_state",
     "git_hash",
     "load_checkpoint",
@@ -247,6 +248,12 @@ def load_module_state(
             raise CheckpointError(f"no {what} tensor matches this model's architecture (another model size?)")
         module.load_state_dict({**own, **take}, strict=True)
         return sorted(set(own) - set(take))
+    _require_same_shapes(own, tensors, what)
+    module.load_state_dict(dict(tensors), strict=True)  # copy_ casts each tensor to the parameter's dtype
+    return []
+
+
+def _require_same_shapes(own: Mapping[str, torch.Tensor], tensors: Mapping[str, torch.Tensor], what: str) -> None:
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
     wrong = sorted(k for k in set(own) & set(tensors) if tuple(own[k].shape) != tuple(tensors[k].shape))
@@ -262,8 +269,17 @@ def load_module_state(
                 f"{len(wrong)} with wrong shape (e.g. {k}: file {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)})"
             )
         raise CheckpointError(f"{what} weights do not match its architecture: " + "; ".join(parts))
-    module.load_state_dict(dict(tensors), strict=True)  # copy_ casts each tensor to the parameter's dtype
-    return []
+
+
+def check_architecture(
+    build: Callable[[], torch.nn.Module], tensors: Mapping[str, torch.Tensor], what: str = "model"
+) -> None:
+    """Refuse ``tensors`` unless they are exactly the weights of the module ``build()`` makes — checked on
+    PyTorch's meta device, which allocates nothing, so a hostile config asking for a model of a billion-wide
+    layers is refused instead of exhausting memory. Call it before building the module for real."""
+    with torch.device("meta"):
+        module = build()
+    _require_same_shapes(module.state_dict(), tensors, what)
 
 
 # ---------------------------------------------------------------------------------------------------------

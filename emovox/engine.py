@@ -541,6 +541,8 @@ def train(task: Task, out_dir: str | os.PathLike, *, resume: bool = True) -> Tra
     if cfg.threads > 0:
         torch.set_num_threads(cfg.threads)
     dist, device = _init_distributed(cfg.device)
+    # The data first: a config that names no or unusable data is refused before the run folder is written.
+    dataset = task.train_dataset()
     if dist.rank == 0:
         out_dir.mkdir(parents=True, exist_ok=True)
         save_config(task.config, out_dir / "config.yaml")
@@ -551,7 +553,6 @@ def train(task: Task, out_dir: str | os.PathLike, *, resume: bool = True) -> Tra
     if latest is not None:
         position = _load_train_state(latest, task, state, ctx, dist)
         logger.info("resumed from %s (step %d)", latest, state.step)
-    dataset = task.train_dataset()
     log = _Logger(out_dir, cfg, enabled=dist.rank == 0, start=state.step)
     stream = _batches(task, dataset, cfg, dist, position)
     sums: dict[str, float] = {}

@@ -27,6 +27,8 @@ CLIP_FRACTION = 1e-3
 """More than this fraction of clipped samples is reported as clipping."""
 SILENCE_DBFS = -60.0
 """An RMS level below this (dB re full scale) is reported as near-silence."""
+MIN_RATE, MAX_RATE = 1000, 768_000
+"""Sample rates a file may declare (telephone speech is 8 kHz; studio audio at most 768 kHz)."""
 
 
 class AudioError(ValueError):
@@ -102,9 +104,12 @@ def load_audio(
         ``(audio, info)``: audio with shape ``[T]`` in [-1, 1], and what was found/done.
 
     Raises:
-        AudioError: missing, unreadable or empty file, non-finite samples, or longer than ``max_seconds``.
+        AudioError: missing, unreadable or empty file, a sample rate outside 1-768 kHz, non-finite samples, or
+            longer than ``max_seconds``.
     """
     path = Path(path)
+    if max_seconds is not None and not max_seconds > 0:
+        raise AudioError(f"max_seconds must be positive, got {max_seconds}")
     if not path.is_file():
         raise AudioError(f"audio file not found: {path}")
     import soundfile as sf
@@ -112,6 +117,12 @@ def load_audio(
     try:
         with sf.SoundFile(path) as fh:
             orig_sr, channels, frames = fh.samplerate, fh.channels, fh.frames
+            if not MIN_RATE <= orig_sr <= MAX_RATE:
+                # A header's rate sets how many samples resampling makes: 1 Hz would turn each sample into
+                # 22,050, so a small hostile file could ask for gigabytes.
+                raise AudioError(
+                    f"{path}: sample rate {orig_sr} Hz is outside the {MIN_RATE}-{MAX_RATE} Hz of real audio"
+                )
             if max_seconds is not None and frames > max_seconds * orig_sr:
                 raise AudioError(
                     f"{path}: {frames / orig_sr:.1f} s long, more than the {max_seconds:.0f} s allowed here"
@@ -134,6 +145,8 @@ def load_audio(
     if resampled:
         audio = resample(audio, orig_sr, sample_rate)
     audio = np.ascontiguousarray(audio, dtype=np.float32)
+    if audio.size == 0:
+        raise AudioError(f"{path}: {data.shape[0]} samples at {orig_sr} Hz are none at {sample_rate} Hz")
     peak, rms_db, clipped = analyse(audio)
     info = AudioInfo(
         path=str(path),

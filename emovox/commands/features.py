@@ -35,6 +35,8 @@ def run(args):
 
     if args.workers < 1:
         raise ValueError("--workers must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError(f"--limit must be at least 1, got {args.limit}")
     report = build_store(
         args.manifest,
         args.out,

@@ -57,7 +57,12 @@ def run(args: argparse.Namespace) -> int:
         if args.threads < 1:
             raise ValueError("--threads must be >= 1")
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
+    if Path(args.output).suffix.lower() != ".wav":
+        raise ValueError(f"-o {args.output}: vocode writes 16-bit WAV; give a .wav file name")
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        raise ValueError(f"--device {args.device!r} is not a device; use cpu, cuda or cuda:N") from None
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError("--device cuda requested but no CUDA GPU is available")
     source = example_path() if args.example else Path(args.input)

@@ -176,13 +176,19 @@ def read_manifest(path: str | os.PathLike, *, check: bool = True) -> list[Uttera
     if not path.is_file():
         raise ManifestError(f"manifest not found: {path}")
     utts = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
+    with open(path, "rb") as fh:
+        for lineno, raw in enumerate(fh, 1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ManifestError(
+                    f"{path}:{lineno}: not UTF-8 text (is it a manifest.jsonl written by `emovox prep`?)"
+                ) from None
             if not line.strip():
                 continue
             try:
                 utts.append(Utterance.from_dict(json.loads(line)))
-            except (json.JSONDecodeError, TypeError, ValueError) as exc:
+            except (json.JSONDecodeError, TypeError, ValueError, RecursionError) as exc:
                 raise ManifestError(f"{path}:{lineno}: {exc}") from exc
     if check:
         check_records(utts, where=str(path))

@@ -8,7 +8,8 @@ Elements::
     <break time="300ms"/>                     or strength="weak|medium|strong|x-strong|none|x-weak"
 
 Nesting: an inner ``<emotion>`` replaces the outer one for its span; nested ``<prosody>`` rates and volumes
-multiply and pitch shifts add. Text outside any ``<emotion>`` has ``emotion=None`` (the request's default).
+multiply and pitch shifts add, and the results must stay within the ranges of one element (rate 0.25-4, pitch
+±24 st, gain at most 4). Text outside any ``<emotion>`` has ``emotion=None`` (the request's default).
 
 The emotion of a segment is kept as a spec *string* in the grammar of :mod:`emovox.emotion.spec`: the text
 package does not import ``emovox.emotion`` (package boundary). Callers that know the model's emotions pass
@@ -33,6 +34,9 @@ from defusedxml.ElementTree import DefusedXMLParser
 __all__ = ["MarkupError", "Segment", "parse_markup"]
 
 MAX_BREAK_MS = 10_000
+RATE_RANGE = (0.25, 4.0)  # speaking-rate factors a span may have (also after nesting)
+MAX_PITCH_ST = 24.0  # largest pitch shift in semitones, either way
+MAX_VOLUME = 4.0  # largest linear gain
 _BREAK_STRENGTH = {"none": 0, "x-weak": 100, "weak": 200, "medium": 400, "strong": 700, "x-strong": 1000}
 _RATE_WORDS = {"x-slow": 0.5, "slow": 0.75, "medium": 1.0, "default": 1.0, "fast": 1.25, "x-fast": 1.75}
 _PITCH_WORDS = {"x-low": -6.0, "low": -3.0, "medium": 0.0, "default": 0.0, "high": 3.0, "x-high": 6.0}
@@ -103,7 +107,7 @@ def _rate(value: str) -> float:
         rate = _relative(v, "rate")
     if rate is None:
         rate = _number(v, "rate")
-    if not 0.25 <= rate <= 4.0:
+    if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
         raise ValueError(f"rate {value!r} gives factor {rate:g}, outside [0.25, 4]")
     return rate
 
@@ -120,7 +124,7 @@ def _pitch(value: str) -> float:
         st = 12.0 * math.log2(factor)
     else:
         raise ValueError(f"pitch {value!r} must be x-low/low/medium/high/x-high, '+2st' or '+10%'")
-    if not -24.0 <= st <= 24.0:
+    if not -MAX_PITCH_ST <= st <= MAX_PITCH_ST:
         raise ValueError(f"pitch {value!r} is outside ±24 semitones")
     return st
 
@@ -137,7 +141,7 @@ def _volume(value: str) -> float:
         gain = factor
     else:
         raise ValueError(f"volume {value!r} must be silent/x-soft/soft/medium/loud/x-loud, '+6dB' or '+10%'")
-    if not 0.0 <= gain <= 4.0:
+    if not 0.0 <= gain <= MAX_VOLUME:
         raise ValueError(f"volume {value!r} gives gain {gain:g}, outside [0, 4]")
     return gain
 
@@ -234,12 +238,18 @@ class _Builder:
                 self.validate(spec)
             return replace(state, emotion=spec)
         if tag == "prosody":
-            return _State(
-                state.emotion,
-                state.rate * (_rate(attrs["rate"]) if "rate" in attrs else 1.0),
-                state.pitch + (_pitch(attrs["pitch"]) if "pitch" in attrs else 0.0),
-                state.volume * (_volume(attrs["volume"]) if "volume" in attrs else 1.0),
-            )
+            rate = state.rate * (_rate(attrs["rate"]) if "rate" in attrs else 1.0)
+            pitch = state.pitch + (_pitch(attrs["pitch"]) if "pitch" in attrs else 0.0)
+            volume = state.volume * (_volume(attrs["volume"]) if "volume" in attrs else 1.0)
+            # Nested elements compound: each is in range, their product or sum must be too (20 nested
+            # rate="x-slow" would otherwise ask for a millionfold duration).
+            if not RATE_RANGE[0] <= rate <= RATE_RANGE[1]:
+                raise ValueError(f"nested <prosody> rates multiply to {rate:g}, outside [0.25, 4]")
+            if not -MAX_PITCH_ST <= pitch <= MAX_PITCH_ST:
+                raise ValueError(f"nested <prosody> pitch shifts add up to {pitch:+g} st, outside ±24 st")
+            if not volume <= MAX_VOLUME:
+                raise ValueError(f"nested <prosody> volumes multiply to a gain of {volume:g}, more than 4")
+            return _State(state.emotion, rate, pitch, volume)
         if tag == "break":
             ms = _break_ms(attrs)
             if ms:

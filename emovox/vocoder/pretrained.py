@@ -21,6 +21,7 @@ import torch
 from emovox.audio.mel import MelConfig
 from emovox.checkpoint import (
     CheckpointError,
+    check_architecture,
     load_checkpoint,
     load_module_state,
     read_metadata,
@@ -198,6 +199,7 @@ def load_vocoder(
     e.g. ``model.safetensors`` of ``emovox train vocoder``) or a training run folder containing one.
     """
     gen_cfg, _, tensors = load_generator_state(name_or_path)
+    check_architecture(lambda: Generator(gen_cfg), tensors, what=f"vocoder {name_or_path}")
     model = Generator(gen_cfg)
     load_module_state(model, tensors, what=f"vocoder {name_or_path}")
     model.remove_weight_norm().eval()

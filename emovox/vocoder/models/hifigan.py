@@ -61,6 +61,11 @@ class GeneratorConfig:
             raise ValueError(f"generator: resblock type {self.resblock} needs {n_dil} dilations per resblock")
         if any(k % 2 == 0 for k in self.resblock_kernel_sizes):
             raise ValueError("generator.resblock_kernel_sizes must be odd (same-length convolutions)")
+        if self.upsample_initial_channel < 2 ** len(self.upsample_rates):
+            raise ValueError(
+                f"generator.upsample_initial_channel must be at least 2**len(upsample_rates) = "
+                f"{2 ** len(self.upsample_rates)}, got {self.upsample_initial_channel}"
+            )
         if self.upsample_initial_channel % (2 ** len(self.upsample_rates)):
             raise ValueError("generator.upsample_initial_channel must be divisible by 2**len(upsample_rates)")
 
