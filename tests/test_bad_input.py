@@ -46,11 +46,13 @@ def files(tmp_path_factory) -> dict[str, Path]:
     """Models and input files shared by the cases (read-only)."""
     d = tmp_path_factory.mktemp("inputs")
     torch.manual_seed(0)
+    vocoder_meta = {"config": asdict(TINY_VOCODER), "mel": asdict(MelConfig())}
     out = {
         "voice": make_tiny_voice(d / "voice.safetensors"),
         "evc": save_tiny_evc(d / "evc.safetensors"),
-        "voc": save_checkpoint(d / "voc.safetensors", Generator(TINY_VOCODER).state_dict(),
-                               {"config": asdict(TINY_VOCODER), "mel": asdict(MelConfig())}, kind="vocoder"),  # fmt: skip
+        "voc": save_checkpoint(
+            d / "voc.safetensors", Generator(TINY_VOCODER).state_dict(), vocoder_meta, kind="vocoder"
+        ),
         "wav": d / "speech.wav",
         "empty": d / "empty.wav",
         "junk": d / "junk.wav",
