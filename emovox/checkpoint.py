@@ -253,7 +253,9 @@ def load_module_state(
     return []
 
 
-def _require_same_shapes(own: Mapping[str, torch.Tensor], tensors: Mapping[str, torch.Tensor], what: str) -> None:
+def _require_same_shapes(
+    own: Mapping[str, torch.Tensor], tensors: Mapping[str, torch.Tensor], what: str
+) -> None:
     missing = sorted(set(own) - set(tensors))
     unexpected = sorted(set(tensors) - set(own))
     wrong = sorted(k for k in set(own) & set(tensors) if tuple(own[k].shape) != tuple(tensors[k].shape))

@@ -65,7 +65,9 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         error = _output_error(exc, path) if isinstance(exc, OSError) else exc
         sndfile = type(exc).__module__ == "soundfile"
         if error is exc and (sndfile or isinstance(exc, OSError)) and _nearly_full(path.parent):
-            error = OutputError(errno.ENOSPC, f"cannot write {path}: {_FULL[errno.ENOSPC]} (nothing was written)")
+            error = OutputError(
+                errno.ENOSPC, f"cannot write {path}: {_FULL[errno.ENOSPC]} (nothing was written)"
+            )
         if error is exc:
             raise
         raise error from exc
