@@ -120,8 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, PermissionError) as exc:
-        # Every user-facing error class in emovox derives from ValueError; report it without a traceback.
+    except (ValueError, OSError) as exc:
+        # Every user-facing error class in emovox derives from ValueError; file-system errors (missing files,
+        # permissions, I/O errors) are the user's to fix too. Reported in one line, without a traceback.
         if global_args.verbose >= 2:
             raise
         print(f"emovox {name}: error: {exc}", file=sys.stderr)

@@ -46,7 +46,8 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         raise OutputError(errno.EISDIR, f"{path} is a folder; give a file name")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+        _sweep_stale(path)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=suffix)
     except OSError as exc:
         error = _output_error(exc, path)
         if error is exc:
@@ -73,6 +74,32 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         raise error from exc
     finally:
         tmp_path.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):  # another user's process, or a platform without signals: keep its file
+        return True
+    return True
+
+
+def _sweep_stale(path: Path) -> None:
+    """Delete the temporary files that killed writers of ``path`` left beside it (``.NAME.PID.XXXX``, PID no longer
+    running), so interrupted runs cannot pile them up; a live writer's file is left alone."""
+    prefix = f".{path.name}."
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return
+    for p in siblings:
+        rest = p.name[len(prefix) :] if p.name.startswith(prefix) else ""
+        pid = rest.split(".", 1)[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                p.unlink()
 
 
 def _nearly_full(folder: Path) -> bool:

@@ -26,7 +26,7 @@ import torch
 from emovox.audio.io import load_audio
 from emovox.audio.level import normalise_level, soft_limit
 from emovox.audio.mel import MelConfig, MelSpectrogram
-from emovox.checkpoint import load_module_state
+from emovox.checkpoint import check_architecture, load_module_state
 from emovox.config import config_from_dict
 from emovox.emotion.bank import EmotionBank
 from emovox.emotion.from_text import AutoSpec, TextEmotion, TextEmotionEstimator, parse_auto_spec
@@ -222,9 +222,9 @@ class EmotionalTTS:
         net, ckpt = load_acoustic(path)
         denoiser, diffusion = None, None
         if "denoiser_config" in ckpt.meta:
-            denoiser = Denoiser(
-                config_from_dict(DenoiserConfig, ckpt.meta["denoiser_config"], source=str(path))
-            )
+            dcfg = config_from_dict(DenoiserConfig, ckpt.meta["denoiser_config"], source=str(path))
+            check_architecture(lambda: Denoiser(dcfg), ckpt.subset("denoiser"), what="diffusion decoder")
+            denoiser = Denoiser(dcfg)
             load_module_state(denoiser, ckpt.subset("denoiser"), what="diffusion decoder")
             denoiser = denoiser.to(device)
             diffusion = config_from_dict(

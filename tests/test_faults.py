@@ -144,6 +144,8 @@ def test_sigkill_during_synth_then_rerun_completes(models, tmp_path):
     audio, sr = sf.read(out)
     assert sr == 22050 and audio.size > 22050
     assert _visible(tmp_path) == ["ready", "speech.wav"]
+    # The killed writer's hidden temporary file is swept by the next write of the same output.
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def test_sigkill_during_convert_then_rerun_completes(models, tmp_path):
@@ -168,6 +170,7 @@ def test_sigkill_during_convert_then_rerun_completes(models, tmp_path):
     audio, sr = sf.read(out)
     assert sr == 22050 and audio.size > 22050
     assert _visible(tmp_path) == ["converted.wav", "ready"]
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
 
 
 def _corpus(folder: Path, n: int) -> Path:

@@ -15,7 +15,7 @@ and, with a trained model and held-out recordings, the diffusion decoder's quali
    with the reference), the diffusion decoder refines that mel with the pipeline's sampler for each step
    count, and the table gives the masked log-mel L1 to the recording, the band-variance ratio
    output / recording (:mod:`emovox.eval.spectral`) and the share of the largest step count's L1 gain; then
-   the smallest step count meeting issue 8's targets (overhead <= 50 %, gain share >= 90 %).
+   the smallest step count meeting the targets (overhead <= 50 %, gain share >= 90 %).
 
 Without ``--model`` the weights are random (speed does not depend on training) and sections 1-3 use the
 default-voice size; so that the audio length is realistic, the duration predictors (ours and coqui's) get an
@@ -542,7 +542,7 @@ def diffusion_section(subject: Subject, steps: list[int], sampler: str, vocoder,
 
 # --------------------------------------------------------------------------------------------- quality
 
-MAX_OVERHEAD = 0.5  # issue 8: N DPM-Solver steps add at most 50 % to the FastSpeech2 + vocoder RTF
+MAX_OVERHEAD = 0.5  # target: N DPM-Solver steps add at most 50 % to the FastSpeech2 + vocoder RTF
 MIN_GAIN_SHARE = 0.9  # ... and lose less than 10 % of the largest step count's quality gain
 
 
@@ -670,7 +670,7 @@ def quality_section(result: QualityResult, store: str, split: str, sampler: str,
             if best is not None
             else "none of the step counts measured"
         )
-        print(f"   Issue 8 targets at {t} thread{'s' if t > 1 else ''} (overhead <= {MAX_OVERHEAD:.0%} of FS2+vocoder, "
+        print(f"   Diffusion targets at {t} thread{'s' if t > 1 else ''} (overhead <= {MAX_OVERHEAD:.0%} of FS2+vocoder, "
               f"gain share >= {MIN_GAIN_SHARE:.0%}): smallest meeting both = {verdict}")  # fmt: skip
     print()
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import torch
 
-from emovox.checkpoint import load_checkpoint, load_module_state, save_checkpoint
+from emovox.checkpoint import (
+    CheckpointError,
+    check_architecture,
+    load_checkpoint,
+    load_module_state,
+    save_checkpoint,
+)
 from emovox.config import config_from_dict
 from emovox.emotion.bank import EmotionBank
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
@@ -79,6 +85,20 @@ def load_acoustic(path: str | os.PathLike):
     path = resolve_acoustic_path(path)
     ckpt = load_checkpoint(path, kind="acoustic")
     cfg = config_from_dict(AcousticModelConfig, ckpt.meta["model_config"], source=str(path))
+    speakers = ckpt.meta.get("speakers")
+    if speakers is not None and (
+        not isinstance(speakers, list)
+        or not all(isinstance(s, str) and s for s in speakers)
+        or len(set(speakers)) != len(speakers)
+        or len(speakers) > cfg.n_speakers
+    ):
+        raise CheckpointError(
+            f"{path}: its speaker table is corrupt (need a list of at most {cfg.n_speakers} distinct names, the "
+            f"model's speaker embeddings; got {type(speakers).__name__} of length "
+            f"{len(speakers) if hasattr(speakers, '__len__') else '?'})"
+        )
+    # Compare the config with the weights on the meta device first: a hostile config allocates nothing.
+    check_architecture(lambda: AcousticModel(cfg), ckpt.subset("model"), what="acoustic model")
     model = AcousticModel(cfg)
     load_module_state(model, ckpt.subset("model"), what="acoustic model")
     return model, ckpt
