@@ -68,10 +68,13 @@ def test_auto_switches_emotion_sentence_by_sentence(tts):
 def test_stream_segments_yield_the_same_audio_as_stream(tts):
     text = f'{HAPPY} <break time="200ms"/> {SAD}'
     segments = list(tts.stream_segments(f"<speak>{text}</speak>", "auto"))
-    chunks = list(tts.stream(f"<speak>{text}</speak>", "auto"))
-    assert len(segments) == len(chunks) == 3 and segments[1].is_pause and segments[1].emotion is None
-    for seg, chunk in zip(segments, chunks):
-        np.testing.assert_array_equal(seg.audio, chunk)
+    chunks = list(tts.stream(f"<speak>{text}</speak>", "auto"))  # windowed: several pieces per sentence
+    assert len(segments) == 3 and segments[1].is_pause and segments[1].emotion is None
+    assert len(chunks) >= 3
+    whole = np.concatenate([seg.audio for seg in segments])
+    assert np.concatenate(chunks).size == whole.size
+    np.testing.assert_allclose(np.concatenate(chunks), whole, atol=1e-3)
+    for seg in segments:
         assert seg.end - seg.start == pytest.approx(seg.audio.size / 22050)
 
 
