@@ -134,3 +134,30 @@ def test_vocode_single_and_batch_agree_and_stay_in_range():
     assert abs(batch).max() <= 1.0
     with pytest.raises(ValueError, match="expected a mel"):
         vocode(gen, mels[0, 0])
+
+
+def test_mixed_precision_keeps_the_edges_in_float32_and_the_output_close():
+    torch.manual_seed(0)
+    cfg = GeneratorConfig(n_mels=8, upsample_rates=[4, 2, 2], upsample_kernel_sizes=[8, 4, 4],
+                          upsample_initial_channel=32, resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1, 3, 5]])  # fmt: skip
+    fp32 = Generator(cfg).eval()
+    mixed = Generator(cfg).eval()
+    mixed.load_state_dict(fp32.state_dict())
+    mixed.to_mixed_precision(torch.bfloat16)
+    assert mixed.conv_pre.weight.dtype == mixed.conv_post.weight.dtype == torch.float32
+    assert mixed.ups[-1].weight.dtype == torch.float32 and mixed.ups[0].weight.dtype == torch.bfloat16
+    assert all(p.dtype == torch.bfloat16 for b in mixed._stage(0) for p in b.parameters())
+    assert all(
+        p.dtype == torch.float32 for b in mixed._stage(len(cfg.upsample_rates) - 1) for p in b.parameters()
+    )
+    mel = torch.randn(1, 8, 40)
+    a, b = fp32.infer(mel), mixed.infer(mel)
+    assert b.dtype == torch.float32 and b.shape == a.shape
+    assert 0 < (a - b).abs().max() < 0.05  # bfloat16 rounding in the middle stages, nothing more
+
+
+def test_vocoder_precision_is_validated():
+    from emovox.pipelines import Vocoder
+
+    with pytest.raises(ValueError, match="precision"):
+        Vocoder.load("universal", precision="int4")

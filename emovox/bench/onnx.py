@@ -144,7 +144,7 @@ def run(args) -> int:
     text = QUICK_TEXT if args.quick and args.text == TEXT else args.text
     if args.onnx is not None:
         _check_same_model(args.onnx, args.model)
-    pt = EmotionalTTS.load(args.model, vocoder=args.vocoder)
+    pt = EmotionalTTS.load(args.model, vocoder=args.vocoder, precision="fp32")  # ORT computes in float32
     steps = [pt.default_steps if args.steps is None else args.steps]
     if pt.denoiser is not None and steps == [0] and args.steps is None:
         steps.append(pt.diffusion.n_steps)  # the decoder is off by default: time it at its configured steps

@@ -68,6 +68,9 @@ def add_arguments(parser):
     parser.add_argument(
         "--model", help="acoustic model checkpoint or model folder (default: the built-in voice)"
     )
+    parser.add_argument("--precision", choices=("auto", "fp32", "bf16", "mixed"), default="auto",
+                        help="vocoder precision: auto (mixed bfloat16/float32 where the CPU has native bfloat16, "
+                             "else fp32), fp32, bf16 (fastest, lower quality) or mixed")  # fmt: skip
     parser.add_argument("--backend", choices=("torch", "onnx"), default="torch",
                         help="torch (default) or onnx: ONNX Runtime on an `emovox export onnx` folder given as "
                              "--model")  # fmt: skip
@@ -203,7 +206,9 @@ def run(args):
     if args.loudness is not None and not -60.0 <= args.loudness <= -6.0:
         raise ValueError(f"--loudness must be between -60 and -6 dBFS, got {args.loudness}")
     t0 = time.perf_counter()
-    tts = EmotionalTTS.load(args.model, vocoder=args.vocoder, backend=args.backend, threads=args.threads)
+    tts = EmotionalTTS.load(
+        args.model, vocoder=args.vocoder, backend=args.backend, threads=args.threads, precision=args.precision
+    )
     if mode in ("batch", "grid"):
         return _run_table(args, tts, mode)
     return _run_speech(args, tts, mode, text, formats, t0)
