@@ -162,7 +162,7 @@ def test_cli_with_model_and_store(voice_and_store, capsys):
     out = capsys.readouterr().out
     assert f"trained model {voice}" in out and "RANDOM WEIGHTS" not in out
     assert "4. Diffusion quality: 2 utterances" in out and "0 (FS2)" in out
-    assert "Issue 8 targets at 1 thread" in out and "smallest meeting both" in out
+    assert "Diffusion targets at 1 thread" in out and "smallest meeting both" in out
     assert main([*argv, "--skip", "acoustic", "pipeline", "--noise-scale", "0"]) == 0
     assert "noise scale 0, seed 0" in capsys.readouterr().out
     assert main([*argv, "--noise-scale", "-1"]) == 1

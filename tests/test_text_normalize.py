@@ -154,3 +154,16 @@ def test_clean_unicode_nfkc_and_controls():
 def test_rejects_non_string():
     with pytest.raises(TypeError):
         Normalizer("en-us")(b"bytes")
+
+
+def test_every_currency_symbol_is_spoken():
+    from emovox.text.normalize import Normalizer
+
+    out = Normalizer("en")("¥500, ₽20, ₹3, €1.50, £2 and $4.")
+    assert (
+        "yen" in out
+        and "euro" in out
+        and "pound" in out
+        and "dollar" in out
+        and not any(c in out for c in "¥₽₹€£$")
+    )

@@ -238,7 +238,13 @@ def _time(m: re.Match) -> str:
 def _currency(m: re.Match) -> str:
     code = _CURRENCY_SYMBOLS[m.group(1)]
     value, scale = m.group(2).replace(",", ""), m.group(3)
-    (unit1, units), (cent1, cents) = _CURRENCY_NAMES.get(code, CONVERTER_CLASSES["en"].CURRENCY_FORMS[code])
+    # (Not .get(code, default): the default would be looked up, and fail, even for the codes named here.)
+    forms = (
+        _CURRENCY_NAMES[code] if code in _CURRENCY_NAMES else CONVERTER_CLASSES["en"].CURRENCY_FORMS.get(code)
+    )
+    if forms is None:
+        return m.group(0)
+    (unit1, units), (cent1, cents) = forms
     if scale:  # "$2.5 million" -> "two point five million dollars"
         return f"{_number(value)} {_SCALE_WORDS.get(scale.lower(), scale.lower())} {units}"
     whole, _, frac = value.partition(".")
