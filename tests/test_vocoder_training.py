@@ -97,7 +97,10 @@ def test_tampered_checkpoints_are_refused(runs, tmp_path):
         from emovox.engine import train
         from emovox.vocoder.training import build_task
 
-        cfg = load_config(CONFIG, [], [f"data.path={runs}", "train.max_steps=3", *TINY])
+        from tests.conftest import shared_path
+
+        wavs = shared_path("ljspeech_mini", "wavs")
+        cfg = load_config(CONFIG, [], [f"data.path={wavs}", "train.max_steps=3", *TINY])
         train(build_task(cfg), run)
 
 
