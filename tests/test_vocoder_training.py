@@ -96,7 +96,6 @@ def test_tampered_checkpoints_are_refused(runs, tmp_path):
     with pytest.raises(CheckpointError, match="checksum mismatch"):
         from emovox.engine import train
         from emovox.vocoder.training import build_task
-
         from tests.conftest import shared_path
 
         wavs = shared_path("ljspeech_mini", "wavs")
