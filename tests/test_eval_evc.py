@@ -98,3 +98,33 @@ def test_before_after_f0_plot(vc, tmp_path):
     x = voice(1.2, sr=SR)
     out = plot_conversion_f0(x, {"happy": vc.convert(x, SR, "happy")[0]}, SR, tmp_path / "f0.png")
     assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 10_000
+
+
+def test_parallel_targets_are_reached(vc, tmp_path):
+    """A parallel corpus: the speaker's emotional renderings are the neutral clip with the true rules applied, so
+    converting with the exact map lands on them: every conversion is closer (MCD) than the unconverted source."""
+    from emovox.evc.prosody import convert_chunk
+    from tests.evc_fakes import RULES
+
+    x = voice(1.4, f0=150.0, sr=SR, seed=5)
+    sf.write(tmp_path / "n.wav", x, SR)
+    records = [{"utt_id": "n", "audio": str(tmp_path / "n.wav"), "text": "a parallel sentence", "speaker": "s1",
+                "emotion": "neutral", "intensity": None}]  # fmt: skip
+    for e, a in (("happy", 1.0), ("sad", 0.8), ("angry", 0.5)):
+        y = convert_chunk(x, SR, RULES[e].scaled(a), np.random.default_rng(0))
+        sf.write(tmp_path / f"{e}.wav", y, SR)
+        records.append({"utt_id": e, "audio": str(tmp_path / f"{e}.wav"), "text": "a parallel sentence",
+                        "speaker": "s1", "emotion": e, "intensity": a})  # fmt: skip
+    # Same speaker, another text: not a parallel target of this source.
+    records.append(dict(records[1], utt_id="other", text="another sentence"))
+    ser = NormalisedFakeSER(emotions=["neutral", "happy", "sad", "angry"])
+    p = plan(emotions=("happy", "sad", "angry"), main=("happy",), intensities=(1.0,), held_out=())
+    full = evaluate_evc(vc, records, ser, p, sample_rate=SR, progress=False)
+    par = full["parallel"]
+    assert "## Parallel targets" in render_markdown(full)
+    assert par["available"] and par["pairs"] == 3 and set(par["per_emotion"]) == {"happy", "sad", "angry"}
+    assert par["closer_share"] == 1.0 and par["mcd_after"] < 0.5 * par["mcd_before"]
+    assert par["per_emotion"]["happy"]["f0_after"] < par["per_emotion"]["happy"]["f0_before"]
+    res = evaluate_evc(vc, records, ser, EvcPlan(**{**p.__dict__, "parallel": False}), sample_rate=SR,
+                       progress=False)  # fmt: skip
+    assert "parallel" not in res and "## Parallel targets" not in render_markdown(res)

@@ -8,6 +8,10 @@ from __future__ import annotations
 from emovox.commands._sub import add_target_arguments, run_target
 
 TARGETS: dict[str, tuple[str, str]] = {
+    "report": (
+        "emovox.bench.report",
+        "the one report: end to end vs coqui FastSpeech2 + HiFi-GAN V1, first audio, cold start, targets",
+    ),
     "prep": ("emovox.bench.prep", "emovox features throughput (files/s, x real time) with 1 and 2 workers"),
     "text": (
         "emovox.bench.text",

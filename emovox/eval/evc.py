@@ -13,6 +13,11 @@ basic emotion at several intensities, then judged:
 - **words**: WER of Whisper tiny.en on conversions over the WER on the sources (ratio).
 - **timing**: duration of each conversion over its source's.
 - **naturalness**: Distill-MOS of sources and conversions.
+- **parallel pairs** (a parallel corpus such as emosynth, where each speaker says the same text neutral and in
+  emotions at known intensities): each neutral source is also converted to every emotional rendering of its
+  text by its speaker, at that rendering's emotion and intensity, and the mel-cepstral distortion (DTW, dB) to
+  that real target is reported beside the source's own distance to it (no conversion), with the F0 error.
+  Use a corpus of voices the conversion model never saw (held-out synthetic speakers).
 
 The WORLD analysis of each source is made once and rendered for every (emotion, intensity), exactly as
 :meth:`emovox.conversion.VoiceConversion.convert` would for a clip that fits one chunk.
@@ -49,6 +54,7 @@ class EvcPlan:
     speakers: Sequence[str] = ()  # only these actors (empty: all)
     held_out: Sequence[str] = ()  # actors the recogniser never saw: reported separately
     speaker_similarity: bool = True
+    parallel: bool = True  # MCD to parallel emotional renderings, where the manifest has them
     wer: bool = True
     mos: bool = True
     seed: int = 0
@@ -109,15 +115,23 @@ def evaluate_evc(
     specs = _specs(plan, emotions_known)
     jobs = len(sources) * (1 + len(specs))
     logger.info("evc eval: %d sources × %d conversions", len(sources), len(specs))
+    targets = _parallel_targets(records, sources, emotions_known) if plan.parallel else {}
+    jobs += sum(len(v) for v in targets.values())
     bar = tqdm(total=jobs, desc="convert", disable=not progress, unit="clip")
     clips: dict[tuple[int, str], np.ndarray] = {}
     params_of = {f"{e}:{a:g}": vc.prosody_change(f"{e}:{a:g}") for e, a in specs}
+    parallel: list[tuple[int, dict[str, Any], np.ndarray]] = []
     for i, s in enumerate(sources):
         s.analysis = analyse_chunk(s.audio, sample_rate)
         clips[i, "source"] = s.audio
         bar.update(1)
         for spec, params in params_of.items():
             clips[i, spec] = render_chunk(s.audio, s.analysis, params, np.random.default_rng(plan.seed + i))
+            bar.update(1)
+        for target in targets.get(i, []):
+            params = vc.prosody_change(f"{target['emotion']}:{float(target['intensity']):g}")
+            rng = np.random.default_rng(plan.seed + i)
+            parallel.append((i, target, render_chunk(s.audio, s.analysis, params, rng)))
             bar.update(1)
         s.analysis = None  # free it
     bar.close()
@@ -140,6 +154,8 @@ def evaluate_evc(
         result["wer"] = _wer_section(sources, clips, keys, sample_rate)
     if plan.mos:
         result["mos"] = _mos_section(sources, clips, keys, sample_rate)
+    if parallel:
+        result["parallel"] = _parallel_section(sources, parallel, sample_rate)
     result["targets"] = _targets(result, plan)
     return result
 
@@ -210,6 +226,72 @@ def _emotion_section(
     out["all_raised"] = all(r["raised"] for r in out["per_emotion"].values())
     out["source_heard_as"] = _top_labels([label[i, "source"] for i in range(len(sources))])
     return out
+
+
+def _parallel_targets(
+    records: Sequence[dict[str, Any]], sources: Sequence[_Source], emotions: Sequence[str]
+) -> dict[int, list[dict[str, Any]]]:
+    """Per source index: the records of the same speaker and text in a known emotion at a numeric intensity in
+    (0, 2] (the source's parallel emotional renderings)."""
+    by_key: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
+    for r in records:
+        a = r.get("intensity")
+        if r.get("emotion") in emotions and isinstance(a, (int, float)) and 0.0 < a <= 2.0:
+            by_key[r["speaker"], r.get("text", "")].append(r)
+    out = {}
+    for i, s in enumerate(sources):
+        text = s.record.get("text", "")
+        if text and by_key.get((s.record["speaker"], text)):
+            out[i] = by_key[s.record["speaker"], text]
+    return out
+
+
+def _parallel_section(
+    sources: Sequence[_Source], parallel: Sequence[tuple[int, dict[str, Any], np.ndarray]], sample_rate: int
+) -> dict[str, Any]:
+    """MCD (dB) and F0 RMSE (cents) of each conversion to its parallel target, beside the source's own."""
+    from emovox.audio.io import load_audio
+    from emovox.audio.mel import MelConfig, mel_spectrogram
+    from emovox.eval.mcd import f0_rmse_cents, mel_cepstral_distortion
+    from emovox.eval.prosody import track_f0
+
+    cfg = MelConfig()
+    if sample_rate != cfg.sample_rate:
+        return {"available": False, "reason": f"MCD is computed at {cfg.sample_rate} Hz"}
+
+    def distance(
+        ref: np.ndarray, ref_mel: np.ndarray, ref_f0: np.ndarray, syn: np.ndarray
+    ) -> dict[str, float]:
+        res = mel_cepstral_distortion(ref_mel, mel_spectrogram(syn, cfg).numpy())
+        f0s = track_f0(syn, sample_rate).f0
+        n_r, n_s = min(len(ref_f0), res.n_ref), min(len(f0s), res.n_syn)
+        path = res.path[(res.path[:, 0] < n_r) & (res.path[:, 1] < n_s)]
+        return {"mcd_db": res.mcd_db, "f0_rmse_cents": f0_rmse_cents(ref_f0, f0s, path)["rmse_cents"]}
+
+    rows: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for i, target, converted in parallel:
+        ref, _ = load_audio(target["audio"], sample_rate)
+        ref_mel = mel_spectrogram(ref, cfg).numpy()
+        ref_f0 = track_f0(ref, sample_rate).f0
+        before = distance(ref, ref_mel, ref_f0, sources[i].audio)
+        after = distance(ref, ref_mel, ref_f0, converted)
+        rows[target["emotion"]].append({
+            "mcd_before": before["mcd_db"], "mcd_after": after["mcd_db"],
+            "f0_before": before["f0_rmse_cents"], "f0_after": after["f0_rmse_cents"],
+        })  # fmt: skip
+    per = {
+        e: {"pairs": len(v), **{k: float(np.nanmean([r[k] for r in v])) for k in v[0]}}
+        for e, v in sorted(rows.items())
+    }
+    every = [r for v in rows.values() for r in v]
+    return {
+        "available": True,
+        "pairs": len(every),
+        "per_emotion": per,
+        "mcd_before": float(np.mean([r["mcd_before"] for r in every])),
+        "mcd_after": float(np.mean([r["mcd_after"] for r in every])),
+        "closer_share": float(np.mean([r["mcd_after"] < r["mcd_before"] for r in every])),
+    }
 
 
 def _top_labels(labels: Sequence[str]) -> dict[str, float]:
@@ -365,7 +447,7 @@ def _f(x: Any, digits: int = 2) -> str:
 def render_markdown(res: dict[str, Any]) -> str:
     emo = res["emotion"]
     lines = [
-        "# Voice conversion on real speech",
+        "# Voice conversion evaluation",
         "",
         f"{res['sources']} neutral source clips of {len(res['speakers'])} speakers ({', '.join(res['speakers'])}); "
         f"held out from the recogniser: {', '.join(res['held_out']) or 'none stated'}.",
@@ -420,6 +502,19 @@ def render_markdown(res: dict[str, Any]) -> str:
         m = res["mos"]["per_emotion"]
         lines += ["## Naturalness (Distill-MOS)", "", "| " + " | ".join(m) + " |", "|---" * len(m) + "|",
                   "| " + " | ".join(_f(v) for v in m.values()) + " |", ""]  # fmt: skip
+    if res.get("parallel", {}).get("available"):
+        par = res["parallel"]
+        lines += ["## Parallel targets", "",
+                  f"{par['pairs']} conversions of a neutral source to an emotional rendering of the same text by the "
+                  f"same speaker, at that rendering's emotion and intensity. Mel-cepstral distortion to the "
+                  f"rendering: {_f(par['mcd_before'])} dB for the unconverted source, {_f(par['mcd_after'])} dB "
+                  f"after conversion; closer after conversion for {_f(100 * par['closer_share'], 0)} % of pairs.",
+                  "", "| emotion | pairs | MCD source (dB) | MCD converted (dB) | F0 RMSE source (cents) | "
+                  "F0 RMSE converted (cents) |", "|---|---|---|---|---|---|"]  # fmt: skip
+        for e, r in par["per_emotion"].items():
+            lines.append(f"| {e} | {r['pairs']} | {_f(r['mcd_before'])} | {_f(r['mcd_after'])} | "
+                         f"{_f(r['f0_before'], 0)} | {_f(r['f0_after'], 0)} |")  # fmt: skip
+        lines.append("")
     lines += ["## Duration (converted / source)", "", "| spec | ratio |", "|---|---|"]
     lines += [f"| {k} | {_f(v)} |" for k, v in res["timing"].items()]
     return "\n".join(lines) + "\n"
