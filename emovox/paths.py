@@ -28,3 +28,11 @@ def default_evc_path() -> Path:
     from importlib import resources
 
     return Path(str(resources.files("emovox") / "assets" / "default_evc.safetensors"))
+
+
+def is_builtin_voice(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is the package's own default-voice file (trusted: it ships with this emovox)."""
+    try:
+        return Path(path).resolve() == default_voice_path().resolve()
+    except OSError:
+        return False

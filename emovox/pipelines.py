@@ -31,7 +31,7 @@ from emovox.config import config_from_dict
 from emovox.emotion.bank import EmotionBank
 from emovox.emotion.from_text import AutoSpec, TextEmotion, TextEmotionEstimator, parse_auto_spec
 from emovox.emotion.spec import EmotionSpec, parse_emotion_spec
-from emovox.paths import default_voice_path
+from emovox.paths import default_voice_path, is_builtin_voice
 from emovox.tts.bank import load_acoustic
 from emovox.tts.diffusion import DiffusionConfig, make_scheduler, sample
 from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
@@ -243,7 +243,8 @@ class EmotionalTTS:
         denoiser, diffusion = None, None
         if "denoiser_config" in ckpt.meta:
             dcfg = config_from_dict(DenoiserConfig, ckpt.meta["denoiser_config"], source=str(path))
-            check_architecture(lambda: Denoiser(dcfg), ckpt.subset("denoiser"), what="diffusion decoder")
+            if not is_builtin_voice(path):
+                check_architecture(lambda: Denoiser(dcfg), ckpt.subset("denoiser"), what="diffusion decoder")
             denoiser = Denoiser(dcfg)
             load_module_state(denoiser, ckpt.subset("denoiser"), what="diffusion decoder")
             denoiser = denoiser.to(device)

@@ -33,3 +33,17 @@ def test_coqui_peer_makes_about_the_frames_asked_for():
         pytest.skip("coqui-tts is not installed")
     samples = run()
     assert 150 * 256 <= samples <= 260 * 256
+
+
+def test_cold_start_reports_the_child_s_own_peak_memory():
+    """The peak is the synth process's own (VmHWM), not the benchmark's inherited through fork (about 1 GB here
+    with the voice loaded)."""
+    import sys
+
+    from emovox.bench import latency
+
+    wall, peak = latency._cold_start("default", 1)
+    assert wall > 0
+    if sys.platform.startswith("linux"):
+        assert peak is not None and 50 < peak < 1000
+    assert "MB" in latency._rss(peak) or "not measured" in latency._rss(peak)

@@ -10,7 +10,6 @@ shared and noisy: compare the ratios of one run, not absolute numbers across run
 from __future__ import annotations
 
 import os
-import resource
 import statistics
 import subprocess
 import sys
@@ -57,13 +56,31 @@ def _first_audio(tts, windowed: bool, emotion: str) -> tuple[float, float]:
     return elapsed, first.end - first.start
 
 
-def _cold_start(model: str, threads: int) -> tuple[float, float]:
-    """Wall seconds and peak RSS (MB) of ``emovox synth`` in a fresh process."""
+# The child reports its own peak resident memory (VmHWM of its own address space) as it exits. The rusage of
+# children would not do: a forked child's RSS starts with the parent's pages, and Linux keeps that high-water
+# mark across exec, so it reports the size of this benchmark process, not of `emovox synth`.
+_PEAK_RUNNER = """
+import atexit, sys
+def _peak():
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    sys.stderr.write("\\nEMOVOX_PEAK_KB " + line.split()[1] + "\\n")
+    except OSError:
+        pass
+atexit.register(_peak)
+from emovox.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def _cold_start(model: str, threads: int) -> tuple[float, float | None]:
+    """Wall seconds and peak RSS (MB; None where /proc is unavailable) of ``emovox synth`` in a fresh process."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "cold.wav"
-        cmd = [sys.executable, "-m", "emovox.cli", "synth", COLD_TEXT, "-e", "angry", "-o", str(out),
+        cmd = [sys.executable, "-c", _PEAK_RUNNER, "synth", COLD_TEXT, "-e", "angry", "-o", str(out),
                "--threads", str(threads)] + (["--model", model] if model != "default" else [])  # fmt: skip
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
         t0 = time.perf_counter()
         proc = subprocess.run(
             cmd, capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": str(threads)}
@@ -71,8 +88,12 @@ def _cold_start(model: str, threads: int) -> tuple[float, float]:
         wall = time.perf_counter() - t0
         if proc.returncode != 0 or not out.is_file():
             raise RuntimeError(f"emovox synth failed: {proc.stderr.strip()[-400:]}")
-        peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return wall, max(peak, before) / 1024.0
+    peaks = [line.split()[1] for line in proc.stderr.splitlines() if line.startswith("EMOVOX_PEAK_KB ")]
+    return wall, (int(peaks[-1]) / 1024.0 if peaks else None)
+
+
+def _rss(mb: float | None) -> str:
+    return f"peak RSS {mb:.0f} MB" if mb is not None else "peak RSS not measured (no /proc)"
 
 
 def run(args) -> int:
@@ -108,5 +129,5 @@ def run(args) -> int:
         print(f"cold start: `emovox synth '{COLD_TEXT}' -e angry -o out.wav` in a fresh process")
         for n in threads:
             wall, rss = _cold_start(args.model, n)
-            print(f"  {n} thread(s): {wall:.2f} s wall, peak RSS {rss:.0f} MB")
+            print(f"  {n} thread(s): {wall:.2f} s wall, {_rss(rss)}")
     return 0

@@ -164,7 +164,7 @@ def run(args) -> int:
         print(f"3. Cold start: `emovox synth '{latency.COLD_TEXT}' -e angry -o out.wav` in a fresh process")
         for n in threads:
             cold[n] = latency._cold_start("default", n)
-            print(f"   {n} thread(s): {cold[n][0]:.2f} s wall, peak RSS {cold[n][1]:.0f} MB")
+            print(f"   {n} thread(s): {cold[n][0]:.2f} s wall, {latency._rss(cold[n][1])}")
         print()
 
     print("Targets")

@@ -18,6 +18,7 @@ from emovox.checkpoint import (
 )
 from emovox.config import config_from_dict
 from emovox.emotion.bank import EmotionBank
+from emovox.paths import is_builtin_voice
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
 
 __all__ = [
@@ -98,7 +99,8 @@ def load_acoustic(path: str | os.PathLike):
             f"{len(speakers) if hasattr(speakers, '__len__') else '?'})"
         )
     # Compare the config with the weights on the meta device first: a hostile config allocates nothing.
-    check_architecture(lambda: AcousticModel(cfg), ckpt.subset("model"), what="acoustic model")
+    if not is_builtin_voice(path):
+        check_architecture(lambda: AcousticModel(cfg), ckpt.subset("model"), what="acoustic model")
     model = AcousticModel(cfg)
     load_module_state(model, ckpt.subset("model"), what="acoustic model")
     return model, ckpt

@@ -1,0 +1,33 @@
+"""What a cold start of the built-in voice imports: the meta-device architecture check (for files from outside the
+package) imports torch._dynamo, about 0.9 s; the package's own voice and vocoder skip it. No timings."""
+
+import subprocess
+import sys
+
+from emovox.paths import default_voice_path, is_builtin_voice
+
+PROBE = """
+import sys
+import numpy as np
+from emovox.pipelines import EmotionalTTS
+tts = EmotionalTTS.load()
+audio, sr = tts.synthesize("Where were you?", "angry", steps=0)
+assert np.abs(audio).max() > 0.01
+print(sorted(m for m in ("torch._dynamo", "librosa", "scipy.signal", "matplotlib") if m in sys.modules))
+"""
+
+
+def test_built_in_voice_loads_without_the_heavy_imports():
+    out = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_only_the_package_voice_counts_as_built_in(tmp_path):
+    import shutil
+
+    assert is_builtin_voice(default_voice_path())
+    copy = tmp_path / "default_voice.safetensors"
+    shutil.copy(default_voice_path(), copy)
+    assert not is_builtin_voice(copy)  # the same bytes elsewhere are a user's file: checked in full
+    assert not is_builtin_voice(tmp_path / "missing.safetensors")
