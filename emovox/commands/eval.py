@@ -11,6 +11,10 @@ TARGETS: dict[str, tuple[str, str]] = {
     ),
     "corpus": ("emovox.commands.eval_corpus", "measured prosody per emotion and ADV axis of a corpus folder"),
     "evc": ("emovox.commands.eval_evc", "voice conversion on real recordings: emotion, speaker, words, MOS"),
+    "transplant": (
+        "emovox.commands.eval_transplant",
+        "where a recogniser hears emotion: prosody/spectrum hybrids of emotional and neutral takes",
+    ),
 }
 
 

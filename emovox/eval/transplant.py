@@ -1,0 +1,213 @@
+"""Where a recogniser hears emotion: WORLD hybrids of real emotional and neutral takes (``emovox eval transplant``).
+
+For each emotional take *E* of a speaker and that speaker's neutral take *N* of the same text (a corpus such as
+RAVDESS, where every sentence is spoken in every emotion), both are analysed with WORLD and aligned by DTW on
+their spectral envelopes (log energies in bands, level removed). Then hybrids are synthesised and scored by a
+speech-emotion recogniser:
+
+- ``E resynthesised`` / ``N resynthesised``: WORLD's own ceiling and floor.
+- ``E prosody on N``: *E*'s F0, timing and frame-by-frame power on *N*'s spectral shape and aperiodicity: what an
+  ideal prosody-only conversion (or a rule-built corpus) could reach at best.
+- ``+ E mean EQ``: the same plus *E*'s average spectral shape relative to *N* (a global equaliser).
+- ``E spectrum on N``: *E*'s spectral shape and aperiodicity on *N*'s F0, timing and power.
+- ``E F0 only``, ``E power only``, ``E timing only``: one prosodic dimension of *E* at a time, the rest *N*'s.
+
+The table of mean P(target) and accuracy per emotion and hybrid says which signal dimension carries each emotion
+for that recogniser. Nothing is trained here; it is a diagnostic.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = ["HYBRIDS", "band_log_energies", "evaluate_transplant", "hybrids", "render_markdown"]
+
+HYBRIDS = (
+    "E resynthesised",
+    "E prosody on N",
+    "+ E mean EQ",
+    "E spectrum on N",
+    "E F0 only",
+    "E power only",
+    "E timing only",
+    "N resynthesised",
+)
+
+
+def band_log_energies(sp: np.ndarray, sample_rate: int, n_bands: int = 40) -> np.ndarray:
+    """Log energies ``[frames, n_bands]`` of a WORLD power envelope in log-spaced bands (60 Hz to 0.95 x Nyquist),
+    each frame's mean removed so that the alignment follows the spectral shape, not the level."""
+    bins = sp.shape[1]
+    freqs = np.linspace(0.0, sample_rate / 2.0, bins)
+    edges = np.geomspace(60.0, 0.95 * sample_rate / 2.0, n_bands + 1)
+    idx = np.clip(np.searchsorted(freqs, edges), 1, bins - 1)
+    csum = np.concatenate([np.zeros((sp.shape[0], 1)), np.cumsum(sp, axis=1)], axis=1)
+    hi = np.maximum(idx[1:], idx[:-1] + 1)
+    energy = (csum[:, hi] - csum[:, idx[:-1]]) / (hi - idx[:-1])
+    logs = np.log(np.maximum(energy, 1e-20))
+    return logs - logs.mean(axis=1, keepdims=True)
+
+
+def _align(neutral: Any, emotional: Any) -> tuple[np.ndarray, np.ndarray]:
+    """For each frame of E its frame of N, and for each frame of N its frame of E (DTW on band log energies)."""
+    from emovox.eval.mcd import dtw
+
+    x = band_log_energies(neutral.sp, neutral.sample_rate)
+    y = band_log_energies(emotional.sp, emotional.sample_rate)
+    _, path = dtw(x, y)
+    e2n = np.zeros(emotional.f0.size, dtype=np.int64)
+    n2e = np.zeros(neutral.f0.size, dtype=np.int64)
+    for i, j in path:  # the last pair of a frame wins, as along a monotonic path
+        e2n[j] = i
+        n2e[i] = j
+    return e2n, n2e
+
+
+def hybrids(neutral: Any, emotional: Any) -> dict[str, np.ndarray]:
+    """Every hybrid of :data:`HYBRIDS` (float32 audio) of two WORLD analyses at the same rate and frame period."""
+    from emovox.data_prep.world_prosody import _pyworld
+
+    if neutral.sample_rate != emotional.sample_rate or neutral.frame_period_ms != emotional.frame_period_ms:
+        raise ValueError("both takes must be analysed at the same sample rate and frame period")
+    pw = _pyworld()
+    sr, period = neutral.sample_rate, neutral.frame_period_ms
+
+    def synth(f0: np.ndarray, sp: np.ndarray, ap: np.ndarray) -> np.ndarray:
+        y = pw.synthesize(
+            np.ascontiguousarray(f0, dtype=np.float64),
+            np.ascontiguousarray(sp, dtype=np.float64),
+            np.ascontiguousarray(ap, dtype=np.float64),
+            sr,
+            period,
+        )
+        return np.clip(y, -1.0, 1.0).astype(np.float32)
+
+    e2n, n2e = _align(neutral, emotional)
+    pow_n = np.maximum(neutral.sp.sum(axis=1, keepdims=True), 1e-20)
+    pow_e = np.maximum(emotional.sp.sum(axis=1, keepdims=True), 1e-20)
+    shape_n, shape_e = neutral.sp / pow_n, emotional.sp / pow_e
+    voiced_n, voiced_e = neutral.f0 > 0, emotional.f0 > 0
+    # E's F0 on N's time axis: where both are voiced E's pitch, N's voicing decisions elsewhere.
+    f0_e_on_n = np.where(voiced_n, np.where(emotional.f0[n2e] > 0, emotional.f0[n2e], neutral.f0), 0.0)
+    on_e = shape_n[e2n] * pow_e  # N's spectral shape, on E's timeline with E's power
+    eq = np.zeros(neutral.sp.shape[1])
+    if voiced_e.any() and voiced_n.any():
+        eq = np.log(shape_e[voiced_e]).mean(axis=0) - np.log(shape_n[voiced_n]).mean(axis=0)
+    on_e_eq = on_e * np.exp(eq)[None]
+    on_e_eq *= pow_e / np.maximum(on_e_eq.sum(axis=1, keepdims=True), 1e-20)
+    return {
+        "E resynthesised": synth(emotional.f0, emotional.sp, emotional.ap),
+        "E prosody on N": synth(emotional.f0, on_e, neutral.ap[e2n]),
+        "+ E mean EQ": synth(emotional.f0, on_e_eq, neutral.ap[e2n]),
+        "E spectrum on N": synth(neutral.f0, shape_e[n2e] * pow_n, emotional.ap[n2e]),
+        "E F0 only": synth(f0_e_on_n, neutral.sp, neutral.ap),
+        "E power only": synth(neutral.f0, shape_n * pow_e[n2e], neutral.ap),
+        "E timing only": synth(neutral.f0[e2n], neutral.sp[e2n], neutral.ap[e2n]),
+        "N resynthesised": synth(neutral.f0, neutral.sp, neutral.ap),
+    }
+
+
+def _pairs(records: Sequence[dict[str, Any]], speakers: Sequence[str]) -> list[tuple[dict, dict]]:
+    """(neutral record, emotional record) of the same speaker and text; among several neutral takes of a text,
+    the one with the same position in the speaker's list (RAVDESS: repetition 1 with 1, 2 with 2)."""
+    neutral: dict[tuple[str, str], list[dict]] = defaultdict(list)
+    for r in records:
+        if r.get("emotion") == "neutral" and (not speakers or r["speaker"] in speakers):
+            neutral[r["speaker"], r.get("text", "")].append(r)
+    out, seen = [], defaultdict(int)
+    for r in records:
+        if r.get("emotion") in (None, "neutral") or (speakers and r["speaker"] not in speakers):
+            continue
+        key = (r["speaker"], r.get("text", ""))
+        takes = neutral.get(key)
+        if not takes:
+            continue
+        k = seen[key, r["emotion"], r.get("intensity")]
+        seen[key, r["emotion"], r.get("intensity")] += 1
+        out.append((takes[k % len(takes)], r))
+    return out
+
+
+def evaluate_transplant(
+    records: Sequence[dict[str, Any]],
+    ser: Any,
+    *,
+    speakers: Sequence[str] = (),
+    sample_rate: int = 22050,
+    f0_method: str = "dio",
+    progress: bool = True,
+) -> dict[str, Any]:
+    """Score every hybrid of every (neutral, emotional) pair of ``records`` (manifest rows) with ``ser``."""
+    from tqdm import tqdm
+
+    from emovox.audio.io import load_audio
+    from emovox.data_prep.world_prosody import analyse
+
+    pairs = _pairs(records, speakers)
+    known = set(getattr(ser, "emotions", []))
+    pairs = [(n, e) for n, e in pairs if not known or e["emotion"] in known]
+    if not pairs:
+        raise ValueError(
+            "no (neutral, emotional) pair of the same speaker and text in the manifest"
+            + (f" for speakers {', '.join(speakers)}" if speakers else "")
+        )
+    if getattr(ser, "speaker_normalised", False):
+        for spk in sorted({e["speaker"] for _, e in pairs}):
+            mine = [r for r in records if r["speaker"] == spk]
+            ser.add_reference(spk, [load_audio(r["audio"], sample_rate)[0] for r in mine], sample_rate)
+    cache: dict[str, Any] = {}
+
+    def analysis(r: dict) -> Any:
+        if r["audio"] not in cache:
+            cache[r["audio"]] = analyse(
+                load_audio(r["audio"], sample_rate)[0], sample_rate, f0_method=f0_method
+            )
+        return cache[r["audio"]]
+
+    scores: dict[tuple[str, str], list[tuple[float, bool]]] = defaultdict(list)
+    for n, e in tqdm(pairs, desc="transplant", unit="pair", disable=not progress):
+        clips = hybrids(analysis(n), analysis(e))
+        preds = ser.predict_batch(list(clips.values()), sample_rate, speakers=[e["speaker"]] * len(clips))
+        for name, p in zip(clips, preds):
+            scores[e["emotion"], name].append(
+                (float(p.probs.get(e["emotion"], math.nan)), p.label == e["emotion"])
+            )
+        cache.pop(e["audio"], None)  # each emotional take is used once; neutral takes are shared
+    emotions = sorted({e for e, _ in scores})
+
+    def cell(values: list[tuple[float, bool]]) -> dict[str, float]:
+        return {
+            "p_target": float(np.nanmean([p for p, _ in values])),
+            "accuracy": float(np.mean([h for _, h in values])),
+        }
+
+    table = {e: {h: cell(scores[e, h]) for h in HYBRIDS} for e in emotions}
+    table["all"] = {h: cell([v for e in emotions for v in scores[e, h]]) for h in HYBRIDS}
+    return {
+        "pairs": len(pairs),
+        "speakers": sorted({e["speaker"] for _, e in pairs}),
+        "per_emotion_pairs": {e: len(scores[e, HYBRIDS[0]]) for e in emotions},
+        "table": table,
+    }
+
+
+def render_markdown(res: dict[str, Any]) -> str:
+    lines = [
+        "# Where the recogniser hears emotion (WORLD hybrids)",
+        "",
+        f"{res['pairs']} emotional takes of speakers {', '.join(res['speakers'])}, each paired with the same speaker's "
+        "neutral take of the same text. Cells: mean P(target) / accuracy.",
+        "",
+        "| emotion | pairs | " + " | ".join(HYBRIDS) + " |",
+        "|---|---|" + "---|" * len(HYBRIDS),
+    ]
+    for e, row in res["table"].items():
+        n = res["per_emotion_pairs"].get(e, res["pairs"])
+        cells = " | ".join(f"{row[h]['p_target']:.2f} / {row[h]['accuracy']:.2f}" for h in HYBRIDS)
+        lines.append(f"| {e} | {n} | {cells} |")
+    return "\n".join(lines) + "\n"
