@@ -33,6 +33,29 @@ def test_vocode_a_file(ljspeech_mini, tmp_path, capsys):
     assert abs(info.frames - len(audio)) < 256
 
 
+def test_a_long_input_is_vocoded_in_bounded_windows(tmp_path, monkeypatch, capsys):
+    """13 s of audio: the generator never sees more than one window plus its context, and the output is whole."""
+    import numpy as np
+
+    from emovox.audio.io import load_audio
+    from emovox.vocoder.inference import PAD_FRAMES, WINDOW_FRAMES
+    from emovox.vocoder.models.hifigan import Generator
+
+    audio, _ = load_audio(example_path(), 22050)
+    long = tmp_path / "long.wav"
+    sf.write(long, np.tile(audio, 3), 22050)
+    seen = []
+    infer = Generator.infer
+    monkeypatch.setattr(
+        Generator, "infer", lambda self, mel, **kw: seen.append(mel.shape[-1]) or infer(self, mel, **kw)
+    )
+    assert main(["vocode", str(long), "-o", str(tmp_path / "out.wav")]) == 0
+    assert len(seen) >= 3 and max(seen) <= WINDOW_FRAMES + 2 * PAD_FRAMES
+    out, sr = sf.read(tmp_path / "out.wav")
+    assert sr == 22050 and abs(out.size - 3 * audio.size) < 256
+    assert float(re.search(r"log-mel L1 ([0-9.]+)", capsys.readouterr().out).group(1)) < 0.35
+
+
 def test_vocode_the_bundled_example_in_bf16(tmp_path, capsys):
     assert example_path().is_file() and example_path().stat().st_size < 150_000
     out = tmp_path / "example.wav"

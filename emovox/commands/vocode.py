@@ -16,7 +16,7 @@ import time
 from importlib import resources
 from pathlib import Path
 
-MAX_SECONDS = 600.0  # longer inputs would need several GB of activations in one pass
+MAX_SECONDS = 3600.0  # vocoded in windows, so memory is the input and output audio (about 0.6 GB for an hour)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -44,11 +44,13 @@ def example_path() -> Path:
 
 
 def run(args: argparse.Namespace) -> int:
+    import numpy as np
     import torch
+    from tqdm import tqdm
 
     from emovox.audio.io import load_audio, save_wav
     from emovox.audio.mel import mel_spectrogram
-    from emovox.vocoder.inference import log_mel_l1, vocode
+    from emovox.vocoder.inference import WINDOW_FRAMES, log_mel_l1, vocode_windows
     from emovox.vocoder.pretrained import load_vocoder, vocoder_mel_config
 
     if args.example == bool(args.input):
@@ -75,7 +77,14 @@ def run(args: argparse.Namespace) -> int:
     model = load_vocoder(args.vocoder, device=device, dtype=dtype)
     mel = mel_spectrogram(audio, mel_cfg)
     t0 = time.perf_counter()
-    out = vocode(model, mel)
+    out = np.zeros(mel.shape[1] * mel_cfg.hop_length, dtype=np.float32)
+    n_windows = -(-mel.shape[1] // WINDOW_FRAMES)
+    at = 0
+    long_input = len(audio) > 60 * mel_cfg.sample_rate
+    for piece in tqdm(vocode_windows(model, mel), total=n_windows, desc="vocode", unit="window",
+                      disable=not long_input):  # fmt: skip
+        out[at : at + piece.size] = piece
+        at += piece.size
     seconds = time.perf_counter() - t0
     save_wav(args.output, out, mel_cfg.sample_rate)
     err = log_mel_l1(audio, out, mel_cfg)
