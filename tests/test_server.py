@@ -385,3 +385,17 @@ def test_serve_options_make_the_config(monkeypatch):
         serve.server_config(parser.parse_args(["--workers", "0"]))
     with pytest.raises(ValueError, match="steps"):
         serve.server_config(parser.parse_args(["--steps", "60"]))
+
+
+def test_docs_work_offline(tts):
+    """/docs is served from the installed Swagger UI files, never a CDN, and stays open with an API key."""
+    pytest.importorskip("swagger_ui_bundle")
+    with TestClient(create_app(tts, FakeConverter(), config=ServerConfig(api_key=KEY))) as c:
+        page = c.get("/docs")
+        assert page.status_code == 200 and "/docs-static/swagger-ui-bundle.js" in page.text
+        assert "cdn" not in page.text.lower() and "/openapi.json" in page.text
+        js = c.get("/docs-static/swagger-ui-bundle.js")
+        assert js.status_code == 200 and len(js.content) > 100_000
+        assert c.get("/docs-static/swagger-ui.css").status_code == 200
+        assert c.get("/docs-static/../server.py").status_code == 404
+        assert "/docs" not in c.get("/openapi.json").json()["paths"]

@@ -22,16 +22,18 @@ import contextlib
 import hmac
 import logging
 import math
+import re
 import weakref
 from collections.abc import Callable, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import numpy as np
 from fastapi import Depends, FastAPI, File, Form, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, ConfigDict, Field, create_model
 from starlette.exceptions import HTTPException
@@ -288,6 +290,38 @@ _AUDIO_RESPONSES = {
 }  # fmt: skip
 
 
+def _swagger_ui_files() -> Path | None:
+    """The Swagger UI (5 or newer) files of the ``swagger-ui-bundle-v2`` wheel (the web extra), or None without it:
+    then ``/docs`` is FastAPI's default page, which loads Swagger UI from a CDN (blank offline)."""
+    try:
+        from swagger_ui_bundle import swagger_ui_path
+    except ImportError:
+        return None
+    path = Path(str(swagger_ui_path))
+    version = re.fullmatch(r"swagger-ui-(\d+)\..*", path.name)
+    if version is None or int(version.group(1)) < 5:  # Swagger UI 4 cannot read FastAPI's OpenAPI 3.1 schema
+        return None
+    return path if (path / "swagger-ui-bundle.js").is_file() and (path / "swagger-ui.css").is_file() else None
+
+
+def _offline_docs(app: FastAPI, files: Path) -> None:
+    """``/docs`` served from the installed Swagger UI files, so it works with no network."""
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.staticfiles import StaticFiles
+
+    app.mount("/docs-static", StaticFiles(directory=files), name="docs-static")
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url="/docs-static/swagger-ui-bundle.js",
+            swagger_css_url="/docs-static/swagger-ui.css",
+            swagger_favicon_url="/docs-static/favicon-32x32.png",
+        )
+
+
 def create_app(
     tts: Any,
     converter: Any | None = None,
@@ -318,12 +352,16 @@ def create_app(
         for channel in list(channels):
             channel.cancel()
 
+    swagger = _swagger_ui_files()
     app = FastAPI(
         title="emovox",
         version=__version__,
         summary="Emotional text-to-speech and emotional voice conversion",
         lifespan=lifespan,
+        docs_url=None if swagger else "/docs",
     )
+    if swagger:
+        _offline_docs(app, swagger)
     app.add_middleware(BodyLimit, limits={"/v1/audio/convert": config.max_upload_bytes},
                        default=config.max_json_bytes)  # fmt: skip
     app.state.pool = pool
