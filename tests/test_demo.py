@@ -288,3 +288,37 @@ def test_demo_command_options(capsys):
     assert "--share {off,on}" in out and "Voice conversion" in out and "127.0.0.1" in out
     assert cli(["demo", "--port", "70000"]) == 1
     assert "--port must be between 0 and 65535" in capsys.readouterr().err
+
+
+def test_demo_off_loopback_needs_a_login(capsys, monkeypatch):
+    from emovox.commands.demo import AUTH_ENV, parse_auth
+
+    monkeypatch.delenv(AUTH_ENV, raising=False)
+    assert cli(["demo", "--host", "0.0.0.0"]) == 1
+    assert "reachable from other machines" in capsys.readouterr().err
+    assert cli(["demo", "--share", "on"]) == 1
+    assert "--share on publishes it" in capsys.readouterr().err
+    assert cli(["demo", "--host", "0.0.0.0", "--auth", "me:short"]) == 1
+    assert "at least 8 characters" in capsys.readouterr().err
+    assert cli(["demo", "--auth", "nocolon"]) == 1
+    assert "USER:PASSWORD" in capsys.readouterr().err
+    assert parse_auth("me:long-secret:with-colon") == ("me", "long-secret:with-colon")
+    assert parse_auth(None) is None
+
+
+def test_demo_login_is_enforced(tts):
+    """With a login the demo's pages and API answer 401 until the user logs in."""
+    import httpx
+
+    from emovox.web.demo import build_demo, launch
+
+    blocks = build_demo(tts=tts, converter=None)
+    app, url = launch(blocks, host="127.0.0.1", port=None, block=False, quiet=True, auth=("me", "long-secret"))
+    try:
+        assert httpx.get(url + "config", timeout=10).status_code == 401
+        with httpx.Client(base_url=url, timeout=10) as c:
+            assert c.post("/login", data={"username": "me", "password": "wrong-one"}).status_code == 400
+            assert c.post("/login", data={"username": "me", "password": "long-secret"}).status_code == 200
+            assert c.get("/config").status_code == 200
+    finally:
+        blocks.close()

@@ -7,13 +7,31 @@ emotion per sentence or span, previewed as an emotion timeline).
 
 It serves on 127.0.0.1 (this machine only) unless --host says otherwise, works offline, and needs the web extra:
   pip install 'emovox[web]'
+Reachable from other machines (--host other than loopback, or --share on), it asks for a login: set one with
+--auth USER:PASSWORD or the EMOVOX_DEMO_AUTH environment variable (the variable keeps it out of `ps`).
 examples:
   emovox demo                       # the built-in voice at http://127.0.0.1:7860
   emovox demo --model exp/acoustic/model.safetensors --port 8080
-  emovox demo --host 0.0.0.0 --concurrency 2
+  EMOVOX_DEMO_AUTH=me:long-secret emovox demo --host 0.0.0.0 --concurrency 2
 """
 
 from __future__ import annotations
+
+import os
+
+AUTH_ENV = "EMOVOX_DEMO_AUTH"
+
+
+def parse_auth(text: str | None) -> tuple[str, str] | None:
+    """``USER:PASSWORD`` -> ``(user, password)``; None for None. The password needs at least 8 characters."""
+    if text is None:
+        return None
+    user, sep, password = text.partition(":")
+    if not sep or not user.strip():
+        raise ValueError("--auth takes USER:PASSWORD")
+    if len(password) < 8:
+        raise ValueError("the demo password must have at least 8 characters")
+    return user.strip(), password
 
 
 def add_arguments(parser):
@@ -40,6 +58,8 @@ def add_arguments(parser):
                         help="longest recording the conversion tab takes (default 60)")  # fmt: skip
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
     parser.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    parser.add_argument("--auth", metavar="USER:PASSWORD",
+                        help=f"ask for this login (default ${AUTH_ENV}; required off loopback and with --share on)")  # fmt: skip
 
 
 def run(args):
@@ -51,6 +71,16 @@ def run(args):
         raise ValueError("--max-chars and --max-seconds must be positive")
     if args.threads is not None and args.threads < 1:
         raise ValueError(f"--threads must be at least 1, got {args.threads}")
+    from emovox.commands.serve import is_loopback
+
+    auth = parse_auth(args.auth or os.environ.get(AUTH_ENV) or None)
+    if auth is None and (args.share == "on" or not is_loopback(args.host)):
+        where = (
+            "--share on publishes it on the internet"
+            if args.share == "on"
+            else f"--host {args.host} is reachable from other machines"
+        )
+        raise ValueError(f"{where}: set a login with --auth USER:PASSWORD or ${AUTH_ENV}")
     try:
         import gradio  # noqa: F401
         import matplotlib  # noqa: F401
@@ -74,5 +104,5 @@ def run(args):
         max_text_chars=args.max_chars,
         max_audio_seconds=args.max_seconds,
     )
-    launch(blocks, host=args.host, port=args.port or None, share=args.share == "on")
+    launch(blocks, host=args.host, port=args.port or None, share=args.share == "on", auth=auth)
     return 0

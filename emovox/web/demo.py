@@ -626,9 +626,13 @@ def launch(
     share: bool = False,
     block: bool = True,
     quiet: bool = False,
+    auth: tuple[str, str] | None = None,
 ) -> tuple[Any, str]:
-    """Serve the demo; ``block=False`` returns ``(app, local_url)`` and keeps serving in a thread."""
+    """Serve the demo; ``block=False`` returns ``(app, local_url)`` and keeps serving in a thread. ``auth``
+    ``(user, password)`` puts the demo behind Gradio's login page."""
     app, url, _ = blocks.launch(
+        auth=auth,
+        auth_message="emovox demo: log in" if auth else None,
         server_name=host,
         server_port=port,
         share=share,
