@@ -313,7 +313,9 @@ def test_demo_login_is_enforced(tts):
     from emovox.web.demo import build_demo, launch
 
     blocks = build_demo(tts=tts, converter=None)
-    app, url = launch(blocks, host="127.0.0.1", port=None, block=False, quiet=True, auth=("me", "long-secret"))
+    app, url = launch(
+        blocks, host="127.0.0.1", port=None, block=False, quiet=True, auth=("me", "long-secret")
+    )
     try:
         assert httpx.get(url + "config", timeout=10).status_code == 401
         with httpx.Client(base_url=url, timeout=10) as c:
