@@ -155,6 +155,19 @@ def test_windowed_vocoding_joins_to_the_whole():
         next(vocode_windows(gen, mel, window=0))
 
 
+def test_long_mel_in_chunks_equals_the_one_pass_mel():
+    from emovox.audio.mel import mel_spectrogram, mel_spectrogram_long
+
+    rng = np.random.default_rng(0)
+    for n in (5000, 123457, 300001):  # shorter than a chunk, and chunk edges at every offset of the hop
+        x = (0.1 * rng.standard_normal(n)).astype(np.float32)
+        whole, chunked = mel_spectrogram(x), mel_spectrogram_long(x, chunk_frames=37)
+        assert chunked.shape == whole.shape
+        assert float((chunked - whole).abs().max()) < 1e-5
+    with pytest.raises(ValueError, match="expected a waveform"):
+        mel_spectrogram_long(np.zeros((2, 100), dtype=np.float32))
+
+
 def test_mixed_precision_keeps_the_edges_in_float32_and_the_output_close():
     torch.manual_seed(0)
     cfg = GeneratorConfig(n_mels=8, upsample_rates=[4, 2, 2], upsample_kernel_sizes=[8, 4, 4],

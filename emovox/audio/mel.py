@@ -131,6 +131,35 @@ def mel_spectrogram(audio: np.ndarray | torch.Tensor, cfg: MelConfig | None = No
         return module(y)
 
 
+def mel_spectrogram_long(
+    audio: np.ndarray | torch.Tensor, cfg: MelConfig | None = None, chunk_frames: int = 8192
+) -> torch.Tensor:
+    """:func:`mel_spectrogram` of a mono signal ``[T]`` computed ``chunk_frames`` at a time, so the STFT's
+    transient memory is bounded (one pass over an hour of audio would hold about 1 GB of complex spectrum). Frame
+    for frame the same as the one-pass mel: each chunk is cut with enough real samples around it that only the
+    signal's own two ends see the reflect padding, as in the one pass."""
+    cfg = cfg or MelConfig()
+    y = torch.as_tensor(audio, dtype=torch.float32)
+    if y.dim() != 1:
+        raise ValueError(f"expected a waveform [T], got shape {tuple(y.shape)}")
+    if chunk_frames < 4:
+        raise ValueError("chunk_frames must be at least 4")
+    total = n_frames(y.shape[0], cfg)
+    if total <= chunk_frames:
+        return mel_spectrogram(y, cfg)
+    hop, tail = cfg.hop_length, cfg.n_fft - (cfg.n_fft - cfg.hop_length) // 2
+    pieces = []
+    for f0 in range(0, total, chunk_frames):
+        f1 = min(total, f0 + chunk_frames)
+        start = max(0, (f0 - 2) * hop)  # two frames of real signal before f0 (none at the very start)
+        end = min(
+            y.shape[0], (f1 - 1) * hop + tail
+        )  # the last frame's window ends at sample (f1-1)*hop + tail
+        skip = f0 - start // hop
+        pieces.append(mel_spectrogram(y[start:end], cfg)[:, skip : skip + f1 - f0])
+    return torch.cat(pieces, dim=1)
+
+
 def griffin_lim(log_mel: np.ndarray, cfg: MelConfig, n_iter: int = 32) -> np.ndarray:
     """A quick waveform preview of a log-mel ``[n_mels, T]`` (mel pseudo-inverse + Griffin-Lim, librosa)."""
     import librosa

@@ -16,7 +16,9 @@ import time
 from importlib import resources
 from pathlib import Path
 
-MAX_SECONDS = 3600.0  # vocoded in windows, so memory is the input and output audio (about 0.6 GB for an hour)
+MAX_SECONDS = (
+    3600.0  # mel and vocoder both work in windows: memory is the audio itself (about 0.6 GB an hour)
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from emovox.audio.io import load_audio, save_wav
-    from emovox.audio.mel import mel_spectrogram
+    from emovox.audio.mel import mel_spectrogram_long
     from emovox.vocoder.inference import WINDOW_FRAMES, log_mel_l1, vocode_windows
     from emovox.vocoder.pretrained import load_vocoder, vocoder_mel_config
 
@@ -75,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     for warning in info.warnings:
         print(f"note: {source.name}: {warning}")
     model = load_vocoder(args.vocoder, device=device, dtype=dtype)
-    mel = mel_spectrogram(audio, mel_cfg)
+    mel = mel_spectrogram_long(audio, mel_cfg)
     t0 = time.perf_counter()
     out = np.zeros(mel.shape[1] * mel_cfg.hop_length, dtype=np.float32)
     n_windows = -(-mel.shape[1] // WINDOW_FRAMES)

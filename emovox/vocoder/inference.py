@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from emovox.audio.mel import MelConfig, mel_spectrogram
+from emovox.audio.mel import MelConfig, mel_spectrogram, mel_spectrogram_long
 from emovox.vocoder.models.hifigan import Generator
 
 __all__ = ["log_mel_l1", "vocode", "vocode_windows"]
@@ -59,8 +59,8 @@ def vocode_windows(
 
 def log_mel_l1(reference: np.ndarray, audio: np.ndarray, cfg: MelConfig | None = None) -> float:
     """Mean absolute difference of the natural-log mels of two signals, over their common frames."""
-    a = mel_spectrogram(reference, cfg)
-    b = mel_spectrogram(audio, cfg)
+    a = mel_spectrogram_long(reference, cfg) if np.ndim(reference) == 1 else mel_spectrogram(reference, cfg)
+    b = mel_spectrogram_long(audio, cfg) if np.ndim(audio) == 1 else mel_spectrogram(audio, cfg)
     n = min(a.shape[-1], b.shape[-1])
     if n == 0:
         raise ValueError("signals too short to compare")
