@@ -137,3 +137,25 @@ def test_fine_tuning_starts_from_the_pretrained_generator(tmp_path):
     bad = load_config(CONFIG, [], ["init_from=ljspeech", "generator.upsample_initial_channel=128"])
     with pytest.raises(ValueError, match="set `generator` and `mel` to match it"):
         build_task(bad).build_state()
+
+
+def test_distillation_targets_the_teachers_rendering(runs, tmp_path):
+    """A student started from its teacher has no mel error against the teacher's audio on the first step, but
+    has one against the recordings: the targets really are the teacher's renderings."""
+    import json
+
+    from tests.conftest import shared_path
+
+    wavs = shared_path("ljspeech_mini", "wavs")
+    teacher = runs / "full" / "model.safetensors"
+    losses = {}
+    for name, extra in (("plain", []), ("distil", [f"teacher={teacher}"])):
+        _train(wavs, tmp_path / name, 1, f"init_from={teacher}", *extra)
+        first = json.loads((tmp_path / name / "log.jsonl").read_text().splitlines()[0])
+        losses[name] = first["mel/l1"]
+    assert losses["distil"] < 1e-3 < losses["plain"]
+    bad = load_config(CONFIG, [], [f"teacher={teacher}", "mel.fmax=7000"])
+    from emovox.vocoder.training import build_task
+
+    with pytest.raises(ValueError, match="set `mel` to match it"):
+        build_task(bad).build_state()

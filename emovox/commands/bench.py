@@ -31,6 +31,10 @@ TARGETS: dict[str, tuple[str, str]] = {
         "emovox.bench.onnx",
         "ONNX Runtime vs PyTorch: acoustic model, denoiser step, vocoder, end to end RTF",
     ),
+    "throughput": (
+        "emovox.bench.throughput",
+        "batched full-pipeline throughput (x real time) at batch 1 and 64, fp32 and bf16, on CPU or GPU",
+    ),
     "features": (
         "emovox.bench.features",
         "F0 trackers, MAS: speed (x real time) and accuracy vs librosa, WORLD, Praat, CREPE",

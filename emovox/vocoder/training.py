@@ -4,7 +4,10 @@ Each step is the paper's (Kong et al. 2020, section 2.4): random ``segment_size`
 input; one discriminator update on real vs detached generated audio (MPD + MSD, LSGAN), then one generator
 update (adversarial + feature matching + mel L1). AdamW(lr 2e-4, betas 0.8/0.99, weight decay 0.01), the
 learning rate decayed by 0.999 per ``optim.decay_steps`` steps. ``init_from`` starts the generator from a
-pretrained vocoder (fine-tuning); the discriminators always start fresh.
+pretrained vocoder (fine-tuning); the discriminators always start fresh. ``teacher`` distils a vocoder into this
+one (e.g. the universal V1 into a V2-size generator): every segment's target becomes the teacher's rendering of
+its mel, so the student learns the teacher's mapping, not the recording's; the data can then be any speech the
+student will meet (renderings of the acoustic model's own mels included).
 
 The exported ``model.safetensors`` is a ``vocoder`` checkpoint (generator weights, its config and mel config
 in the metadata) that ``emovox vocode --vocoder DIR/model.safetensors`` and ``load_vocoder`` read.
@@ -81,6 +84,7 @@ class VocoderTrainConfig:
     mel: MelConfig = field(default_factory=MelConfig)  # the generator's input mel
     loss_fmax: float = 0.0  # upper edge of the loss mel, Hz; 0 = sample_rate / 2 (the official fmax_for_loss)
     init_from: str = ""  # "" | universal | ljspeech | a vocoder checkpoint: initial generator weights
+    teacher: str = ""  # "" | universal | ljspeech | a vocoder checkpoint: distil it (the target is its audio)
     train: TrainConfig = field(default_factory=lambda: TrainConfig(grad_clip=0.0))  # the paper clips nothing
 
     def __post_init__(self) -> None:
@@ -183,6 +187,7 @@ class VocoderTask(Task):
         fmax = config.loss_fmax or config.mel.sample_rate / 2
         self.loss_mel_config = replace(config.mel, fmax=fmax)
         self._mels: dict[str, tuple[MelSpectrogram, MelSpectrogram]] = {}
+        self._teachers: dict[str, Generator] = {}
 
     def build_state(self) -> TrainState:
         cfg = self.config
@@ -198,6 +203,13 @@ class VocoderTask(Task):
 
             load_module_state(gen, tensors, what=f"initial generator {cfg.init_from}")
             log.info("generator initialised from %s", cfg.init_from)
+        if cfg.teacher:
+            _, mel_cfg, _ = load_generator_state(cfg.teacher)
+            if mel_cfg != cfg.mel:
+                raise ValueError(
+                    f"teacher={cfg.teacher!r} reads mel {asdict(mel_cfg)}; set `mel` to match it"
+                )
+            log.info("distilling %s: the targets are its renderings", cfg.teacher)
         mpd = MultiPeriodDiscriminator(cfg.discriminator)
         msd = MultiScaleDiscriminator(cfg.discriminator)
         betas = (cfg.optim.betas[0], cfg.optim.betas[1])
@@ -235,6 +247,15 @@ class VocoderTask(Task):
             )
         return self._mels[key]
 
+    def _teacher(self, device: torch.device) -> Generator:
+        """The frozen teacher generator on ``device`` (float32, weight norm folded), loaded once."""
+        key = str(device)
+        if key not in self._teachers:
+            from emovox.vocoder.pretrained import load_vocoder
+
+            self._teachers[key] = load_vocoder(self.config.teacher, device=device).requires_grad_(False)
+        return self._teachers[key]
+
     def train_step(self, state: TrainState, batch: dict, ctx: StepContext) -> dict[str, torch.Tensor]:
         gen, mpd, msd = state.models["gen"], state.models["mpd"], state.models["msd"]
         y = batch["audio"]  # [B, S]
@@ -242,6 +263,8 @@ class VocoderTask(Task):
         input_mel, loss_mel = self._mel_modules(y.device)
         with torch.no_grad():
             mel = input_mel(y)
+            if self.config.teacher:
+                y = self._teacher(y.device).infer(mel).squeeze(1).clamp(-1, 1).clone()  # a normal tensor
             mel_real = loss_mel(y)
         with ctx.autocast():
             y_hat = gen(mel)  # [B, 1, S]
