@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from emovox.vocoder.distill import INTENSITIES, main, plan, render
+from emovox.distill import INTENSITIES, main, plan, render
 
 
 def test_the_plan_is_reproducible_and_covers_the_controls():

@@ -1,6 +1,6 @@
 """Training audio for distilling a vocoder on the acoustic model's own mels.
 
-``python -m emovox.vocoder.distill SENTENCES OUT --count N`` renders N utterances of the default voice (or
+``python -m emovox.distill SENTENCES OUT --count N`` renders N utterances of the default voice (or
 ``--model``): random sentences, every speaker, every emotion of the bank at intensities 0.5-2, speaking rates
 0.85-1.15, in batches on ``--device``, vocoded by the teacher (``--vocoder``, the universal V1 by default). The
 WAVs are what ``emovox train vocoder --set teacher=universal --set data.path=OUT`` then learns from: the student
@@ -71,7 +71,7 @@ def render(tts, jobs: list[dict], out: Path, batch_size: int = 32) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m emovox.vocoder.distill", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m emovox.distill", description=__doc__)
     parser.add_argument(
         "sentences", help="text file: one sentence per line (an 'id|text' line uses the text)"
     )
