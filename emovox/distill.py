@@ -51,7 +51,9 @@ def render(tts, jobs: list[dict], out: Path, batch_size: int = 32) -> int:
     written = 0
     for start in tqdm(range(0, len(todo), batch_size), desc="rendering", unit="batch"):
         chunk = todo[start : start + batch_size]
-        ids = [tts._tokens(j["text"]) or tts._tokens("Hello.") for j in chunk]
+        ids = [tts._tokens(j["text"]) for j in chunk]
+        if not all(ids):
+            raise ValueError(f"nothing to say in {chunk[ids.index([])]['text']!r}: give sentences with words")
         width = max(map(len, ids))
         tokens = torch.tensor([x + [0] * (width - len(x)) for x in ids], device=device)
         speakers = torch.tensor([j["speaker"] for j in chunk], device=device)
@@ -92,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     from emovox.pipelines import EmotionalTTS
 
     tts = EmotionalTTS.load(args.model, vocoder=args.vocoder, device=args.device, precision="fp32")
+    sentences = [s for s in sentences if tts._tokens(s)]  # lines of only punctuation or symbols are skipped
+    if not sentences:
+        parser.error(f"{args.sentences} holds no sentence with words")
     jobs = plan(sentences, tts.emotions or ["neutral"], len(tts.speakers), args.count, args.seed)
     written = render(tts, jobs, Path(args.out), args.batch_size)
     print(f"{written} rendered, {len(jobs) - written} already there, in {args.out}")

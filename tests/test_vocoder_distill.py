@@ -54,3 +54,7 @@ def test_the_command_renders_and_reports(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main([str(empty), str(tmp_path / "x")])
     assert "holds no sentences" in capsys.readouterr().err
+    empty.write_text("...\n!!!\n")
+    with pytest.raises(SystemExit):
+        main([str(empty), str(tmp_path / "x")])
+    assert "holds no sentence with words" in capsys.readouterr().err
