@@ -11,6 +11,10 @@ TARGETS: dict[str, tuple[str, str]] = {
     ),
     "corpus": ("emovox.commands.eval_corpus", "measured prosody per emotion and ADV axis of a corpus folder"),
     "evc": ("emovox.commands.eval_evc", "voice conversion on real recordings: emotion, speaker, words, MOS"),
+    "vocoder": (
+        "emovox.commands.eval_vocoder",
+        "copy-synthesis quality (log-mel L1, PESQ) and speed of vocoders against a reference, with the bound",
+    ),
     "transplant": (
         "emovox.commands.eval_transplant",
         "where a recogniser hears emotion: prosody/spectrum hybrids of emotional and neutral takes",
