@@ -366,8 +366,9 @@ class EmotionalTTS:
             raise ValueError(
                 f"{path}: the reference clip is too short ({info.duration:.2f} s; need >= 0.3 s)"
             )
-        mel = self._mel(torch.from_numpy(audio)).unsqueeze(0)
-        return self.model.embed_reference(mel, torch.tensor([mel.shape[2]]))[0]
+        device = self.model.mel_mean.device
+        mel = self._mel(torch.from_numpy(audio)).unsqueeze(0).to(device)
+        return self.model.embed_reference(mel, torch.tensor([mel.shape[2]], device=device))[0].cpu()
 
     # ----------------------------------------------------------------------------------------- synthesis
 

@@ -135,6 +135,8 @@ CLI_CASES = [
     ("synth-noise-negative", ["synth", "hi", "-o", "{out}/a.wav", *M, "--noise-scale", "-1"], 1, "noise_scale"),
     ("synth-seed-negative", ["synth", "hi", "-o", "{out}/a.wav", *M, "--seed", "-1"], 1, "--seed must be"),
     ("synth-threads-zero", ["synth", "hi", "-o", "{out}/a.wav", *M, "--threads", "0"], 1, "--threads must be"),
+    ("synth-device-unknown", ["synth", "hi", "-o", "{out}/a.wav", *M, "--device", "gpu0"], 1, "is not a device"),
+    ("synth-device-other", ["synth", "hi", "-o", "{out}/a.wav", *M, "--device", "meta"], 1, "runs on cpu or cuda"),
     ("synth-loudness-positive", ["synth", "hi", "-o", "{out}/a.wav", *M, "--loudness", "5"], 1, "--loudness"),
     ("synth-timestamps-xml", ["synth", "hi", "-o", "{out}/a.wav", *M, "--timestamps", "xml"], 1, "--timestamps"),
     ("synth-mix-mode-bad", ["synth", "hi", "-o", "{out}/a.wav", *M, "--mix-mode", "soup"], 2, "invalid choice"),
@@ -491,3 +493,51 @@ def test_server_still_answers_after_the_bad_requests(client):
 def test_case_counts():
     """The issue asks for at least 60 table-driven cases."""
     assert len(CLI_CASES) + len(API_CASES) + len(SERVER_CASES) >= 60
+
+
+def test_synth_on_a_gpu_is_refused_clearly_where_there_is_none_and_with_several_workers(
+    files, tmp_path, monkeypatch
+):
+    """Without CUDA `--device cuda` says so; with CUDA it still runs in one process (workers would each take the
+    GPU) and ONNX Runtime stays on the CPU."""
+    import torch
+
+    base = [
+        "synth",
+        "hi",
+        "-o",
+        str(tmp_path / "a.wav"),
+        "--model",
+        str(files["voice"]),
+        "--vocoder",
+        str(files["voc"]),
+    ]
+    if not torch.cuda.is_available():
+        rc, err = run_cli([*base, "--device", "cuda"])
+        assert rc == 1 and "no CUDA GPU is available" in err
+    from emovox.commands import synth
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    grid = tmp_path / "s.txt"
+    grid.write_text("Hello.\n")
+    argv = ["--grid", str(grid), "--out-dir", str(tmp_path / "g"), "--workers", "2", "--device", "cuda"]
+    with pytest.raises(ValueError, match="runs in one process"):
+        synth.run(_parse_synth([*argv, "--model", str(files["voice"]), "--vocoder", str(files["voc"])]))
+    with pytest.raises(ValueError, match="this machine has 1 CUDA GPU"):
+        synth._check_device("cuda:3")
+    with pytest.raises(ValueError, match="runs on the CPU"):
+        synth.run(
+            _parse_synth(["hi", "-o", str(tmp_path / "b.wav"), "--backend", "onnx", "--device", "cuda"])
+        )
+    assert not (tmp_path / "g").exists() and not (tmp_path / "b.wav").exists()
+
+
+def _parse_synth(argv):
+    import argparse
+
+    from emovox.commands import synth
+
+    parser = argparse.ArgumentParser()
+    synth.add_arguments(parser)
+    return parser.parse_args(argv)

@@ -81,6 +81,8 @@ def add_arguments(parser):
     parser.add_argument(
         "--threads", type=int, help="torch CPU threads (default: torch's choice; 1 per --workers)"
     )
+    parser.add_argument("--device", default="cpu",
+                        help="cpu (default), cuda or cuda:N: run the models on a GPU (one process: --workers 1)")  # fmt: skip
     parser.add_argument("--explain", action="store_true",
                         help="print each sentence and the emotion spec it gets (with auto: the cues that chose it)")  # fmt: skip
     parser.add_argument("--timestamps", metavar="json|srt",
@@ -172,6 +174,22 @@ def _check_modes(args) -> str:
     return mode
 
 
+def _check_device(name: str):
+    import torch
+
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"--device {name!r} is not a device; use cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"--device {name!r}: emovox runs on cpu or cuda")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}: no CUDA GPU is available here (use --device cpu)")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    return device
+
+
 def _timestamp_formats(value: str | None) -> list[str]:
     if value is None:
         return []
@@ -193,6 +211,11 @@ def run(args):
         raise ValueError(f"--threads must be at least 1, got {args.threads}")
     if args.backend == "onnx" and getattr(args, "workers", 1) and getattr(args, "workers", 1) > 1:
         raise ValueError("--backend onnx runs in one process: use --workers 1 (and --threads N)")
+    device = _check_device(args.device)
+    if device.type != "cpu" and args.backend == "onnx":
+        raise ValueError("--backend onnx runs on the CPU; drop --device or use --backend torch")
+    if device.type != "cpu" and getattr(args, "workers", 1) and getattr(args, "workers", 1) > 1:
+        raise ValueError(f"--device {args.device} runs in one process: use --workers 1")
     if args.seed is not None and not 0 <= args.seed < 2**63:
         raise ValueError(f"--seed must be between 0 and 2**63 - 1, got {args.seed}")
     if not args.emotion.strip():
@@ -207,7 +230,8 @@ def run(args):
         raise ValueError(f"--loudness must be between -60 and -6 dBFS, got {args.loudness}")
     t0 = time.perf_counter()
     tts = EmotionalTTS.load(
-        args.model, vocoder=args.vocoder, backend=args.backend, threads=args.threads, precision=args.precision
+        args.model, vocoder=args.vocoder, backend=args.backend, threads=args.threads, precision=args.precision,
+        device=str(device),
     )
     if mode in ("batch", "grid"):
         return _run_table(args, tts, mode)
