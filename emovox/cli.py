@@ -34,6 +34,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "emovox.commands.synthesize_corpus",
         "build a synthetic emotional corpus from open TTS voices",
     ),
+    "tune-rules": (
+        "emovox.commands.tune_rules",
+        "tune the emotion rules against a recogniser of real emotional speech",
+    ),
     "phonemize": ("emovox.commands.phonemize", "show normalised text, IPA phonemes and token ids of a text"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
     "eval": ("emovox.commands.eval", "evaluation reports: a model's emotion control, a corpus's prosody"),

@@ -230,7 +230,11 @@ def run(args):
         raise ValueError(f"--loudness must be between -60 and -6 dBFS, got {args.loudness}")
     t0 = time.perf_counter()
     tts = EmotionalTTS.load(
-        args.model, vocoder=args.vocoder, backend=args.backend, threads=args.threads, precision=args.precision,
+        args.model,
+        vocoder=args.vocoder,
+        backend=args.backend,
+        threads=args.threads,
+        precision=args.precision,
         device=str(device),
     )
     if mode in ("batch", "grid"):

@@ -56,6 +56,7 @@ import math
 from dataclasses import asdict, dataclass, fields, replace
 from functools import cache
 from importlib import resources
+from pathlib import Path
 
 from emovox.emotion.labels import adv_anchor
 
@@ -70,6 +71,8 @@ __all__ = [
     "category_prosody",
     "dimensional_prosody",
     "literature_prosody",
+    "read_rules_table",
+    "rule_table",
 ]
 
 
@@ -297,14 +300,64 @@ RULE_SETS = ("calibrated", "literature")
 CALIBRATED_RULES_FILE = "calibrated_rules.json"
 
 
+def read_rules_table(text: str, origin: str = "rules table") -> dict[str, ProsodyParams]:
+    """The rules (emotion → :class:`ProsodyParams` at intensity 1) of a JSON rules table: the calibrated table
+    (:func:`emovox.data_prep.calibration.rules_to_json`) or a tuned one (:func:`emovox.evc.tune.tuned_rules_json`).
+    A malformed table is refused with ``origin`` in the message."""
+    try:
+        table = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{origin}: not a JSON rules table ({exc})") from exc
+    try:
+        if (
+            not isinstance(table, dict)
+            or table.get("format") != 1
+            or not isinstance(table.get("rules"), dict)
+        ):
+            raise ValueError("not a rules table (format 1 with a 'rules' object)")
+        out = {}
+        for name, entry in table["rules"].items():
+            if not isinstance(entry, dict) or not isinstance(entry.get("params"), dict):
+                raise ValueError(f"rule '{name}' has no 'params' object")
+            out[str(name)] = ProsodyParams(**entry["params"])
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{origin}: {exc}") from exc
+    return out
+
+
 @cache
 def calibrated_rules() -> dict[str, ProsodyParams]:
     """The calibrated rules at intensity 1 shipped beside this module (empty if the file is absent)."""
     path = resources.files("emovox.data_prep").joinpath(CALIBRATED_RULES_FILE)
     if not path.is_file():
         return {}
-    table = json.loads(path.read_text(encoding="utf-8"))
-    return {name: ProsodyParams(**entry["params"]) for name, entry in table["rules"].items()}
+    return read_rules_table(path.read_text(encoding="utf-8"), CALIBRATED_RULES_FILE)
+
+
+def rule_table(name: str) -> dict[str, ProsodyParams]:
+    """Every categorical emotion's rule at intensity 1 from ``name``: a rule set of :data:`RULE_SETS` or the path
+    of a JSON rules table (emotions the table lacks keep their calibrated rule)."""
+    return {e: _base_rule(e, name) for e in CATEGORY_EMOTIONS}
+
+
+@cache
+def _rules_file(path: str, mtime_ns: int) -> dict[str, ProsodyParams]:
+    return read_rules_table(Path(path).read_text(encoding="utf-8"), path)
+
+
+def _base_rule(emotion: str, rules: str) -> ProsodyParams:
+    base = literature_prosody(emotion)
+    if rules == "literature":
+        return base
+    base = calibrated_rules().get(emotion, base)
+    if rules == "calibrated":
+        return base
+    path = Path(rules)
+    if not path.is_file():
+        raise ValueError(
+            f"unknown rule set '{rules}': neither a rule set ({', '.join(RULE_SETS)}) nor a JSON rules table file"
+        )
+    return _rules_file(str(path), path.stat().st_mtime_ns).get(emotion, base)
 
 
 def literature_prosody(emotion: str) -> ProsodyParams:
@@ -325,16 +378,11 @@ def category_prosody(
 ) -> ProsodyParams:
     """The prosody rule of a categorical emotion at ``intensity`` (0 = neutral, 1 = the table's value).
 
-    ``rules``: ``calibrated`` (measured on real speech, literature where an emotion or a cue was not measured)
-    or ``literature``."""
+    ``rules``: ``calibrated`` (measured on real speech, literature where an emotion or a cue was not measured),
+    ``literature``, or the path of a JSON rules table (``emovox tune-rules``; calibrated where it has no rule)."""
     if intensity < 0:
         raise ValueError(f"intensity must be >= 0, got {intensity}")
-    if rules not in RULE_SETS:
-        raise ValueError(f"unknown rule set '{rules}'; use one of {', '.join(RULE_SETS)}")
-    base = literature_prosody(emotion)
-    if rules == "calibrated":
-        base = calibrated_rules().get(emotion, base)
-    return base.scaled(intensity * exaggeration).clamped()
+    return _base_rule(emotion, rules).scaled(intensity * exaggeration).clamped()
 
 
 def _pct_to_st(pct: float) -> float:

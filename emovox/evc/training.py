@@ -8,6 +8,7 @@ acoustic model's emotion space (``c0 + α·d_e`` for a label at intensity ``α``
 emotion control of TTS (mixtures, ADV, polarity, intensity up to 2, reference clips) drives conversion too.
 
   emovox train evc --set data.corpus=data/emosynth --out exp/evc
+  emovox train evc --set data.rules=tuned_rules.json --out exp/evc   # from a rules table, no corpus needed
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from emovox.engine import StepContext, Task, TrainConfig, TrainState
 from emovox.evc.model import ProsodyPredictor, ProsodyPredictorConfig
 from emovox.evc.params import FIELDS, to_vector
 
-__all__ = ["CONFIG", "EVCConfig", "build_task", "training_pairs"]
+__all__ = ["CONFIG", "RULE_INTENSITIES", "EVCConfig", "build_task", "rule_records", "training_pairs"]
 
 logger = logging.getLogger(__name__)
 
@@ -37,6 +38,9 @@ class EVCDataConfig:
     """Where the parallel renderings come from and which emotion space they are placed in."""
 
     corpus: str = ""  # a synthetic corpus folder (with prosody.jsonl), or the prosody.jsonl file itself
+    rules: str = (
+        ""  # instead of a corpus: a rule set (calibrated, literature) or a rules table JSON (tune-rules)
+    )
     acoustic: str = "default"  # the acoustic model whose emotion space (bank) defines z: "default" or a path
 
 
@@ -76,10 +80,34 @@ def load_bank(acoustic: str) -> EmotionBank:
     return EmotionBank.from_tensors(ckpt.tensors, ckpt.meta["bank"])
 
 
-def _records(corpus: str) -> list[dict[str, Any]]:
+RULE_INTENSITIES = tuple(round(0.25 * k, 2) for k in range(1, 9))
+"""Intensities at which :func:`rule_records` places each emotion's rule (0.25 to 2)."""
+
+
+def rule_records(table: dict[str, ProsodyParams], intensities=RULE_INTENSITIES) -> list[dict[str, Any]]:
+    """Training records from a rules table, in the form of a corpus's ``prosody.jsonl``: each emotion's rule at
+    each intensity (scaled and clamped as the corpus renders it), plus neutral (no change)."""
+    out = [{"kind": "neutral", "emotion": "neutral", "prosody": ProsodyParams().as_dict()}]
+    for emotion, rule in sorted(table.items()):
+        if emotion == "neutral":
+            continue
+        for k in intensities:
+            params = rule.scaled(k).clamped()
+            out.append({"kind": "label", "emotion": emotion, "intensity": k, "prosody": params.as_dict()})
+    return out
+
+
+def _records(corpus: str, rules: str = "") -> list[dict[str, Any]]:
+    if corpus and rules:
+        raise ValueError("set data.corpus or data.rules, not both")
+    if rules:
+        from emovox.data_prep.prosody_rules import rule_table
+
+        return rule_records(rule_table(rules))
     if not corpus:
         raise ValueError(
-            "data.corpus is not set: pass --set data.corpus=DIR (a corpus from synthesize-corpus)"
+            "data.corpus is not set: pass --set data.corpus=DIR (a corpus from synthesize-corpus) or "
+            "--set data.rules=RULES (a rule set or a rules table from `emovox tune-rules`)"
         )
     path = Path(corpus)
     if path.is_dir():
@@ -144,7 +172,9 @@ class EVCTask(Task):
     def __init__(self, cfg: EVCConfig, bank: EmotionBank | None = None, records: list | None = None):
         self.config = cfg
         self.bank = bank if bank is not None else load_bank(cfg.data.acoustic)
-        z, y = training_pairs(records if records is not None else _records(cfg.data.corpus), self.bank)
+        z, y = training_pairs(
+            records if records is not None else _records(cfg.data.corpus, cfg.data.rules), self.bank
+        )
         # Standardise the targets so that semitones, dB and log-factors weigh alike in the loss.
         self.y_scale = y.std(0).clamp_min(1e-3)
         self.dataset = _Pairs(z, y)
@@ -192,6 +222,11 @@ class EVCTask(Task):
             "predictor_config": config_to_dict(self.config.model),
             "bank": bank_meta,
             "n_pairs": len(self.dataset),
+            "trained_on": (
+                f"rules {Path(self.config.data.rules).name}"
+                if self.config.data.rules
+                else "corpus renderings"
+            ),
         }
         return tensors, meta
 
