@@ -5,6 +5,7 @@ and angry higher and louder, and the rules table it writes must train a conversi
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -89,8 +90,8 @@ def test_the_table_round_trips_and_trains_a_conversion_model(tuner, tmp_path):
 
     # The conversion model trained on the table reproduces it at intensity 1 and extrapolates linearly to 2
     # (the renderer's limits clamp afterwards).
-    records = rule_records({"sad": table["sad"], "happy": category_prosody("happy")}, (0.25, 0.5, 0.75, 1.0))
-    assert len(records) == 1 + 2 * 4 and records[0]["emotion"] == "neutral"
+    records = rule_records({"sad": table["sad"], "happy": category_prosody("happy")})
+    assert len(records) == 1 + 2 * 8 and records[0]["emotion"] == "neutral"
     task = EVCTask(EVCConfig(), bank=tiny_bank(), records=records)
     state = task.build_state()
     model = state.models["evc"]
@@ -156,3 +157,26 @@ def test_cli_tunes_resumes_and_refuses(tmp_path, monkeypatch, capsys):
     assert main([*base, "--speakers", "nobody", "--out", str(tmp_path / "y.json")]) == 1
     assert "no neutral clip of speakers nobody" in capsys.readouterr().err
     assert not (tmp_path / "x.json").exists() and not (tmp_path / "y.json").exists()
+
+
+def test_the_shipped_tuned_rules_and_conversion_model_agree():
+    """The packaged tuned table is a rule set of its own, each of its rules was heard better than the rule it
+    started from, and the built-in conversion model (trained on it) reproduces it."""
+    from emovox.conversion import VoiceConversion
+    from emovox.data_prep.prosody_rules import TUNED_RULES_FILE, tuned_rules
+    from emovox.paths import default_evc_path
+
+    table = tuned_rules()
+    if not table:
+        pytest.skip(f"no {TUNED_RULES_FILE} in this checkout")
+    raw = json.loads((Path(__file__).parents[1] / "emovox" / "data_prep" / TUNED_RULES_FILE).read_text())
+    for emotion, entry in raw["rules"].items():
+        assert entry["sources"]["p_target"] >= entry["sources"]["p_target_start"], emotion
+        assert category_prosody(emotion, 1.0, rules="tuned") == table[emotion].clamped()
+    assert rule_table("tuned")["sleepy"] == category_prosody("sleepy")  # not tuned: the calibrated rule
+    if not default_evc_path().is_file():
+        pytest.skip("no built-in conversion model in this checkout")
+    vc = VoiceConversion.load()
+    for emotion in table:
+        got = to_vector(vc.prosody_change(f"{emotion}:1"))
+        np.testing.assert_allclose(got, to_vector(table[emotion].clamped()), atol=0.02, err_msg=emotion)

@@ -32,7 +32,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--emotions", nargs="+", default=[], help="emotions to tune (default: every emotion "
                         "both the rules and the recogniser know)")  # fmt: skip
     parser.add_argument("--start", default="calibrated", metavar="RULES",
-                        help="rules to start from: calibrated (default), literature or a rules table JSON")  # fmt: skip
+                        help="rules to start from: calibrated (default), tuned, literature or a rules table JSON")  # fmt: skip
     parser.add_argument("--sources-per-speaker", type=int, default=2, metavar="N",
                         help="neutral clips per speaker, spread over the texts (default 2)")  # fmt: skip
     parser.add_argument("--generations", type=int, default=25, help="search rounds per emotion (default 25)")

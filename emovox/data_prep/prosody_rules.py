@@ -47,6 +47,11 @@ the rules the corpus renders by default are calibrated on measured real emotiona
 final movement, speaking rate, loudness, spectral tilt and jitter are the measured medians against each actor's
 own neutral speech; the other fields keep the literature values; accent prominence and declination are neutral there, as the measured range and final
 movement contain them). ``rules="literature"`` renders the old set.
+
+**Tuned rules.** ``tuned_rules.json`` (``rules="tuned"``) holds the calibrated rules after analysis-by-synthesis
+tuning against a recogniser of real speech (:mod:`emovox.evc.tune`, ``emovox tune-rules``): a median change is
+not what makes an emotion recognisable, and the tuning searches, near it, the change that is. Voice conversion uses
+them; a rules table made by ``emovox tune-rules`` can be given by its path wherever a rule set is named.
 """
 
 from __future__ import annotations
@@ -73,6 +78,7 @@ __all__ = [
     "literature_prosody",
     "read_rules_table",
     "rule_table",
+    "tuned_rules",
 ]
 
 
@@ -296,8 +302,9 @@ def _combine(a: ProsodyParams, b: ProsodyParams) -> ProsodyParams:
     return ProsodyParams(**out)
 
 
-RULE_SETS = ("calibrated", "literature")
+RULE_SETS = ("calibrated", "tuned", "literature")
 CALIBRATED_RULES_FILE = "calibrated_rules.json"
+TUNED_RULES_FILE = "tuned_rules.json"
 
 
 def read_rules_table(text: str, origin: str = "rules table") -> dict[str, ProsodyParams]:
@@ -325,13 +332,23 @@ def read_rules_table(text: str, origin: str = "rules table") -> dict[str, Prosod
     return out
 
 
+def _packaged_table(name: str) -> dict[str, ProsodyParams]:
+    path = resources.files("emovox.data_prep").joinpath(name)
+    if not path.is_file():
+        return {}
+    return read_rules_table(path.read_text(encoding="utf-8"), name)
+
+
 @cache
 def calibrated_rules() -> dict[str, ProsodyParams]:
     """The calibrated rules at intensity 1 shipped beside this module (empty if the file is absent)."""
-    path = resources.files("emovox.data_prep").joinpath(CALIBRATED_RULES_FILE)
-    if not path.is_file():
-        return {}
-    return read_rules_table(path.read_text(encoding="utf-8"), CALIBRATED_RULES_FILE)
+    return _packaged_table(CALIBRATED_RULES_FILE)
+
+
+@cache
+def tuned_rules() -> dict[str, ProsodyParams]:
+    """The tuned rules at intensity 1 shipped beside this module (``emovox tune-rules``; empty if absent)."""
+    return _packaged_table(TUNED_RULES_FILE)
 
 
 def rule_table(name: str) -> dict[str, ProsodyParams]:
@@ -352,6 +369,8 @@ def _base_rule(emotion: str, rules: str) -> ProsodyParams:
     base = calibrated_rules().get(emotion, base)
     if rules == "calibrated":
         return base
+    if rules == "tuned":
+        return tuned_rules().get(emotion, base)
     path = Path(rules)
     if not path.is_file():
         raise ValueError(
@@ -379,6 +398,7 @@ def category_prosody(
     """The prosody rule of a categorical emotion at ``intensity`` (0 = neutral, 1 = the table's value).
 
     ``rules``: ``calibrated`` (measured on real speech, literature where an emotion or a cue was not measured),
+    ``tuned`` (the calibrated rules tuned against a recogniser of real speech, :mod:`emovox.evc.tune`),
     ``literature``, or the path of a JSON rules table (``emovox tune-rules``; calibrated where it has no rule)."""
     if intensity < 0:
         raise ValueError(f"intensity must be >= 0, got {intensity}")

@@ -86,13 +86,15 @@ RULE_INTENSITIES = tuple(round(0.25 * k, 2) for k in range(1, 9))
 
 def rule_records(table: dict[str, ProsodyParams], intensities=RULE_INTENSITIES) -> list[dict[str, Any]]:
     """Training records from a rules table, in the form of a corpus's ``prosody.jsonl``: each emotion's rule at
-    each intensity (scaled and clamped as the corpus renders it), plus neutral (no change)."""
+    each intensity, plus neutral (no change). The rules are scaled but not clamped: the linear map then reproduces
+    every rule exactly, and the renderer's limits apply at conversion (a clamped target would bend the fit and
+    weaken intensity 1 to make room for the clamp at 2)."""
     out = [{"kind": "neutral", "emotion": "neutral", "prosody": ProsodyParams().as_dict()}]
     for emotion, rule in sorted(table.items()):
         if emotion == "neutral":
             continue
         for k in intensities:
-            params = rule.scaled(k).clamped()
+            params = rule.scaled(k)
             out.append({"kind": "label", "emotion": emotion, "intensity": k, "prosody": params.as_dict()})
     return out
 
