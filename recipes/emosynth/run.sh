@@ -2,7 +2,8 @@
 # emosynth: a synthetic emotional speech corpus from open Debian TTS voices + published emotion-prosody rules,
 # then the default voice's acoustic model trained on it. Stages are idempotent (.done sentinels); rerun to resume.
 #
-#   recipes/emosynth/run.sh [--stage N] [--stop-stage N] [--workers N] [--hours H] [--data DIR]
+#   recipes/emosynth/run.sh [--stage N] [--stop-stage N] [--workers N] [--hours H] [--data DIR] [--rules R]
+#   (--rules: calibrated (default), tuned, literature or a rules table from `emovox tune-rules`)
 set -euo pipefail
 cd "$(dirname "$0")"
 
@@ -15,6 +16,7 @@ data=../../data/emosynth                       # the built corpus (outside git; 
 exp=exp                                        # features, checkpoints, reports
 sentences=../../../shared/data/text/ljspeech_sentences.txt   # public-domain text; any file works
 voices="slt_hts flite_slt flite_rms flite_awb kal ked espeak_m"
+rules=calibrated
 
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -25,6 +27,7 @@ while [ $# -gt 0 ]; do
     --data) data=$2; shift 2 ;;
     --sentences) sentences=$2; shift 2 ;;
     --voices) voices=$2; shift 2 ;;
+    --rules) rules=$2; shift 2 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -58,7 +61,7 @@ run_stage 0 voices check_voices
 #    `--set rules=literature` for the literature-only rules). Resumable; same seed, same corpus.
 # shellcheck disable=SC2086
 run_stage 1 corpus nice -n 10 emovox synthesize-corpus --voices $voices --sentences "$sentences" \
-  --hours "$hours" --seed "$seed" --out "$data" --workers "$workers"
+  --hours "$hours" --seed "$seed" --out "$data" --workers "$workers" --set "rules=$rules"
 
 # 2. check that the emotions are there: measured F0/range/rate/energy/tilt per emotion and ADV axis + plot
 run_stage 2 eval emovox eval corpus "$data" --out "$exp/eval_corpus" --workers "$workers"
