@@ -52,6 +52,18 @@ def test_the_search_finds_the_cues_the_recogniser_hears(tuner, emotion, sign):
     assert rule.evaluations == 1 + FAST.generations * FAST.children
 
 
+def test_frozen_fields_keep_their_value():
+    start = ProsodyParams(formant_shift=1.03)
+    cfg = TuneConfig(
+        generations=3, children=3, intensities=(1.0,), prior=0.0, frozen=("f0_shift_st", "formant_shift")
+    )
+    rule = RuleTuner(_sources(), SR, NormalisedFakeSER(EMOTIONS), cfg).tune("sad", start)
+    assert rule.params.f0_shift_st == 0.0 and rule.params.formant_shift == pytest.approx(1.03)
+    assert rule.params.gain_db < -1.0  # the level, still free, carries sad for this recogniser
+    with pytest.raises(ValueError, match="cannot freeze loudness"):
+        TuneConfig(frozen=("loudness",))
+
+
 def test_a_cue_that_buys_nothing_is_not_changed():
     class Deaf(NormalisedFakeSER):
         def predict_batch(self, xs, sample_rate=None, batch_size=16, speakers=None):

@@ -41,6 +41,8 @@ def add_arguments(parser) -> None:
                         help="intensities each rule is judged at (default 1 2)")  # fmt: skip
     parser.add_argument("--prior", type=float, default=0.02,
                         help="pull toward the starting rule, per squared step (default 0.02)")  # fmt: skip
+    parser.add_argument("--freeze", nargs="+", default=[], metavar="FIELD",
+                        help="prosody fields kept at the starting rule's value, e.g. formant_shift f0_shift_st")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -84,7 +86,7 @@ def run(args) -> int:
         raise ValueError(f"--out must name a .json file, not {out}")
     config = TuneConfig(
         generations=args.generations, children=args.children, intensities=tuple(args.intensities),
-        prior=args.prior, seed=args.seed,
+        prior=args.prior, seed=args.seed, frozen=tuple(args.freeze),
     )  # fmt: skip
     start = rule_table(args.start)
     ser = EmotionRecognizer.load(args.ser)

@@ -70,6 +70,7 @@ class TuneConfig:
     floor: float = 1e-3  # P(target) below this counts as this in the log
     sigma: float = 1.0  # initial step size, in steps
     seed: int = 0
+    frozen: tuple[str, ...] = ()  # prosody fields kept at the starting rule's value (e.g. formant_shift)
 
     def __post_init__(self) -> None:
         if self.generations < 0 or self.children < 1:
@@ -78,6 +79,11 @@ class TuneConfig:
             raise ValueError("intensities must be in (0, 2]")
         if self.prior < 0 or not (0 < self.floor < 1) or self.sigma <= 0:
             raise ValueError("prior must be >= 0, floor in (0, 1) and sigma > 0")
+        unknown = [f for f in self.frozen if f not in FIELDS]
+        if unknown:
+            raise ValueError(
+                f"cannot freeze {', '.join(unknown)}: the prosody fields are {', '.join(FIELDS)}"
+            )
 
 
 @dataclass
@@ -171,8 +177,9 @@ class RuleTuner:
         best_p, best_acc = p0, acc0
         history, evaluations = [best_obj], 1
         sigma, rng = cfg.sigma, np.random.default_rng(cfg.seed + 1)
+        step = np.where([f in cfg.frozen for f in FIELDS], 0.0, self._step)
         for g in range(cfg.generations):
-            kids = [best + sigma * self._step * rng.standard_normal(len(FIELDS)) for _ in range(cfg.children)]
+            kids = [best + sigma * step * rng.standard_normal(len(FIELDS)) for _ in range(cfg.children)]
             kids = [
                 to_vector(from_vector(k)).astype(np.float64) for k in kids
             ]  # within the renderer's limits
