@@ -15,11 +15,8 @@ example:
 from __future__ import annotations
 
 import json
-import logging
 from collections import defaultdict
 from pathlib import Path
-
-logger = logging.getLogger(__name__)
 
 
 def add_arguments(parser) -> None:
@@ -73,7 +70,7 @@ def run(args) -> int:
     from emovox.data_prep.prosody_rules import rule_table
     from emovox.evc.tune import RuleTuner, TuneConfig, TunedRule, tuned_rules_json
     from emovox.fileio import atomic_write_text
-    from emovox.ser.infer import EmotionRecognizer
+    from emovox.ser.infer import EmotionRecognizer, add_manifest_references
 
     if not Path(args.ser).is_file():
         raise FileNotFoundError(
@@ -104,19 +101,14 @@ def run(args) -> int:
         raise ValueError("no neutral clip" + (f" of speakers {', '.join(args.speakers)}" if args.speakers else "")
                          + f" in {args.manifest}")  # fmt: skip
     rate = ser.mel_cfg.sample_rate
-    if getattr(ser, "speaker_normalised", False):
-        for spk in sorted({r["speaker"] for r in chosen}):
-            mine = [r for r in records if r["speaker"] == spk]
-            ser.add_reference(spk, [load_audio(r["audio"], rate)[0] for r in mine], rate)
+    add_manifest_references(ser, records, [r["speaker"] for r in chosen], rate)
     sources = [(load_audio(r["audio"], rate)[0], r["speaker"]) for r in chosen]
     print(
         f"{len(sources)} neutral sources of {len({r['speaker'] for r in chosen})} speakers; tuning {', '.join(emotions)}"
     )
     tuner = RuleTuner(sources, rate, ser, config)
 
-    settings = json.loads(tuned_rules_json({}, source=args.manifest, config=config, start=args.start))[
-        "settings"
-    ]
+    settings = config.to_dict()
     done: dict[str, TunedRule] = {}
     previous: dict = {}
     if out.is_file():

@@ -196,9 +196,7 @@ class SynthCorpusConfig:
     min_chars: int = 15  # sentences shorter than this are skipped
     max_chars: int = 180  # ... and longer than this
     f0_method: str = "harvest"  # WORLD F0 estimator: harvest (robust) or dio (faster)
-    rules: str = (
-        "calibrated"  # categorical rules: calibrated (on real speech), literature or a rules table JSON
-    )
+    rules: str = "calibrated"  # categorical rules: calibrated, tuned, literature or a rules table file
     level_dbfs: float = -32.0  # active-speech RMS of each neutral rendering; emotions are relative to it
     limit_threshold: float = 0.7  # samples above are soft-limited (tanh knee): loud emotions keep their level
     limit_ceiling: float = 0.98  # ... towards this ceiling; the RMS lost is recorded (never a gain change)

@@ -166,12 +166,9 @@ def evaluate_evc(
 def _emotion_section(
     ser, sources, clips, keys, specs, plan, sample_rate, records, progress
 ) -> dict[str, Any]:
-    from emovox.audio.io import load_audio
+    from emovox.ser.infer import add_manifest_references
 
-    if getattr(ser, "speaker_normalised", False):
-        for spk in sorted({s.record["speaker"] for s in sources}):
-            mine = [r for r in records if r["speaker"] == spk]
-            ser.add_reference(spk, [load_audio(r["audio"], sample_rate)[0] for r in mine], sample_rate)
+    add_manifest_references(ser, records, [s.record["speaker"] for s in sources], sample_rate)
     preds = ser.predict_batch(
         [clips[k] for k in keys], sample_rate, speakers=[sources[i].record["speaker"] for i, _ in keys]
     )

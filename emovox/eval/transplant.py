@@ -147,6 +147,7 @@ def evaluate_transplant(
 
     from emovox.audio.io import load_audio
     from emovox.data_prep.world_prosody import analyse
+    from emovox.ser.infer import add_manifest_references
 
     pairs = _pairs(records, speakers)
     known = set(getattr(ser, "emotions", []))
@@ -156,10 +157,7 @@ def evaluate_transplant(
             "no (neutral, emotional) pair of the same speaker and text in the manifest"
             + (f" for speakers {', '.join(speakers)}" if speakers else "")
         )
-    if getattr(ser, "speaker_normalised", False):
-        for spk in sorted({e["speaker"] for _, e in pairs}):
-            mine = [r for r in records if r["speaker"] == spk]
-            ser.add_reference(spk, [load_audio(r["audio"], sample_rate)[0] for r in mine], sample_rate)
+    add_manifest_references(ser, records, [e["speaker"] for _, e in pairs], sample_rate)
     cache: dict[str, Any] = {}
 
     def analysis(r: dict) -> Any:

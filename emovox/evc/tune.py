@@ -85,6 +85,10 @@ class TuneConfig:
                 f"cannot freeze {', '.join(unknown)}: the prosody fields are {', '.join(FIELDS)}"
             )
 
+    def to_dict(self) -> dict[str, Any]:
+        """The settings as JSON values (tuples as lists), as a rules table records them."""
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in self.__dict__.items()}
+
 
 @dataclass
 class TunedRule:
@@ -209,13 +213,12 @@ class RuleTuner:
 
 def tuned_rules_json(tuned: dict[str, TunedRule], *, source: str, config: TuneConfig, start: str) -> str:
     """The rules table (read by :func:`emovox.data_prep.prosody_rules.read_rules_table`) with how it was made."""
-    settings = {k: (list(v) if isinstance(v, tuple) else v) for k, v in config.__dict__.items()}
     table = {
         "format": 1,
         "method": "tuned",
         "source": source,
         "start": start,
-        "settings": settings,
+        "settings": config.to_dict(),
         "rules": {name: rule.to_dict() for name, rule in sorted(tuned.items())},
     }
     return json.dumps(table, indent=1, sort_keys=False) + "\n"

@@ -46,7 +46,7 @@ from emovox.ser.normalise import (
     speaker_stats,
 )
 
-__all__ = ["EmotionRecognizer", "SERInput", "SERResult"]
+__all__ = ["EmotionRecognizer", "SERInput", "SERResult", "add_manifest_references"]
 
 logger = logging.getLogger(__name__)
 
@@ -351,3 +351,15 @@ class EmotionRecognizer:
         if speaker is not None and speaker not in self.references and self.speaker_normalised:
             raise ValueError(f"no reference set for speaker {speaker!r}: call add_reference() first")
         return self.predict_batch([x], sample_rate, speakers=None if speaker is None else [speaker])[0]
+
+
+def add_manifest_references(
+    ser: Any, records: Sequence[dict[str, Any]], speakers: Sequence[Hashable], sample_rate: int
+) -> None:
+    """Register, for each of ``speakers``, all of that speaker's clips in ``records`` (manifest rows) as its
+    reference set, when ``ser`` normalises per speaker; otherwise do nothing."""
+    if not getattr(ser, "speaker_normalised", False):
+        return
+    for spk in sorted(set(speakers), key=str):
+        mine = [r for r in records if r["speaker"] == spk]
+        ser.add_reference(spk, [load_audio(r["audio"], sample_rate)[0] for r in mine], sample_rate)
