@@ -22,7 +22,7 @@ from typing import Any
 import torch
 
 from emovox.config import config_to_dict
-from emovox.data_prep.prosody_rules import ProsodyParams
+from emovox.data_prep.prosody_rules import ProsodyParams, rule_table
 from emovox.emotion.bank import EmotionBank
 from emovox.engine import StepContext, Task, TrainConfig, TrainState
 from emovox.evc.model import ProsodyPredictor, ProsodyPredictorConfig
@@ -38,9 +38,7 @@ class EVCDataConfig:
     """Where the parallel renderings come from and which emotion space they are placed in."""
 
     corpus: str = ""  # a synthetic corpus folder (with prosody.jsonl), or the prosody.jsonl file itself
-    rules: str = (
-        ""  # instead of a corpus: a rule set (calibrated, literature) or a rules table JSON (tune-rules)
-    )
+    rules: str = ""  # instead of a corpus: calibrated, tuned, literature or a rules table file
     acoustic: str = "default"  # the acoustic model whose emotion space (bank) defines z: "default" or a path
 
 
@@ -103,8 +101,6 @@ def _records(corpus: str, rules: str = "") -> list[dict[str, Any]]:
     if corpus and rules:
         raise ValueError("set data.corpus or data.rules, not both")
     if rules:
-        from emovox.data_prep.prosody_rules import rule_table
-
         return rule_records(rule_table(rules))
     if not corpus:
         raise ValueError(
