@@ -6,7 +6,7 @@
 >>> vc.estimate_emotion(audio, sr)          # what the reference encoder hears in the source
 >>> vc.convert_file("in.wav", "out.wav", emotion="angry", keep_timing=True)   # any length, bounded memory
 
-The **prosody path** (``method="prosody"``, the only one so far): the emotion spec becomes a vector ``z`` in the
+The **prosody path** (``method="prosody"``, the default): the emotion spec becomes a vector ``z`` in the
 emotion space of the acoustic model (labels, mixtures, ADV/VA, polarity, intensity 0-2, a reference clip, or
 ``same:α`` — the source's own estimated emotion scaled by ``α``), a learned linear map turns ``z`` into a prosody
 change (F0 level, range and contour, speaking rate and pauses, loudness, spectral tilt, voice quality), and the
@@ -17,6 +17,12 @@ By default the source is taken to be neutral (``source_emotion="neutral"``): the
 relative to neutral speech. ``source_emotion="estimate"`` subtracts the reference encoder's estimate of the
 source's emotion first (useful for converting emotional recordings made by the model's own voices; on other
 recordings the estimate is biased, see :meth:`VoiceConversion.estimate_emotion`), and a spec string states it.
+
+The **neural path** (``method="neural"``, :mod:`emovox.evc.neural`): a content encoder recognises the acoustic
+model's phonemes in the source, and the acoustic model speaks them again with the target ``z`` (F0, energy,
+timing and spectrum all regenerated, with the voice's diffusion decoder and vocoder). It speaks with one of the
+acoustic model's voices (the nearest in F0, or ``speaker=``), so it does not keep the source's speaker; the prosody
+path, which does, is the default because it scores better on real speech (``emovox eval evc``).
 """
 
 from __future__ import annotations
@@ -42,7 +48,7 @@ from emovox.emotion.spec import EmotionSpec, parse_emotion_spec
 from emovox.evc.model import ProsodyPredictor, ProsodyPredictorConfig
 from emovox.evc.params import FIELDS, from_vector
 from emovox.evc.prosody import convert_chunk, split_at_pauses
-from emovox.paths import default_evc_path, default_voice_path
+from emovox.paths import default_content_path, default_evc_path, default_voice_path
 
 __all__ = ["VoiceConversion"]
 
@@ -56,7 +62,6 @@ _SAME = re.compile(r"^\s*same\s*(?::\s*(?P<a>[-+]?\d*\.?\d+(?:[eE][-+]?\d+)?))?\
 class VoiceConversion:
     """Change the emotion of recordings with the emotion controls of :class:`emovox.EmotionalTTS`."""
 
-    methods = ("prosody",)
     MAX_SECONDS = 600.0
     """Longest audio :meth:`convert` takes in memory; :meth:`convert_file` converts files of any length."""
     MIN_SECONDS = 0.3
@@ -68,8 +73,18 @@ class VoiceConversion:
         acoustic: Any | None = None,
         mel_config: MelConfig | None = None,
         meta: dict[str, Any] | None = None,
+        *,
+        neural: Any | None = None,
+        neural_path: str | os.PathLike | None = None,
+        acoustic_path: str | os.PathLike | None = None,
+        vocoder: str | os.PathLike = "universal",
+        device: str = "cpu",
     ):
         self.predictor = predictor.eval()
+        self._neural = neural  # a NeuralConverter, or loaded from neural_path on first use
+        self._neural_path = Path(neural_path) if neural_path is not None else None
+        self._acoustic_path = Path(acoustic_path) if acoustic_path is not None else None
+        self._vocoder, self._device = vocoder, device
         self.bank = bank
         self.acoustic = acoustic.eval() if acoustic is not None else None
         self.mel_config = mel_config or MelConfig()
@@ -87,12 +102,15 @@ class VoiceConversion:
         acoustic: str | os.PathLike | None = "default",
         vocoder: str | os.PathLike = "universal",
         device: str = "cpu",
+        neural: str | os.PathLike | None = "default",
     ) -> VoiceConversion:
         """Load a conversion model (a path from ``emovox train evc``, or None / "default" for the built-in one).
 
         ``acoustic`` is the acoustic model whose reference encoder estimates a source's emotion and embeds
         reference clips ("default" = the built-in voice, None = none: no estimates, no reference clips); its
-        emotion space must be the one the conversion model was trained in. ``vocoder`` is for the neural path (not used by the prosody path)."""
+        emotion space must be the one the conversion model was trained in. ``neural`` is the neural path's
+        content encoder (``emovox train content``; "default" = the built-in one when this emovox has it, None = no
+        neural path); it is loaded, with the acoustic model and ``vocoder``, when the neural path is first used."""
         import importlib.util
 
         if importlib.util.find_spec("pyworld") is None:
@@ -140,7 +158,43 @@ class VoiceConversion:
             net = net.to(device)
         elif acoustic not in (None, "default"):
             raise FileNotFoundError(f"acoustic model not found: {acoustic_path}")
-        return cls(predictor, bank, net, mel_config, {**ckpt.meta, "path": str(path)})
+        neural_path = None
+        if neural == "default":
+            neural_path = default_content_path() if default_content_path().is_file() else None
+        elif neural is not None:
+            neural_path = Path(neural)
+            if not (neural_path.is_file() or (neural_path / "model.safetensors").is_file()):
+                raise FileNotFoundError(f"neural conversion model not found: {neural_path}")
+        return cls(
+            predictor, bank, net, mel_config, {**ckpt.meta, "path": str(path)},
+            neural_path=neural_path, acoustic_path=acoustic_path if net is not None else None,
+            vocoder=vocoder, device=device,
+        )  # fmt: skip
+
+    @property
+    def methods(self) -> tuple[str, ...]:
+        """The conversion methods available: "prosody" (the default), and "neural" when a content encoder and an
+        acoustic model are loaded or known."""
+        has_neural = self._neural is not None or (
+            self._neural_path is not None and self._acoustic_path is not None
+        )
+        return ("prosody", "neural") if has_neural else ("prosody",)
+
+    def neural(self):
+        """The neural path's :class:`emovox.evc.neural.NeuralConverter` (loaded on first use)."""
+        if self._neural is None:
+            if "neural" not in self.methods:
+                raise ValueError(
+                    "no neural conversion model is loaded: train one with `emovox train content` and pass it "
+                    "(--neural-model PATH), together with the acoustic model it learnt"
+                )
+            from emovox.evc.neural import NeuralConverter, load_content_encoder
+            from emovox.pipelines import EmotionalTTS
+
+            encoder, meta = load_content_encoder(self._neural_path)
+            tts = EmotionalTTS.load(self._acoustic_path, vocoder=self._vocoder, device=self._device)
+            self._neural = NeuralConverter(encoder, tts, meta)
+        return self._neural
 
     @property
     def sample_rate(self) -> int:
@@ -256,10 +310,16 @@ class VoiceConversion:
 
     # ----------------------------------------------------------------------------------------- conversion
 
-    def _check_method(self, method: str | None) -> str:
-        method = method or self.methods[0]
+    def _check_method(self, method: str | None, speaker: str | int | None = None) -> str:
+        method = method or "prosody"
+        if method == "neural" and method not in self.methods:
+            self.neural()  # raises the message that says how to get one
         if method not in self.methods:
             raise ValueError(f"unknown conversion method '{method}'; available: {', '.join(self.methods)}")
+        if speaker is not None and method != "neural":
+            raise ValueError(
+                "speaker= chooses the voice of the neural path; the prosody path keeps the source's"
+            )
         return method
 
     def _check_audio(self, audio: np.ndarray, sample_rate: int) -> np.ndarray:
@@ -315,20 +375,44 @@ class VoiceConversion:
         source_emotion: str = "neutral",
         ref_audio: str | os.PathLike | None = None,
         f0_method: str = "harvest",
+        speaker: str | int | None = None,
     ) -> tuple[np.ndarray, int]:
         """Convert ``audio`` (mono ``[T]``, or ``[T, C]`` down-mixed) to ``emotion``; returns ``(audio, rate)`` at
-        :meth:`working_rate` of ``sample_rate``. See the module docs for the specs and ``source_emotion``."""
-        self._check_method(method)
+        :meth:`working_rate` of ``sample_rate``. See the module docs for the specs, ``source_emotion`` and the
+        methods; ``speaker`` is the neural path's voice (default: the model's voice nearest in F0)."""
+        method = self._check_method(method, speaker)
         x = self._check_audio(audio, sample_rate)
         rate = self.working_rate(sample_rate)
-        params = self._params_for(x, sample_rate, emotion, source_emotion, ref_audio, keep_timing)
+        rng = self._rng(seed)
+        if method == "neural":
+            convert_piece = self._neural_piece(x, sample_rate, emotion, ref_audio, keep_timing, speaker, seed)
+        else:
+            params = self._params_for(x, sample_rate, emotion, source_emotion, ref_audio, keep_timing)
+
+            def convert_piece(piece: np.ndarray) -> np.ndarray:
+                return convert_chunk(piece, rate, params, rng, f0_method=f0_method)
+
         if rate != sample_rate:
             x = resample(x, sample_rate, rate)
-        rng = self._rng(seed)
-        pieces = [
-            convert_chunk(x[a:b], rate, params, rng, f0_method=f0_method) for a, b in split_at_pauses(x, rate)
-        ]
+        pieces = [convert_piece(x[a:b]) for a, b in split_at_pauses(x, rate)]
         return np.concatenate(pieces).astype(np.float32), rate
+
+    def _neural_piece(self, head, sample_rate, emotion, ref_audio, keep_timing, speaker, seed):
+        """The neural path's chunk converter (at the working rate): ``z`` and the voice are fixed from ``head``."""
+        converter = self.neural()
+        needs_source = isinstance(emotion, str) and _SAME.match(emotion)
+        source_z = self._reference_z(head, sample_rate) if needs_source else None
+        z = self.emotion_vector(emotion, source_z=source_z, ref_audio=ref_audio)
+        if speaker is None:
+            speaker = converter.nearest_speaker(resample(head, sample_rate, converter.sample_rate))
+        rate = self.working_rate(sample_rate)
+
+        def convert_piece(piece: np.ndarray) -> np.ndarray:
+            return converter.convert(
+                piece, rate, z, keep_timing=keep_timing, speaker=speaker, seed=seed, out_rate=rate
+            )
+
+        return convert_piece
 
     def _params_for(self, x, sample_rate, emotion, source_emotion, ref_audio, keep_timing) -> ProsodyParams:
         if source_emotion not in ("neutral", "estimate") and not isinstance(source_emotion, str):
@@ -365,6 +449,7 @@ class VoiceConversion:
         f0_method: str = "harvest",
         chunk_seconds: float = 20.0,
         progress: Callable[[float], None] | None = None,
+        speaker: str | int | None = None,
     ) -> dict[str, Any]:
         """Convert a file of any length in bounded memory: it is read, converted and written chunk by chunk (cut
         at pauses), into a temporary file renamed onto ``output`` only when complete. Returns what was done."""
@@ -372,15 +457,27 @@ class VoiceConversion:
 
         from emovox.fileio import atomic_path
 
-        self._check_method(method)
+        method = self._check_method(method, speaker)
         source, output = Path(source), Path(output)
         fmt = _output_format(output)
         info = _probe(source)
         rate = self.working_rate(info["sample_rate"])
         # The emotion estimate (for 'same' / 'estimate') and the reference clip are read from the first 30 s.
         head = _read_head(source, 30.0)
-        params = self._params_for(head, info["sample_rate"], emotion, source_emotion, ref_audio, keep_timing)
         rng = self._rng(seed)
+        params = None
+        if method == "neural":
+            convert_piece = self._neural_piece(
+                head, info["sample_rate"], emotion, ref_audio, keep_timing, speaker, seed
+            )
+        else:
+            params = self._params_for(
+                head, info["sample_rate"], emotion, source_emotion, ref_audio, keep_timing
+            )
+
+            def convert_piece(piece: np.ndarray) -> np.ndarray:
+                return convert_chunk(piece, rate, params, rng, f0_method=f0_method)
+
         seconds_out = 0.0
         done = 0.0
         with (
@@ -388,7 +485,7 @@ class VoiceConversion:
             sf.SoundFile(tmp, "w", samplerate=rate, channels=1, format=fmt[0], subtype=fmt[1]) as out,
         ):
             for chunk in _read_chunks(source, rate, chunk_seconds):
-                y = convert_chunk(chunk, rate, params, rng, f0_method=f0_method)
+                y = convert_piece(chunk)
                 out.write(np.clip(y, -1.0, 1.0))
                 seconds_out += y.shape[0] / rate
                 done += chunk.shape[0] / rate
@@ -406,7 +503,8 @@ class VoiceConversion:
             "seconds_out": round(seconds_out, 3),
             "sample_rate": rate,
             "notes": notes,
-            "prosody": params.as_dict(),
+            "method": method,
+            **({"prosody": params.as_dict()} if params is not None else {}),
         }
 
 

@@ -30,6 +30,14 @@ def default_evc_path() -> Path:
     return Path(str(resources.files("emovox") / "assets" / "default_evc.safetensors"))
 
 
+def default_content_path() -> Path:
+    """The neural conversion path's content encoder shipped inside the package, when this emovox has one
+    (``emovox/assets/default_content.safetensors``)."""
+    from importlib import resources
+
+    return Path(str(resources.files("emovox") / "assets" / "default_content.safetensors"))
+
+
 def is_builtin_voice(path: str | os.PathLike) -> bool:
     """Whether ``path`` is the package's own default-voice file (trusted: it ships with this emovox)."""
     try:

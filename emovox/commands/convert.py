@@ -6,6 +6,8 @@ The emotion controls are those of `emovox synth`:
   same:1.5           the source's own (estimated) emotion, 1.5 times as strong ('same:0.5' = calmer)
   --ref-audio CLIP   "like this clip"
 The source is taken to be neutral speech; --from estimate (or --from SPEC) says it is not.
+Two methods: prosody (default; keeps the speaker) and neural (--method neural --neural-model M: the words are
+recognised and spoken again by the acoustic model in one of its own voices).
 
 One file:   emovox convert in.wav -e sad:1.5 -o out.wav
 A folder:   emovox convert recordings/ -e angry --out-dir converted/   (resumable: done files are skipped)
@@ -31,7 +33,14 @@ def add_arguments(parser):
     parser.add_argument("--from", dest="source_emotion", default="neutral", metavar="SPEC",
                         help="the source's emotion: neutral (default), estimate (the reference encoder's "
                              "guess) or a spec")  # fmt: skip
-    parser.add_argument("--method", default=None, help="conversion method (default: prosody)")
+    parser.add_argument("--method", choices=("prosody", "neural"), default=None,
+                        help="prosody (default): the source resynthesised with the emotion's prosody, its speaker "
+                             "kept; neural: its phonemes recognised and spoken again by the acoustic model in one "
+                             "of that model's voices (needs --neural-model unless this emovox ships one)")  # fmt: skip
+    parser.add_argument("--neural-model", metavar="PATH",
+                        help="the neural path's content encoder (from `emovox train content`)")  # fmt: skip
+    parser.add_argument("--speaker", help="--method neural: the acoustic model's voice to speak with "
+                        "(default: the one nearest to the source in F0)")  # fmt: skip
     parser.add_argument("--keep-timing", action="store_true", help="keep the source's durations and pauses")
     parser.add_argument("--show-emotion", action="store_true",
                         help="print the source's estimated emotion (and only that, without -e)")  # fmt: skip
@@ -82,7 +91,15 @@ def run(args) -> int:
         raise ValueError("--emotion is empty; give a spec such as 'sad' or 'angry:1.5'")
     if args.emotion is None and not args.show_emotion and args.ref_audio is None:
         raise ValueError("say how it should sound: --emotion SPEC or --ref-audio CLIP (or --show-emotion)")
-    vc = VoiceConversion.load(args.model, acoustic=args.acoustic)
+    if args.speaker is not None and args.method != "neural":
+        raise ValueError(
+            "--speaker chooses the voice of --method neural; the prosody path keeps the source's"
+        )
+    vc = VoiceConversion.load(args.model, acoustic=args.acoustic, neural=args.neural_model or "default")
+    if args.method == "neural":
+        vc.neural()  # a missing or mismatched neural model is refused before any file is touched
+        if args.speaker is not None:
+            vc.neural().tts.speaker_index(args.speaker)
     # A bad spec or reference clip is refused before any file is touched.
     if args.ref_audio is not None or (
         args.emotion is not None and not args.emotion.strip().startswith("same")
@@ -119,6 +136,7 @@ def run(args) -> int:
                 source_emotion=args.source_emotion,
                 ref_audio=args.ref_audio,
                 f0_method=args.f0,
+                speaker=args.speaker,
             )
         except ValueError as exc:  # bad audio: report, go on with the others
             if len(jobs) == 1:

@@ -31,6 +31,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-wer", action="store_true", help="skip WER")
     parser.add_argument("--no-mos", action="store_true", help="skip Distill-MOS")
     parser.add_argument("--seed", type=int, default=0, help="source selection seed")
+    parser.add_argument("--method", choices=("prosody", "neural"), default="prosody",
+                        help="the conversion method evaluated (default: prosody)")  # fmt: skip
+    parser.add_argument("--neural-model", metavar="PATH", help="--method neural: the content encoder")
+    parser.add_argument("--acoustic", default="default", help="acoustic model (default: the built-in voice)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
@@ -52,10 +56,13 @@ def run(args) -> int:
     plan = EvcPlan(
         intensities=tuple(args.intensities), sources_per_speaker=args.sources_per_speaker,
         speakers=tuple(args.speakers), held_out=tuple(args.held_out), speaker_similarity=not args.no_speaker,
-        wer=not args.no_wer, mos=not args.no_mos, seed=args.seed,
+        wer=not args.no_wer, mos=not args.no_mos, seed=args.seed, method=args.method,
     )  # fmt: skip
+    vc = VoiceConversion.load(args.model, acoustic=args.acoustic, neural=args.neural_model or "default")
+    if args.method == "neural":
+        vc.neural()  # refused here when there is no neural model
     res = evaluate_evc(
-        VoiceConversion.load(args.model), records, EmotionRecognizer.load(args.ser), plan,
+        vc, records, EmotionRecognizer.load(args.ser), plan,
         progress=not args.no_progress,
     )  # fmt: skip
     write_report(res, args.out)

@@ -16,6 +16,10 @@ TARGETS: dict[str, tuple[str, str]] = {
     "acoustic": ("emovox.tts.training", "FastSpeech2 acoustic model with the emotion space"),
     "ser": ("emovox.ser.train", "speech-emotion recogniser used by the evaluation"),
     "evc": ("emovox.evc.training", "voice conversion: emotion space -> prosody, from parallel renderings"),
+    "content": (
+        "emovox.evc.content_training",
+        "voice conversion, neural path: log-mel -> the acoustic model's phonemes",
+    ),
 }
 
 

@@ -58,6 +58,7 @@ class EvcPlan:
     wer: bool = True
     mos: bool = True
     seed: int = 0
+    method: str = "prosody"  # the conversion method evaluated: prosody or neural
     targets: dict[str, float] = field(
         default_factory=lambda: {"accuracy_main": 0.5, "min_rho": 0.9, "wer_ratio": 1.3, "duration_dev": 0.25}
     )
@@ -121,17 +122,26 @@ def evaluate_evc(
     clips: dict[tuple[int, str], np.ndarray] = {}
     params_of = {f"{e}:{a:g}": vc.prosody_change(f"{e}:{a:g}") for e, a in specs}
     parallel: list[tuple[int, dict[str, Any], np.ndarray]] = []
+    neural = plan.method == "neural"
     for i, s in enumerate(sources):
-        s.analysis = analyse_chunk(s.audio, sample_rate)
+        if neural:  # the whole conversion, as `emovox convert --method neural` does it
+
+            def render(spec: str, i: int = i, s: _Source = s) -> np.ndarray:
+                return vc.convert(s.audio, sample_rate, spec, method="neural", seed=plan.seed + i)[0]
+        else:  # the prosody path, with one WORLD analysis of the source for all its conversions
+            s.analysis = analyse_chunk(s.audio, sample_rate)
+
+            def render(spec: str, i: int = i, s: _Source = s) -> np.ndarray:
+                params = params_of.get(spec) or vc.prosody_change(spec)
+                return render_chunk(s.audio, s.analysis, params, np.random.default_rng(plan.seed + i))
+
         clips[i, "source"] = s.audio
         bar.update(1)
-        for spec, params in params_of.items():
-            clips[i, spec] = render_chunk(s.audio, s.analysis, params, np.random.default_rng(plan.seed + i))
+        for spec in params_of:
+            clips[i, spec] = render(spec)
             bar.update(1)
         for target in targets.get(i, []):
-            params = vc.prosody_change(f"{target['emotion']}:{float(target['intensity']):g}")
-            rng = np.random.default_rng(plan.seed + i)
-            parallel.append((i, target, render_chunk(s.audio, s.analysis, params, rng)))
+            parallel.append((i, target, render(f"{target['emotion']}:{float(target['intensity']):g}")))
             bar.update(1)
         s.analysis = None  # free it
     bar.close()
@@ -141,8 +151,9 @@ def evaluate_evc(
         "speakers": speakers,
         "held_out": [s for s in plan.held_out if s in speakers],
         "specs": list(params_of),
-        "prosody": {k: v.as_dict() for k, v in params_of.items()},
-        "conversion_model": vc.meta.get("path"),
+        "method": plan.method,
+        "prosody": {} if neural else {k: v.as_dict() for k, v in params_of.items()},
+        "conversion_model": vc.neural().meta.get("path") if neural else vc.meta.get("path"),
     }
     result["emotion"] = _emotion_section(
         ser, sources, clips, keys, specs, plan, sample_rate, records, progress
@@ -447,7 +458,8 @@ def render_markdown(res: dict[str, Any]) -> str:
         "# Voice conversion evaluation",
         "",
         f"{res['sources']} neutral source clips of {len(res['speakers'])} speakers ({', '.join(res['speakers'])}); "
-        f"held out from the recogniser: {', '.join(res['held_out']) or 'none stated'}.",
+        f"held out from the recogniser: {', '.join(res['held_out']) or 'none stated'}. Conversion method: "
+        f"{res.get('method', 'prosody')} (model {res.get('conversion_model')}).",
         "",
         "## Targets",
         "",

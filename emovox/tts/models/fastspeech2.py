@@ -276,6 +276,7 @@ class AcousticModel(nn.Module):
         pitch_shift: float | torch.Tensor = 0.0,
         pitch_scale: float | torch.Tensor = 1.0,
         energy_shift: float | torch.Tensor = 0.0,
+        durations: torch.Tensor | None = None,
     ) -> InferenceOutput:
         """Synthesise mels.
 
@@ -285,6 +286,8 @@ class AcousticModel(nn.Module):
             pitch_shift: added to the normalised log-F0 (in speaker standard deviations).
             pitch_scale: multiplies the normalised log-F0 around the speaker mean (range).
             energy_shift: added to the normalised log-energy.
+            durations: ``[B, N]`` frames per symbol to use instead of the predicted ones (voice conversion
+                keeps a recording's timing this way); ``length_scale`` does not apply to them.
 
         Returns:
             :class:`InferenceOutput`.
@@ -294,9 +297,12 @@ class AcousticModel(nn.Module):
         emb = self.embedding(tokens) * x_mask.unsqueeze(-1)
         h_var = self.encoder(emb, x_mask, cond) + cond.unsqueeze(1)
         as_col = lambda v: torch.as_tensor(v, dtype=h_var.dtype, device=h_var.device).reshape(-1, 1)  # noqa: E731
-        log_dur = self.duration_predictor(h_var, x_mask)
-        durations = torch.round((torch.exp(log_dur) - 1).clamp(min=0) * as_col(length_scale))
-        durations = durations.clamp(max=self.cfg.max_frames_per_phoneme) * x_mask
+        if durations is None:
+            log_dur = self.duration_predictor(h_var, x_mask)
+            durations = torch.round((torch.exp(log_dur) - 1).clamp(min=0) * as_col(length_scale))
+            durations = durations.clamp(max=self.cfg.max_frames_per_phoneme) * x_mask
+        else:
+            durations = durations.to(h_var.dtype).clamp(min=0) * x_mask
         durations[:, 0] = torch.where(
             durations.sum(1) == 0, torch.ones_like(durations[:, 0]), durations[:, 0]
         )
