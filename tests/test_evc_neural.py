@@ -123,6 +123,24 @@ def test_training_learns_the_acoustic_models_alignment(trained):
     assert ckpt.meta["symbols"]["version"] and any(k.startswith("content.") for k in ckpt.tensors)
 
 
+def test_alignments_are_kept_beside_the_store_and_reused(trained, monkeypatch):
+    from emovox.evc import content_training
+
+    voice_path, store, _ = trained
+    (kept,) = list(store.glob("alignments-*-train.npz"))
+    items = [{"utt_id": f"utt{i}"} for i in range(6)]
+
+    def fail():
+        raise AssertionError("aligned again")
+
+    labels = content_training.cached_alignments(store, "train", voice_path, items, fail)
+    assert len(labels) == 6 and all(lab.ndim == 1 and lab.numel() >= 30 for lab in labels)
+    more = [*items, {"utt_id": "new"}]  # an item it has not seen: aligned again
+    fresh = [torch.zeros(3, dtype=torch.int16)] * 7
+    assert content_training.cached_alignments(store, "train", voice_path, more, lambda: fresh) is fresh
+    assert kept.is_file()
+
+
 def test_training_refuses_a_store_of_another_symbol_table(tmp_path, capsys):
     from emovox.checkpoint import load_checkpoint, save_checkpoint
 

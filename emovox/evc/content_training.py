@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -108,6 +109,31 @@ def align_store(model, items: list[dict], speakers: list[str], model_speakers: l
     return [labels[i] for i in range(len(items))]
 
 
+def cached_alignments(store, split: str, acoustic_path, items: list[dict], compute) -> list[torch.Tensor]:
+    """:func:`align_store`'s labels, kept in the store folder (``alignments-<model hash>-<split>.npz``) so that a
+    resumed or repeated run does not align the corpus again; recomputed when an item is missing."""
+    import hashlib
+
+    import numpy as np
+
+    digest = hashlib.sha256(Path(acoustic_path).read_bytes()).hexdigest()[:16]
+    path = Path(store) / f"alignments-{digest}-{split}.npz"
+    ids = [str(it["utt_id"]) for it in items]
+    if path.is_file():
+        with np.load(path) as saved:
+            if all(i in saved.files for i in ids):
+                return [torch.from_numpy(saved[i]) for i in ids]
+    labels = compute()
+    try:
+        from emovox.fileio import atomic_path
+
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **{i: lab.numpy() for i, lab in zip(ids, labels, strict=True)})
+    except OSError as exc:  # a read-only store: align again next time
+        logger.warning("could not keep the alignments in %s (%s)", path, exc)
+    return labels
+
+
 class _Frames(torch.utils.data.Dataset):
     def __init__(self, mels: list[torch.Tensor], labels: list[torch.Tensor]):
         self.mels, self.labels = mels, labels
@@ -144,7 +170,7 @@ class ContentTask(Task):
     kind = "evc"
 
     def __init__(self, cfg: ContentConfig):
-        from emovox.tts.bank import load_acoustic
+        from emovox.tts.bank import load_acoustic, resolve_acoustic_path
         from emovox.tts.data import open_acoustic_store
 
         if not cfg.data.store:
@@ -163,7 +189,11 @@ class ContentTask(Task):
         self.acoustic_meta = {k: ckpt.meta.get(k) for k in ("symbols", "mel_config", "speakers")}
         self.acoustic_name = str(cfg.data.acoustic or "default")
         model_speakers = list(ckpt.meta.get("speakers") or [])
-        labels = align_store(model, data.dataset, data.speakers, model_speakers, progress=cfg.train.progress)
+        acoustic_file = resolve_acoustic_path(acoustic)
+        labels = cached_alignments(
+            cfg.data.store, "train", acoustic_file, data.dataset,
+            lambda: align_store(model, data.dataset, data.speakers, model_speakers, progress=cfg.train.progress),
+        )  # fmt: skip
         self.dataset = _Frames([it["mel"] for it in data.dataset], labels)
         self.dev = None
         if cfg.data.dev_items > 0:
@@ -173,7 +203,10 @@ class ContentTask(Task):
                 dev = None
             if dev is not None:
                 items = dev.dataset[: cfg.data.dev_items]
-                dev_labels = align_store(model, items, dev.speakers, model_speakers, progress=False)
+                dev_labels = cached_alignments(
+                    cfg.data.store, "dev", acoustic_file, items,
+                    lambda: align_store(model, items, dev.speakers, model_speakers, progress=False),
+                )  # fmt: skip
                 self.dev = _Frames([it["mel"] for it in items], dev_labels)
         if cfg.model.n_symbols == 0:
             cfg.model.n_symbols = int(model.cfg.n_symbols)
