@@ -383,22 +383,42 @@ class VoiceConversion:
         method = self._check_method(method, speaker)
         x = self._check_audio(audio, sample_rate)
         rate = self.working_rate(sample_rate)
-        rng = self._rng(seed)
-        if method == "neural":
-            convert_piece = self._neural_piece(x, sample_rate, emotion, ref_audio, keep_timing, speaker, seed)
-        else:
-            params = self._params_for(x, sample_rate, emotion, source_emotion, ref_audio, keep_timing)
-
-            def convert_piece(piece: np.ndarray) -> np.ndarray:
-                return convert_chunk(piece, rate, params, rng, f0_method=f0_method)
-
+        convert_piece, _ = self._chunk_converter(
+            method, x, sample_rate, emotion, source_emotion, ref_audio, keep_timing, speaker, seed, f0_method
+        )
         if rate != sample_rate:
             x = resample(x, sample_rate, rate)
         pieces = [convert_piece(x[a:b]) for a, b in split_at_pauses(x, rate)]
         return np.concatenate(pieces).astype(np.float32), rate
 
+    def _chunk_converter(
+        self,
+        method,
+        head,
+        sample_rate,
+        emotion,
+        source_emotion,
+        ref_audio,
+        keep_timing,
+        speaker,
+        seed,
+        f0_method,
+    ) -> tuple[Callable[[np.ndarray], np.ndarray], ProsodyParams | None]:
+        """``(convert one chunk at the working rate, the prosody change or None)``: everything that depends on the
+        whole recording (the emotion vector or prosody change, the estimate for 'same', the neural path's voice)
+        is fixed once, from ``head``."""
+        rate = self.working_rate(sample_rate)
+        rng = self._rng(seed)  # checks the seed for both paths
+        if method == "neural":
+            return self._neural_piece(head, sample_rate, emotion, ref_audio, keep_timing, speaker, seed), None
+        params = self._params_for(head, sample_rate, emotion, source_emotion, ref_audio, keep_timing)
+
+        def convert_piece(piece: np.ndarray) -> np.ndarray:
+            return convert_chunk(piece, rate, params, rng, f0_method=f0_method)
+
+        return convert_piece, params
+
     def _neural_piece(self, head, sample_rate, emotion, ref_audio, keep_timing, speaker, seed):
-        """The neural path's chunk converter (at the working rate): ``z`` and the voice are fixed from ``head``."""
         converter = self.neural()
         needs_source = isinstance(emotion, str) and _SAME.match(emotion)
         source_z = self._reference_z(head, sample_rate) if needs_source else None
@@ -464,20 +484,10 @@ class VoiceConversion:
         rate = self.working_rate(info["sample_rate"])
         # The emotion estimate (for 'same' / 'estimate') and the reference clip are read from the first 30 s.
         head = _read_head(source, 30.0)
-        rng = self._rng(seed)
-        params = None
-        if method == "neural":
-            convert_piece = self._neural_piece(
-                head, info["sample_rate"], emotion, ref_audio, keep_timing, speaker, seed
-            )
-        else:
-            params = self._params_for(
-                head, info["sample_rate"], emotion, source_emotion, ref_audio, keep_timing
-            )
-
-            def convert_piece(piece: np.ndarray) -> np.ndarray:
-                return convert_chunk(piece, rate, params, rng, f0_method=f0_method)
-
+        convert_piece, params = self._chunk_converter(
+            method, head, info["sample_rate"], emotion, source_emotion, ref_audio, keep_timing, speaker, seed,
+            f0_method,
+        )  # fmt: skip
         seconds_out = 0.0
         done = 0.0
         with (

@@ -103,3 +103,8 @@ run_stage 9 eval_model emovox eval model "$exp/denoiser/model.safetensors" --cor
 #     deterministic (noise scale 0: the lowest held-out L1 in `emovox bench synth --store`)
 run_stage 10 ship emovox bank "$exp/denoiser/model.safetensors" "$exp/features" --half --default-speaker slt_hts \
   --default-steps 0 --noise-scale 0 -o ../../emovox/assets/default_voice.safetensors
+
+# 11. the neural conversion path's content encoder: the voice's own phonemes read from a log-mel, trained on the
+#     voice's alignments of this corpus (`emovox convert --method neural --neural-model exp/content`)
+run_stage 11 content emovox train content --set data.store="$exp/features" \
+  --set data.acoustic="$exp/denoiser/model.safetensors" --out "$exp/content"
