@@ -667,6 +667,35 @@ class EmotionalTTS:
         )
 
     @torch.inference_mode()
+    def speak_symbols(
+        self,
+        ids: Sequence[int],
+        z: torch.Tensor,
+        *,
+        speaker: int,
+        durations: Sequence[int] | None = None,
+        steps: int | None = None,
+        seed: int | None = None,
+    ) -> np.ndarray:
+        """Audio for a symbol sequence (ids of the model's table) in emotion ``z``: with the given ``durations``
+        (frames per symbol) or the model's own, refined by the diffusion decoder for ``steps`` (default: the
+        model's), then vocoded. The neural voice-conversion path speaks what it recognised this way."""
+        device = self.model.mel_mean.device
+        out = self.model.infer(
+            torch.tensor([list(ids)], device=device),
+            torch.tensor([len(ids)], device=device),
+            torch.tensor([speaker], device=device),
+            z.to(device).float()[None],
+            durations=None if durations is None else torch.tensor([list(durations)], device=device),
+        )
+        mel = out.mel
+        steps = self.default_steps if steps is None else int(steps)
+        if steps and self.denoiser is not None:
+            generator = torch.Generator(device=device).manual_seed(0 if seed is None else int(seed) % 2**63)
+            mel = self._refine(out, speaker, z.float(), steps, (), 1.0, generator)
+        return self._vocode(mel)
+
+    @torch.inference_mode()
     def predict_prosody(
         self, text: str, emotion: str | EmotionSpec | None = "neutral", *, speaker: str | int | None = None
     ) -> dict[str, Any]:

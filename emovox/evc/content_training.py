@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from emovox.config import config_to_dict
 from emovox.engine import StepContext, Task, TrainConfig, TrainState
 from emovox.evc.content import ContentEncoder, ContentEncoderConfig, frame_labels, perturb_mel
+from emovox.tts.training import LOG_FLOOR
 
 __all__ = ["CONFIG", "ContentConfig", "align_store", "build_task"]
 
@@ -155,7 +156,7 @@ def _pad(pairs: list[tuple[torch.Tensor, torch.Tensor]], crop: int | None, gener
         pairs = cropped
     t_max = max(m.shape[1] for m, _ in pairs)
     n_mels = pairs[0][0].shape[0]
-    mel = torch.full((len(pairs), n_mels, t_max), -11.5)
+    mel = torch.full((len(pairs), n_mels, t_max), LOG_FLOOR)
     labels = torch.full((len(pairs), t_max), -100, dtype=torch.long)
     mask = torch.zeros(len(pairs), t_max, dtype=torch.bool)
     for i, (m, lab) in enumerate(pairs):

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 
 from emovox.audio.io import resample
+from emovox.audio.mel import MelSpectrogram
 from emovox.checkpoint import load_checkpoint, load_module_state
 from emovox.config import config_from_dict
 from emovox.evc.content import ContentEncoder, ContentEncoderConfig, collapse
@@ -66,6 +67,7 @@ class NeuralConverter:
         self.encoder = encoder.eval()
         self.tts = tts
         self.meta = meta
+        self._mel = MelSpectrogram(tts.mel_config)
 
     @property
     def sample_rate(self) -> int:
@@ -87,12 +89,11 @@ class NeuralConverter:
     @torch.inference_mode()
     def units(self, audio: np.ndarray) -> tuple[list[int], list[int]]:
         """The symbols heard in ``audio`` (mono, at :attr:`sample_rate`) and their durations in frames."""
-        mel = self.tts._mel(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)))[None]
+        mel = self._mel(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32)))[None]
         mask = torch.ones(1, mel.shape[2], dtype=torch.bool)
         labels = self.encoder(mel.float(), mask)[0].argmax(-1)
         return collapse(labels, self.MIN_FRAMES)
 
-    @torch.inference_mode()
     def convert(
         self,
         audio: np.ndarray,
@@ -106,25 +107,13 @@ class NeuralConverter:
         out_rate: int | None = None,
     ) -> np.ndarray:
         """``audio`` (mono float) spoken again in emotion ``z``; returned at ``out_rate`` (default: the input's)."""
-        tts = self.tts
         x = resample(np.asarray(audio, dtype=np.float32), sample_rate, self.sample_rate)
         ids, durs = self.units(x)
         if not ids:
             return np.zeros(0, dtype=np.float32)
-        spk = self.nearest_speaker(x) if speaker is None else tts.speaker_index(speaker)
-        device = tts.model.mel_mean.device
-        out = tts.model.infer(
-            torch.tensor([ids], device=device),
-            torch.tensor([len(ids)], device=device),
-            torch.tensor([spk], device=device),
-            z.to(device).float()[None],
-            durations=torch.tensor([durs], device=device) if keep_timing else None,
+        spk = self.nearest_speaker(x) if speaker is None else self.tts.speaker_index(speaker)
+        y = self.tts.speak_symbols(
+            ids, z, speaker=spk, durations=durs if keep_timing else None, steps=steps, seed=seed
         )
-        mel = out.mel
-        steps = tts.default_steps if steps is None else int(steps)
-        if steps and tts.denoiser is not None:
-            generator = torch.Generator(device=device).manual_seed(0 if seed is None else int(seed) % 2**63)
-            mel = tts._refine(out, spk, z.float(), steps, (), 1.0, generator)
-        y = tts._vocode(mel)
         rate = out_rate or sample_rate
         return resample(y, self.sample_rate, rate) if rate != self.sample_rate else y
