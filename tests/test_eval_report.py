@@ -398,8 +398,23 @@ def test_a_speaker_normalised_recogniser_gets_a_balanced_reference_per_voice(tmp
     assert set(ser.references) == speakers
     n_sentences = {spk: sum(s["speaker"] == spk for s in res["meta"]["sentences"]) for spk in speakers}
     known = [e for e in ser.emotions if e in tts.emotions]
+    # As an actor's session: every sentence of the voice, neutral once and every other emotion at 1 and 2.
+    per_sentence = 1 + 2 * (len(known) - 1)
     for spk, (clips, _) in ser.references.items():
-        assert clips == n_sentences[spk] * len(known)  # every sentence of the voice in every emotion
+        assert clips == n_sentences[spk] * per_sentence
     assert res["meta"]["recogniser"]["reference_clips"] == {k: v[0] for k, v in ser.references.items()}
+    assert res["meta"]["recogniser"]["reference_session"] == {"neutral": [1.0], "other": [1.0, 2.0]}
     assert set(ser.seen_speakers) == speakers and len(ser.seen_speakers) >= res["meta"]["clips"]
-    assert "normalises each voice's features" in write_report(res, tmp_path / "r")["markdown"].read_text()
+    text = write_report(res, tmp_path / "r")["markdown"].read_text()
+    assert "normalises each voice's features" in text
+    assert "neutral at intensity 1 and every other emotion at 1, 2" in text
+
+
+def test_the_reference_session_asks_for_neutral_once_and_each_emotion_at_normal_and_strong():
+    from emovox.eval.report import Renderer
+    from tests.eval_fakes import NormalisedFakeSER
+
+    tts = FakeTTS(("neutral", "happy", "sad"))
+    renderer = Renderer(tts, NormalisedFakeSER(tts.emotions), [], seed=0)
+    specs = renderer._reference_specs(renderer.ser, ["neutral", "happy", "sad"])
+    assert specs == ["neutral", "happy", "happy:2", "sad", "sad:2"]

@@ -48,6 +48,14 @@ __all__ = ["TARGETS", "EvalPlan", "evaluate", "render_markdown", "write_report"]
 
 logger = logging.getLogger(__name__)
 
+# The intensities at which a voice speaks each emotion in a speaker-normalised recogniser's reference set. The
+# recognisers emovox evaluates with are fit on RAVDESS-layout sessions, each actor normalised over all of the
+# actor's clips: neutral at normal intensity only, every other emotion at normal and strong (4 + 7 x 8 clips).
+# The voice's reference mirrors that session: neutral once, every other emotion at intensity 1 and 2 (the emotion
+# rules map RAVDESS normal to 1 and strong to 2). A reference at intensity 1 alone puts the voice's mean nearer
+# its neutral than an actor's mean is, which pushes neutral renderings towards the aroused classes.
+REFERENCE_SESSION: dict[str, tuple[float, ...]] = {"neutral": (1.0,), "other": (1.0, 2.0)}
+
 HELD_OUT_SPLITS = ("test", "dev")
 ADV_MEASURES = (
     "ser_arousal",
@@ -258,26 +266,34 @@ class Renderer:
         return _normalised(self.ser)
 
     def add_references(self, emotions: Sequence[str], progress: bool) -> None:
-        """For a speaker-normalised recogniser: give it, per voice, a balanced reference set — that voice saying
-        its held-out sentences in every emotion the recogniser knows (intensity 1) — as the recogniser was
-        trained with each actor normalised over the actor's clips of every emotion."""
+        """For a speaker-normalised recogniser: give it, per voice, a reference set that spans the voice's emotions
+        as a training actor's session did (:data:`REFERENCE_SESSION`) — that voice saying its held-out sentences
+        in every emotion the recogniser knows."""
         for ser in (self.ser, *self.others.values()):
             if _normalised(ser):
                 self._add_reference(ser, emotions, progress)
 
+    def _reference_specs(self, ser: Any, emotions: Sequence[str]) -> list[str]:
+        known = [e for e in ser.emotions if e in self.known and e in [*emotions, "calm"]]
+        return [
+            e if level == 1.0 else f"{e}:{level:g}"
+            for e in known
+            for level in (REFERENCE_SESSION["neutral"] if e == "neutral" else REFERENCE_SESSION["other"])
+        ]
+
     def _add_reference(self, ser: Any, emotions: Sequence[str], progress: bool) -> None:
         from tqdm import tqdm
 
-        known = [e for e in ser.emotions if e in self.known and e in [*emotions, "calm"]]
+        specs = self._reference_specs(ser, emotions)
         by_speaker: dict[str, list[int]] = defaultdict(list)
         for s in self.sentences:
             by_speaker[s.speaker].append(s.index)
-        jobs = [self.key(i, e) for idx in by_speaker.values() for i in idx for e in known]
+        jobs = [self.key(i, e) for idx in by_speaker.values() for i in idx for e in specs]
         for key in tqdm(jobs, desc="recogniser reference", unit="clip", disable=not progress):
             if key not in self.audio:
                 self.audio[key] = self._synth(*key)
         for spk, idx in by_speaker.items():
-            clips = [self.audio[self.key(i, e)] for i in idx for e in known]
+            clips = [self.audio[self.key(i, e)] for i in idx for e in specs]
             if len(clips) >= getattr(ser, "min_group", 1):
                 ser.add_reference(spk, clips, sample_rate=self.sample_rate)
                 if ser is self.ser:
@@ -944,7 +960,8 @@ def _meta(tts, st, split, chosen, plan, ser, asr_name, renderer) -> dict[str, An
         "model": {k: info.get(k) for k in ("speakers", "emotions", "adv_range", "diffusion_steps")},
         "recogniser_emotions": list(ser.emotions), "asr": asr_name,
         "recogniser": {"type": getattr(ser, "type", "cnn"), "normalise": getattr(ser, "normalise", "none"),
-                       "reference_clips": dict(renderer.references)},
+                       "reference_clips": dict(renderer.references),
+                       "reference_session": {k: list(v) for k, v in REFERENCE_SESSION.items()}},
         "plan": asdict(plan), "clips": len(renderer.cache),
         "sentences": [{"index": s.index, "text": s.text, "speaker": s.speaker} for s in chosen],
     }  # fmt: skip
@@ -960,8 +977,20 @@ def _md_recogniser(rec: dict[str, Any]) -> list[str]:
     return [
         f"The recogniser ({rec.get('type')}) normalises each voice's features by that voice's statistics "
         f"({rec.get('normalise')}), as it was trained on each actor: the reference set of a voice is that voice "
-        f"saying its held-out sentences in every emotion the recogniser knows, at intensity 1 (clips: {refs})."
+        f"saying its held-out sentences in every emotion the recogniser knows, {_session_words(rec)} "
+        f"(clips: {refs})."
     ]
+
+
+def _session_words(rec: dict[str, Any]) -> str:
+    session = rec.get("reference_session")
+    if not session:  # reports written before the reference mirrored a training session
+        return "at intensity 1"
+    levels = ", ".join(f"{v:g}" for v in session["other"])
+    return (
+        f"neutral at intensity {', '.join(f'{v:g}' for v in session['neutral'])} and every other emotion at "
+        f"{levels}, as an actor's session spans them"
+    )
 
 
 def _json_safe(x: Any) -> Any:
