@@ -65,6 +65,25 @@ def test_intensity_tracks_f0_and_energy_with_the_emotions_sign(evaluated):
         assert means[2] > means[0]
 
 
+def test_intensity_reports_what_the_recogniser_hears(evaluated):
+    res, paths, _ = evaluated
+    per = res["intensity"]["per_emotion"]
+    for e, table in per.items():
+        cells = table["heard_as"]
+        assert [c["intensity"] for c in cells] == list(PLAN.intensities)
+        assert all(
+            c["p"] >= c["p_target"] for c in cells
+        )  # the top class is at least as likely as the target
+        # the fake voice is fully controllable: at intensity 1 the recogniser hears the requested emotion
+        assert cells[2]["label"] == e and cells[2]["p"] == cells[2]["p_target"], (e, cells)
+        assert cells[2]["p_target"] == pytest.approx(
+            table["p_target"]["mean_by_intensity"][2] + np.mean([c["p_target"] for c in cells]), abs=1e-9
+        )  # the centred means are these minus the sentence mean
+    text = paths["markdown"].read_text()
+    assert "What the recogniser hears at each intensity" in text
+    assert f"| happy | {per['happy']['heard_as'][0]['label']} " in text
+
+
 def test_adv_axes_map_to_f0_loudness_and_rate(evaluated):
     axes = evaluated[0]["adv"]["axes"]
     assert axes["arousal"]["f0_st"]["r"] > 0.999

@@ -542,7 +542,7 @@ def _intensity_section(ctx: Context) -> dict[str, Any]:
                 values["p_target"].append(r.ser_probs.get(e, math.nan))
                 for m in INTENSITY_MEASURES[1:]:
                     values[m].append(r.value(m))
-        table = {}
+        table: dict[str, Any] = {"heard_as": _heard_as(ctx, e)}
         for m in INTENSITY_MEASURES:
             centred = centred_by_group(values[m], groups)
             means = [
@@ -554,6 +554,18 @@ def _intensity_section(ctx: Context) -> dict[str, Any]:
     finite = [r for r in rhos if math.isfinite(r)]
     out["mean_rho_p_target"] = float(np.mean(finite)) if finite else math.nan
     out["min_rho_p_target"] = float(np.min(finite)) if finite else math.nan
+    return out
+
+
+def _heard_as(ctx: Context, emotion: str) -> list[dict[str, Any]]:
+    """Per requested intensity: the class the recogniser gives the highest mean probability over the sentences,
+    that probability, and the mean P(emotion) itself (not centred): what a listener model hears as it grows."""
+    out = []
+    for a in ctx.plan.intensities:
+        probs = [ctx.renderer.get(s.index, f"{emotion}:{a:g}").ser_probs for s in ctx.sub]
+        mean = {c: float(np.mean([p.get(c, 0.0) for p in probs])) for c in ctx.ser_emotions}
+        top = max(mean, key=mean.__getitem__)
+        out.append({"intensity": a, "label": top, "p": mean[top], "p_target": mean.get(emotion, math.nan)})
     return out
 
 
@@ -1122,7 +1134,22 @@ def _md_intensity(res, plots) -> list[str]:
         "measure, values relative to each sentence's mean. F0/energy ρ is signed: negative means the emotion "
         f"lowers it (expected for low-arousal emotions). Lowest target-probability ρ: {_f(i['min_rho_p_target'])}.",
         "", *_table(["emotion", "P(target)", "F0 level", "F0 range", "energy"], rows), "",
-        *_img(plots, "intensity"),
+        *_md_heard_as(i), *_img(plots, "intensity"),
+    ]  # fmt: skip
+
+
+def _md_heard_as(i: dict[str, Any]) -> list[str]:
+    """What the recogniser hears at each intensity (reports written before this table have none)."""
+    per = {e: t["heard_as"] for e, t in i["per_emotion"].items() if t.get("heard_as")}
+    if not per:
+        return []
+    rows = [
+        [e, *(f"{c['label']} {c['p']:.2f} ({c['p_target']:.2f})" for c in cells)] for e, cells in per.items()
+    ]
+    return [
+        "What the recogniser hears at each intensity: the class with the highest mean probability over the "
+        "sentences, that probability, and in brackets the mean probability of the requested emotion.", "",
+        *_table(["emotion", *(f"{x:g}" for x in i["intensities"])], rows), "",
     ]  # fmt: skip
 
 
