@@ -71,14 +71,14 @@ def test_intensity_reports_what_the_recogniser_hears(evaluated):
     for e, table in per.items():
         cells = table["heard_as"]
         assert [c["intensity"] for c in cells] == list(PLAN.intensities)
-        assert all(
-            c["p"] >= c["p_target"] for c in cells
-        )  # the top class is at least as likely as the target
+        # the top class is at least as likely as the target
+        assert all(c["p"] >= c["p_target"] for c in cells)
         # the fake voice is fully controllable: at intensity 1 the recogniser hears the requested emotion
         assert cells[2]["label"] == e and cells[2]["p"] == cells[2]["p_target"], (e, cells)
-        assert cells[2]["p_target"] == pytest.approx(
-            table["p_target"]["mean_by_intensity"][2] + np.mean([c["p_target"] for c in cells]), abs=1e-9
-        )  # the centred means are these minus the sentence mean
+        # the centred means of the intensity table are these raw means minus the sentence mean
+        raw_mean = np.mean([c["p_target"] for c in cells])
+        centred = table["p_target"]["mean_by_intensity"][2]
+        assert cells[2]["p_target"] == pytest.approx(centred + raw_mean, abs=1e-9)
     text = paths["markdown"].read_text()
     assert "What the recogniser hears at each intensity" in text
     assert f"| happy | {per['happy']['heard_as'][0]['label']} " in text
