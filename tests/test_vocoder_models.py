@@ -11,7 +11,7 @@ from emovox.vocoder.models.discriminators import (
     MultiPeriodDiscriminator,
     MultiScaleDiscriminator,
 )
-from emovox.vocoder.models.hifigan import PRESETS, Generator, GeneratorConfig, preset
+from emovox.vocoder.models.hifigan import PRESETS, Generator, GeneratorConfig, preset, select_resblocks
 
 
 def tiny(resblock: str = "1") -> GeneratorConfig:
@@ -89,6 +89,54 @@ def test_presets_are_the_official_sizes():
 def test_generator_config_is_validated(kwargs, message):
     with pytest.raises(ValueError, match=message):
         GeneratorConfig(**kwargs)
+
+
+def _pruned(cfg: GeneratorConfig, keep: list[int]) -> GeneratorConfig:
+    return GeneratorConfig(
+        upsample_initial_channel=cfg.upsample_initial_channel,
+        resblock_kernel_sizes=[cfg.resblock_kernel_sizes[j] for j in keep],
+        resblock_dilation_sizes=[cfg.resblock_dilation_sizes[j] for j in keep],
+    )
+
+
+@pytest.mark.parametrize("keep", [[0], [2], [1, 2]])
+def test_a_pruned_generator_takes_its_sources_weights(keep):
+    source_cfg = GeneratorConfig(upsample_initial_channel=32)
+    source = Generator(source_cfg).state_dict()
+    target_cfg = _pruned(source_cfg, keep)
+    pruned = Generator(target_cfg)
+    pruned.load_state_dict(select_resblocks(source, source_cfg, target_cfg))  # strict: every tensor mapped
+    got = pruned.state_dict()
+    for stage in range(len(source_cfg.upsample_rates)):
+        for new_j, old_j in enumerate(keep):
+            prefix_new, prefix_old = (
+                f"resblocks.{stage * len(keep) + new_j}.",
+                f"resblocks.{stage * 3 + old_j}.",
+            )
+            keys = [k for k in got if k.startswith(prefix_new)]
+            assert keys
+            for k in keys:
+                torch.testing.assert_close(got[k], source[prefix_old + k[len(prefix_new) :]], rtol=0, atol=0)
+    for k in got:
+        if not k.startswith("resblocks."):
+            torch.testing.assert_close(got[k], source[k], rtol=0, atol=0)
+
+
+def test_pruning_refuses_what_is_not_a_subset():
+    source_cfg = GeneratorConfig(upsample_initial_channel=32)
+    state = Generator(source_cfg).state_dict()
+    with pytest.raises(ValueError, match="upsample_initial_channel differ"):
+        select_resblocks(state, source_cfg, GeneratorConfig(upsample_initial_channel=64))
+    five = GeneratorConfig(
+        upsample_initial_channel=32, resblock_kernel_sizes=[5], resblock_dilation_sizes=[[1, 3, 5]]
+    )
+    with pytest.raises(ValueError, match="not an ordered subset"):
+        select_resblocks(state, source_cfg, five)
+    backwards = GeneratorConfig(
+        upsample_initial_channel=32, resblock_kernel_sizes=[11, 3], resblock_dilation_sizes=[[1, 3, 5]] * 2
+    )
+    with pytest.raises(ValueError, match="not an ordered subset"):
+        select_resblocks(state, source_cfg, backwards)
 
 
 def test_infer_rejects_wrong_mel_shape():

