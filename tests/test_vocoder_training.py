@@ -83,6 +83,27 @@ def test_training_really_updates_every_model(runs):
         assert any(not torch.equal(one[k], two[k]) for k in one if k.startswith(prefix)), prefix
 
 
+def test_spectral_stage_skips_the_discriminators(tmp_path):
+    """With both discriminator terms off, a step updates the generator on the mel L1 alone and leaves the
+    discriminators untouched (they are not even run)."""
+    from tests.conftest import shared_path
+
+    wavs = shared_path("ljspeech_mini", "wavs")
+    _train(wavs, tmp_path / "run", 2, "loss.adversarial=0", "loss.feature_matching=0")
+    one, two = (
+        load_checkpoint(tmp_path / "run" / "checkpoints" / f"step_0000000{i}.safetensors").tensors
+        for i in (1, 2)
+    )
+    assert any(not torch.equal(one[k], two[k]) for k in one if k.startswith("model.gen."))
+    assert all(torch.equal(one[k], two[k]) for k in one if k.startswith(("model.mpd.", "model.msd.")))
+    import json
+
+    first = json.loads((tmp_path / "run" / "log.jsonl").read_text().splitlines()[0])
+    assert first["mel/l1"] > 0 and not any(k.startswith("disc/") for k in first)
+    with pytest.raises(ValueError, match="loss.mel > 0"):
+        load_config(CONFIG, [], ["loss.mel=0"])
+
+
 def test_tampered_checkpoints_are_refused(runs, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(runs / "full", run)

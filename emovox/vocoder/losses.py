@@ -24,6 +24,16 @@ class LossWeights:
     feature_matching: float = 2.0  # L1 between real and generated discriminator features
     mel: float = 45.0  # L1 between real and generated log-mels
 
+    def __post_init__(self) -> None:
+        if min(self.adversarial, self.feature_matching, self.mel) < 0 or self.mel == 0:
+            raise ValueError("loss weights must be >= 0, and loss.mel > 0")
+
+    @property
+    def adversarial_training(self) -> bool:
+        """False when both discriminator terms are off: spectral training only (a distillation stage that runs
+        several times faster on a CPU; the discriminators are then neither run nor updated)."""
+        return self.adversarial > 0 or self.feature_matching > 0
+
 
 def feature_matching_loss(real: DiscriminatorOutput, fake: DiscriminatorOutput) -> torch.Tensor:
     """Sum over sub-discriminators and layers of mean |real - fake| (real features are constants), eq. 4."""
