@@ -300,6 +300,31 @@ def test_cli_reports_errors_and_evaluates(corpus, tmp_path, capsys):
     assert json.loads((tmp_path / "prosody_report.json").read_text())["utterances"] == 22
 
 
+def test_cli_applies_every_set_option(tmp_path, monkeypatch):
+    """Repeated --set options all apply (a plain nargs option kept only the last one, so a corpus asked for
+    `--set rules=tuned --set intensity_max=2` was silently rendered with the default rules)."""
+    seen = {}
+
+    def fake_build(cfg, out, workers, progress):
+        seen["cfg"] = cfg
+        return {}
+
+    from emovox.cli import main
+
+    monkeypatch.setattr(synthetic, "build_corpus", fake_build)
+    base = ["synthesize-corpus", "--sentences", "x.txt", "--out", str(tmp_path)]
+    sets = ["--set", "rules=tuned", "--set", "intensity_min=0.05", "--set", "intensity_max=2.0"]
+    assert main([*base, *sets]) == 0
+    cfg = seen["cfg"]
+    assert (cfg.rules, cfg.intensity_min, cfg.intensity_max) == ("tuned", 0.05, 2.0)
+    assert main([*base, "--set", "rules=literature", "level_dbfs=-30"]) == 0
+    assert (seen["cfg"].rules, seen["cfg"].level_dbfs, seen["cfg"].intensity_max) == (
+        "literature",
+        -30.0,
+        1.3,
+    )
+
+
 def test_build_stops_at_requested_hours_and_skips_unspeakable_sentences(tmp_path, monkeypatch):
     """No TTS needed: a stand-in voice speaks a harmonic test signal; one sentence makes it fail."""
 

@@ -29,8 +29,12 @@ def add_arguments(parser):
     parser.add_argument("--seed", type=int, help="random seed (default 0)")
     parser.add_argument("--per-sentence", type=int, help="renderings per voice and sentence, neutral included "
                         "(default 4; 0 = every emotion plus two ADV points)")  # fmt: skip
-    parser.add_argument("--config", nargs="*", default=[], metavar="YAML", help="config override files")
-    parser.add_argument("--set", nargs="*", default=[], metavar="KEY=VALUE", help="config overrides")
+    # "extend": repeated options add up (--set a=1 --set b=2), as in `emovox train`; several values after one
+    # option work too. (A plain nargs option keeps only its last occurrence, silently dropping the others.)
+    parser.add_argument("--config", nargs="+", action="extend", default=[], metavar="YAML",
+                        help="config override files (repeatable)")  # fmt: skip
+    parser.add_argument("--set", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="config override, e.g. --set rules=tuned (repeatable)")  # fmt: skip
     parser.add_argument(
         "--list-voices", action="store_true", help="show installed and missing voices and exit"
     )
