@@ -109,6 +109,10 @@ def preset(name: str) -> GeneratorConfig:
     return GeneratorConfig(**PRESETS[key])
 
 
+def _resblock_pairs(cfg: GeneratorConfig) -> list[tuple[int, list[int]]]:
+    return [(k, list(d)) for k, d in zip(cfg.resblock_kernel_sizes, cfg.resblock_dilation_sizes)]
+
+
 def select_resblocks(
     state: dict[str, torch.Tensor], source: GeneratorConfig, target: GeneratorConfig
 ) -> dict[str, torch.Tensor]:
@@ -116,8 +120,7 @@ def select_resblocks(
     resblocks: every other setting equal, and each of ``target``'s (kernel, dilations) pairs one of ``source``'s,
     in the same order. A pruned student starts from its teacher this way (e.g. the universal V1 with only its
     kernel-3 resblocks: a quarter of the work). Raises ``ValueError`` naming what differs otherwise."""
-    pairs = lambda c: [(k, list(d)) for k, d in zip(c.resblock_kernel_sizes, c.resblock_dilation_sizes)]  # noqa: E731
-    src_pairs, dst_pairs = pairs(source), pairs(target)
+    src_pairs, dst_pairs = _resblock_pairs(source), _resblock_pairs(target)
     others = [
         f
         for f in ("n_mels", "upsample_rates", "upsample_kernel_sizes", "upsample_initial_channel", "resblock")
