@@ -275,6 +275,15 @@ class EmotionalTTS:
         return int(self.meta.get("default_steps", self.diffusion.n_steps))
 
     @property
+    def max_steps(self) -> int:
+        """The most diffusion steps the decoder can take: its shallow depth K (every step is one timestep of the
+        ``[0, K]`` span it was trained on), else the whole schedule; 0 without a diffusion decoder."""
+        if self.denoiser is None:
+            return 0
+        k = self.diffusion.k_shallow
+        return int(k + 1 if k is not None else self.diffusion.n_train_timesteps)
+
+    @property
     def default_speaker(self) -> str:
         """The speaker used when none is asked for: the checkpoint's ``default_speaker``, else the first."""
         name = self.meta.get("default_speaker")
@@ -484,8 +493,10 @@ class EmotionalTTS:
             raise ValueError(f"noise_scale must be between 0 and 2, got {noise_scale}")
         if steps is None:
             steps = self.default_steps
-        if not 0 <= steps <= 1000:
-            raise ValueError(f"steps must be between 0 and 1000, got {steps}")
+        limit = self.max_steps or 1000  # without a decoder steps are ignored, but nonsense is still refused
+        if not 0 <= steps <= limit:
+            where = " for this model's diffusion decoder" if self.max_steps else ""
+            raise ValueError(f"steps must be between 0 and {limit}{where}, got {steps}")
         if steps and self.denoiser is None:
             logger.info("this model has no diffusion decoder; --steps is ignored")
             steps = 0

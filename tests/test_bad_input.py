@@ -50,6 +50,7 @@ def files(tmp_path_factory) -> dict[str, Path]:
     vocoder_meta = {"config": asdict(TINY_VOCODER), "mel": asdict(MelConfig())}
     out = {
         "voice": make_tiny_voice(d / "voice.safetensors"),
+        "diffvoice": make_tiny_voice(d / "diffvoice.safetensors", denoiser=True),
         "evc": save_tiny_evc(d / "evc.safetensors"),
         "voc": save_checkpoint(
             d / "voc.safetensors", Generator(TINY_VOCODER).state_dict(), vocoder_meta, kind="vocoder"
@@ -131,6 +132,9 @@ CLI_CASES = [
     ("synth-speed-not-a-number", ["synth", "hi", "-o", "{out}/a.wav", *M, "--speed", "fast"], 2, "invalid float"),
     ("synth-steps-negative", ["synth", "hi", "-o", "{out}/a.wav", *M, "--steps", "-3"], 1, "steps must be"),
     ("synth-steps-huge", ["synth", "hi", "-o", "{out}/a.wav", *M, "--steps", "100000"], 1, "steps must be"),
+    # the decoder's shallow depth K = 500 allows 501 steps: the limit is named with the option, before any work
+    ("synth-steps-past-decoder", ["synth", "hi", "-o", "{out}/a.wav", "--model", "{diffvoice}", "--vocoder", "{voc}",
+                                  "--steps", "600"], 1, "--steps must be between 0 and 501"),
     ("synth-guidance-nan", ["synth", "hi", "-o", "{out}/a.wav", *M, "--guidance", "nan"], 1, "guidance must be"),
     ("synth-noise-negative", ["synth", "hi", "-o", "{out}/a.wav", *M, "--noise-scale", "-1"], 1, "noise_scale"),
     ("synth-seed-negative", ["synth", "hi", "-o", "{out}/a.wav", *M, "--seed", "-1"], 1, "--seed must be"),

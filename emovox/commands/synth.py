@@ -218,6 +218,8 @@ def run(args):
         raise ValueError(f"--device {args.device} runs in one process: use --workers 1")
     if args.seed is not None and not 0 <= args.seed < 2**63:
         raise ValueError(f"--seed must be between 0 and 2**63 - 1, got {args.seed}")
+    if args.steps is not None and args.steps < 0:
+        raise ValueError(f"--steps must be at least 0 (0 = no diffusion decoder), got {args.steps}")
     if not args.emotion.strip():
         raise ValueError("--emotion is empty; give a spec such as 'happy', 'sad:0.5' or 'va:0.6,0.3'")
     formats = _timestamp_formats(args.timestamps)
@@ -237,6 +239,11 @@ def run(args):
         precision=args.precision,
         device=str(device),
     )
+    max_steps = getattr(tts, "max_steps", 0)
+    if args.steps is not None and max_steps and args.steps > max_steps:
+        raise ValueError(
+            f"--steps must be between 0 and {max_steps} for this model's diffusion decoder, got {args.steps}"
+        )
     if mode in ("batch", "grid"):
         return _run_table(args, tts, mode)
     return _run_speech(args, tts, mode, text, formats, t0)
