@@ -276,12 +276,8 @@ class EmotionalTTS:
 
     @property
     def max_steps(self) -> int:
-        """The most diffusion steps the decoder can take: its shallow depth K (every step is one timestep of the
-        ``[0, K]`` span it was trained on), else the whole schedule; 0 without a diffusion decoder."""
-        if self.denoiser is None:
-            return 0
-        k = self.diffusion.k_shallow
-        return int(k + 1 if k is not None else self.diffusion.n_train_timesteps)
+        """The most diffusion steps this model's decoder can take; 0 without a diffusion decoder."""
+        return self.diffusion.max_steps if self.denoiser is not None else 0
 
     @property
     def default_speaker(self) -> str:

@@ -239,10 +239,9 @@ def run(args):
         precision=args.precision,
         device=str(device),
     )
-    max_steps = getattr(tts, "max_steps", 0)
-    if args.steps is not None and max_steps and args.steps > max_steps:
+    if args.steps is not None and tts.max_steps and args.steps > tts.max_steps:
         raise ValueError(
-            f"--steps must be between 0 and {max_steps} for this model's diffusion decoder, got {args.steps}"
+            f"--steps must be between 0 and {tts.max_steps} for this model's diffusion decoder, got {args.steps}"
         )
     if mode in ("batch", "grid"):
         return _run_table(args, tts, mode)

@@ -84,6 +84,11 @@ class DiffusionConfig:
     precond_loss: str = "x0"  # preconditioned loss on: x0 (the mel, as plain x0 prediction: favours the
     # estimate at depth, the lowest L1) | edm (the network's unit-scale target: favours denoising near t = 0)
 
+    @property
+    def max_steps(self) -> int:
+        """The most sampling steps: one per timestep of the span sampled, ``[0, K]`` (or the whole schedule)."""
+        return self.k_shallow + 1 if self.k_shallow is not None else self.n_train_timesteps
+
     def __post_init__(self) -> None:
         if self.n_train_timesteps < 2:
             raise ValueError(f"n_train_timesteps must be >= 2, got {self.n_train_timesteps}")
