@@ -136,3 +136,45 @@ def test_batched_forward_sum_loss_equals_the_per_item_ctc():
     torch.testing.assert_close(got, expected)
     g_got, g_exp = torch.autograd.grad(got, logits)[0], torch.autograd.grad(expected, logits)[0]
     torch.testing.assert_close(g_got, g_exp)
+
+
+def test_intensity_head_regresses_each_emotions_intensity(toy):
+    """The intensity loss is the squared error against r·onehot(e): zero for a head that outputs exactly that,
+    neutral's target is all zeros, items without an intensity are left out, and the gradient reaches z."""
+    cfg = replace(TINY, emotion=replace(TINY.emotion, intensity_head=True))
+    model = AcousticModel(cfg)
+    items = [dict(toy.dataset[i]) for i in range(4)]
+    items[0].update(emotion="neutral", intensity=None)
+    items[1].update(emotion=toy.emotions[1], intensity=0.5)
+    items[2].update(emotion=toy.emotions[2], intensity=None)  # unknown intensity: not in the loss
+    items[3].update(emotion=toy.emotions[3], intensity=1.0)
+    batch = collate_items(items, toy.emotions)
+    assert batch.intensity[0] == 0.0 and batch.intensity[1] == 0.5 and torch.isnan(batch.intensity[2])
+    out = model(batch, maximum_path)
+    loss_cfg = AcousticLossConfig(intensity_mse=2.0)
+    _, terms = acoustic_losses(out, batch, loss_cfg, step=0)
+    target = torch.zeros(3, cfg.n_emotions)
+    target[1, 1], target[2, 3] = 0.5, 1.0
+    expected = (out.emotion.intensity[[0, 1, 3]] - target).pow(2).sum(1).mean()
+    assert torch.allclose(terms["emotion/intensity_mse"], expected)
+    perfect = torch.zeros(4, cfg.n_emotions)
+    perfect[1, 1], perfect[3, 3], perfect[2, 0] = 0.5, 1.0, 7.0  # item 2's output is ignored
+    out.emotion.intensity = perfect
+    assert float(acoustic_losses(out, batch, loss_cfg, step=0)[1]["emotion/intensity_mse"]) == 0.0
+
+    out = model(batch, maximum_path)
+    total, terms = acoustic_losses(out, batch, loss_cfg, step=0)
+    total.backward()
+    assert model.emotion_encoder.bottleneck.weight.grad.abs().sum() > 0
+    assert model.emotion_encoder.intensity_head.weight.grad.abs().sum() > 0
+
+
+def test_intensity_loss_without_the_head_is_refused(toy):
+    model = AcousticModel(TINY)  # no intensity head: old checkpoints keep their architecture
+    assert model.emotion_encoder.intensity_head is None
+    batch = _batch(toy, [0, 1])
+    out = model(batch, maximum_path)
+    assert out.emotion.intensity is None
+    assert "emotion/intensity_mse" not in acoustic_losses(out, batch, AcousticLossConfig(), step=0)[1]
+    with pytest.raises(ValueError, match="intensity_head"):
+        acoustic_losses(out, batch, AcousticLossConfig(intensity_mse=1.0), step=0)

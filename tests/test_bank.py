@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -124,3 +126,63 @@ def test_write_bank_half_keeps_the_bank_and_buffers_in_float32(tmp_path):
     for bad in (-0.1, 2.5, float("nan")):
         with pytest.raises(ValueError, match="noise scale must be between 0 and 2"):
             write_bank(with_decoder, items, tmp_path / "x.safetensors", noise_scale=bad)
+
+
+def _saturating(seed=0, per=300, dz=4):
+    """Neutral at the origin; happy's z saturates along axis 0 (tanh) and keeps drifting along axis 1 with its
+    intensity, uniform on 0-2 — the shape of a classifier-shaped encoder's space."""
+    g = torch.Generator().manual_seed(seed)
+    r = torch.rand(per, generator=g) * 2
+    z = torch.zeros(100 + per, dz)
+    z[100:, 0], z[100:, 1] = torch.tanh(2 * r), r
+    z += 0.01 * torch.randn(z.shape, generator=g)
+    labels = ["neutral"] * 100 + ["happy"] * per
+    intensity = torch.cat([torch.full((100,), float("nan")), r])
+    return z, labels, intensity
+
+
+def test_intensity_curves_follow_the_data_and_extrapolate_its_last_segment():
+    z, labels, intensity = _saturating()
+    bank = EmotionBank.compute(z, labels, torch.zeros(len(z), dtype=torch.long), 1, intensity=intensity)
+    assert bank.curve_has.tolist() == [False, True]
+    mean_r = float(intensity[100:].mean())
+    for a in (0.5, 1.0, 1.5, 2.0):
+        truth = torch.tensor([math.tanh(2 * a * mean_r), a * mean_r, 0.0, 0.0])
+        assert torch.allclose(bank.offset("happy", a), truth, atol=0.08), a  # kernel smoothing bias
+    # the straight direction overshoots the saturated axis; the curve does not
+    assert float(bank.label("happy", 2.0)[0]) < 1.05 < float((bank.center + 2 * bank.direction("happy"))[0])
+    # beyond the data the last segment continues; the opposite mirrors; 0 is neutral; a mixture sums offsets
+    beyond = bank.offset("happy", 2.5) - bank.offset("happy", 2.0)
+    last = bank.offset("happy", 2.0) - bank.offset("happy", 1.75)
+    assert torch.allclose(beyond, 2 * last, atol=1e-4)
+    assert torch.allclose(bank.offset("happy", -1.0), -bank.offset("happy", 1.0))
+    assert torch.equal(bank.label("happy", 0.0), bank.center)
+    assert torch.allclose(
+        bank.mixture([("happy", 1, 1.5), ("neutral", 1, 1.0)]), bank.center + 0.5 * bank.offset("happy", 1.5)
+    )
+    # an emotion without intensities keeps the straight line
+    assert torch.allclose(bank.offset("neutral", 1.0), torch.zeros(4))
+
+
+def test_intensity_curves_round_trip_and_refuse_tampering():
+    z, labels, intensity = _saturating()
+    bank = EmotionBank.compute(z, labels, torch.zeros(len(z), dtype=torch.long), 1, intensity=intensity)
+    tensors, meta = bank.to_tensors()
+    back = EmotionBank.from_tensors(tensors, meta)
+    assert torch.equal(back.label("happy", 1.7), bank.label("happy", 1.7))
+    old = {k: v for k, v in tensors.items() if "curve" not in k}  # a bank written before curves existed
+    assert EmotionBank.from_tensors(old, meta).curves is None
+    for key, bad in (("bank.curve_knots", torch.tensor([0.5, 0.25])), ("bank.curves", torch.zeros(2, 3, 4)),
+                     ("bank.curves", torch.full_like(tensors["bank.curves"], float("nan")))):  # fmt: skip
+        with pytest.raises(ValueError, match="intensity curves"):
+            EmotionBank.from_tensors({**tensors, key: bad}, meta)
+    with pytest.raises(ValueError, match="intensity curves"):
+        EmotionBank.from_tensors({k: v for k, v in tensors.items() if k != "bank.curve_has"}, meta)
+
+
+def test_no_curves_without_intensities_or_with_a_single_one():
+    z, labels, intensity = _saturating()
+    spk = torch.zeros(len(z), dtype=torch.long)
+    assert EmotionBank.compute(z, labels, spk, 1).curves is None
+    one = torch.where(torch.isnan(intensity), intensity, torch.ones_like(intensity))
+    assert EmotionBank.compute(z, labels, spk, 1, intensity=one).curves is None

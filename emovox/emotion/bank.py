@@ -6,12 +6,18 @@ After training, the reference encoder embeds the training utterances. The bank s
 - per emotion ``e`` the direction ``d_e = mean(z | e) - c0`` (EmoKnob, Chen et al. 2024), globally and per
   speaker (``mean(z | s, e) - mean(z | s, neutral)``),
 - a linear map ``M`` from arousal/dominance/valence to ``z`` offsets, fitted by ridge regression on the
-  utterances that have ADV values and on the emotions' canonical anchors (UDDETTS-style unification).
+  utterances that have ADV values and on the emotions' canonical anchors (UDDETTS-style unification),
+- per emotion whose utterances carry an intensity, an **intensity curve** ``o_e(α)``: the offset from ``c0`` of
+  that emotion's utterances at intensity ``α`` (local-linear regression at knots 0.25, 0.5, …; ``α`` is each
+  utterance's intensity over the emotion's mean intensity, so ``α = 1`` is "as in the data" and ``o_e(1) ≈ d_e``).
+  The encoder's ``z`` is not linear in intensity — it moves fast at first and slowly once the emotion is clear —
+  so the straight line ``α·d_e`` overshoots every rendering the model saw long before ``α = 2``; the curve follows
+  the data to its strongest renderings and continues along its last segment beyond them.
 
 Then, with ``α`` the intensity (1 = as in the data, 0 = neutral, < 0 = the opposite, up to 2):
 
-- label ``e:α``             ``z = c0 + α·d_e``
-- mixture ``Σ wᵢ·eᵢ:αᵢ``      ``z = c0 + Σ wᵢ·αᵢ·d_eᵢ``        (weights normalised to sum to 1)
+- label ``e:α``             ``z = c0 + o_e(α)``  (``α·d_e`` for an emotion without a curve; ``o_e(-α) = -o_e(α)``)
+- mixture ``Σ wᵢ·eᵢ:αᵢ``      ``z = c0 + Σ wᵢ·o_eᵢ(αᵢ)``        (weights normalised to sum to 1)
 - ``adv:a,d,v`` / ``va:v,a``  ``z = c0 + M·(adv − adv_neutral)`` (VA keeps dominance neutral)
 - reference clip            ``z = encoder(mel_ref)``, optionally ``c0 + α·(z_ref − c0)``.
 """
@@ -40,6 +46,11 @@ class EmotionBank:
     adv_low: torch.Tensor  # [3] lowest ADV seen in the data (or anchors)
     adv_high: torch.Tensor  # [3] highest
     counts: torch.Tensor  # [E] utterances per emotion
+    curve_knots: torch.Tensor | None = None  # [K] intensities of the curve's knots (increasing, > 0)
+    curves: torch.Tensor | None = (
+        None  # [E, K, Dz] offset from c0 at each knot (zeros where curve_has is False)
+    )
+    curve_has: torch.Tensor | None = None  # [E] bool: the emotion has an intensity curve
 
     # --------------------------------------------------------------------------------------------- building
 
@@ -53,6 +64,7 @@ class EmotionBank:
         adv: torch.Tensor | None = None,
         adv_mask: torch.Tensor | None = None,
         ridge: float = 1e-2,
+        intensity: torch.Tensor | None = None,
     ) -> EmotionBank:
         """Fit the bank from embedded utterances.
 
@@ -62,6 +74,8 @@ class EmotionBank:
             speakers: ``[U]`` speaker indices.
             n_speakers: number of speakers of the model.
             adv: ``[U, 3]`` ADV values; adv_mask ``[U]`` True where known.
+            intensity: ``[U]`` each utterance's intensity (any positive scale; NaN where unknown): gives the
+                intensity curves of the emotions that have enough of them.
         """
         z = z.float()
         dz = z.shape[1]
@@ -96,7 +110,8 @@ class EmotionBank:
                     spk_dirs[s, i] = z[sel].mean(0) - s_center
                     spk_has[s, i] = True
         adv_map, low, high = cls._fit_adv(z, center, names, directions, counts, adv, adv_mask, ridge)
-        return cls(names, center, directions, spk_dirs, spk_has, adv_map, low, high, counts)
+        curves = _fit_curves(z - center, label_idx, intensity, e_count) if intensity is not None else None
+        return cls(names, center, directions, spk_dirs, spk_has, adv_map, low, high, counts, *(curves or ()))
 
     @staticmethod
     def _fit_adv(z, center, names, directions, counts, adv, adv_mask, ridge):
@@ -134,8 +149,20 @@ class EmotionBank:
             return self.speaker_directions[speaker, i]
         return self.directions[i]
 
+    def offset(self, name: str, intensity: float = 1.0, speaker: int | None = None) -> torch.Tensor:
+        """``z - c0`` of emotion ``name`` at ``intensity``: its curve where it has one, else ``α·d_e``; a speaker's
+        own direction adds its difference from the global one, scaled by ``α``."""
+        d = self.direction(name, speaker)
+        i = self.emotions.index(name)
+        if self.curves is None or self.curve_has is None or not bool(self.curve_has[i]):
+            return intensity * d
+        sign = -1.0 if intensity < 0 else 1.0
+        return sign * _interpolate(self.curve_knots, self.curves[i], abs(intensity)) + intensity * (
+            d - self.directions[i]
+        )
+
     def label(self, name: str, intensity: float = 1.0, speaker: int | None = None) -> torch.Tensor:
-        return self.center + intensity * self.direction(name, speaker)
+        return self.center + self.offset(name, intensity, speaker)
 
     def mixture(self, parts: Sequence[tuple[str, float, float]], speaker: int | None = None) -> torch.Tensor:
         """``parts`` = (name, weight, intensity); weights are normalised to sum to 1."""
@@ -144,7 +171,7 @@ class EmotionBank:
             raise ValueError("an emotion mixture needs at least one component with a positive weight")
         z = self.center.clone()
         for name, w, a in parts:
-            z = z + (w / total) * a * self.direction(name, speaker)
+            z = z + (w / total) * self.offset(name, a, speaker)
         return z
 
     def from_adv(self, adv: Sequence[float]) -> torch.Tensor:
@@ -175,7 +202,11 @@ class EmotionBank:
                 "adv_low",
                 "adv_high",
                 "counts",
+                "curve_knots",
+                "curves",
+                "curve_has",
             )
+            if getattr(self, k) is not None
         }
         return tensors, {"emotions": list(self.emotions)}
 
@@ -191,4 +222,90 @@ class EmotionBank:
             raise ValueError(f"the checkpoint's emotion bank is incomplete ({exc})") from exc
         if bank.directions.shape[0] != len(bank.emotions):
             raise ValueError("the checkpoint's emotion bank is inconsistent (directions vs emotion names)")
+        parts = (bank.curve_knots, bank.curves, bank.curve_has)
+        if any(p is not None for p in parts):
+            e, dz = bank.directions.shape
+            ok = all(p is not None for p in parts) and (
+                bank.curve_knots.dim() == 1
+                and bank.curve_knots.numel() >= 1
+                and bool((bank.curve_knots > 0).all())
+                and bool((bank.curve_knots.diff() > 0).all())
+                and tuple(bank.curves.shape) == (e, bank.curve_knots.numel(), dz)
+                and tuple(bank.curve_has.shape) == (e,)
+                and bool(torch.isfinite(bank.curves).all())
+            )
+            if not ok:
+                raise ValueError("the checkpoint's emotion bank is inconsistent (intensity curves)")
         return bank
+
+
+CURVE_STEP = 0.25  # spacing of the intensity curves' knots
+CURVE_BANDWIDTH = 0.25  # Gaussian kernel width of the local-linear fit, in units of intensity
+CURVE_MIN_UTTERANCES = 20  # fewer utterances with an intensity: the emotion keeps its straight direction
+
+
+def _fit_curves(
+    offsets: torch.Tensor, label_idx: torch.Tensor, intensity: torch.Tensor, n_emotions: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None:
+    """``(knots [K], curves [E, K, Dz], has [E])`` by local-linear regression of each emotion's offsets on its
+    relative intensity (intensity / the emotion's mean intensity), or None when no emotion has enough data.
+
+    Knots run from ``CURVE_STEP`` to the largest relative intensity of any emotion (at least 1); a knot past an
+    emotion's own data continues its last supported segment (linear extrapolation)."""
+    intensity = intensity.float()
+    rel = {}
+    for i in range(n_emotions):
+        sel = (label_idx == i) & torch.isfinite(intensity) & (intensity > 0)
+        if int(sel.sum()) < CURVE_MIN_UTTERANCES:
+            continue
+        r = intensity[sel]
+        if float(r.max() - r.min()) <= 1e-6 * float(r.mean()):
+            continue  # one intensity only: no curve to follow
+        rel[i] = (r / r.mean(), offsets[sel])
+    if not rel:
+        return None
+    top = max(1.0, max(float(a.max()) for a, _ in rel.values()))
+    knots = torch.arange(1, int(top / CURVE_STEP + 1e-6) + 1, dtype=torch.float32) * CURVE_STEP
+    curves = torch.zeros(n_emotions, len(knots), offsets.shape[1])
+    has = torch.zeros(n_emotions, dtype=torch.bool)
+    for i, (a, y) in rel.items():
+        inside = knots <= float(a.max()) + CURVE_STEP / 2
+        for k, x in enumerate(knots):
+            if inside[k]:
+                curves[i, k] = _local_linear(a, y, float(x))
+        last = int(inside.nonzero().max()) if inside.any() else -1
+        if last < 0:  # all of this emotion's data lies below the first knot: a straight line through it
+            slope = (a[:, None] * y).sum(0) / a.pow(2).sum()
+            curves[i] = knots[:, None] * slope
+        else:
+            prev = curves[i, last - 1] if last > 0 else torch.zeros_like(curves[i, 0])
+            prev_x = float(knots[last - 1]) if last > 0 else 0.0
+            slope = (curves[i, last] - prev) / (float(knots[last]) - prev_x)
+            for k in range(last + 1, len(knots)):
+                curves[i, k] = curves[i, last] + (float(knots[k]) - float(knots[last])) * slope
+        has[i] = True
+    return knots, curves, has
+
+
+def _local_linear(a: torch.Tensor, y: torch.Tensor, x: float) -> torch.Tensor:
+    """Gaussian-weighted local-linear estimate of ``y`` at ``a = x`` (``a [N]``, ``y [N, D]``)."""
+    w = torch.exp(-0.5 * ((a - x) / CURVE_BANDWIDTH) ** 2)
+    w = w / w.sum().clamp(min=1e-12)
+    mean_a = (w * a).sum()
+    mean_y = (w[:, None] * y).sum(0)
+    var = (w * (a - mean_a) ** 2).sum()
+    if float(var) < 1e-8:
+        return mean_y
+    slope = (w[:, None] * (a - mean_a)[:, None] * (y - mean_y)).sum(0) / var
+    return mean_y + (x - mean_a) * slope
+
+
+def _interpolate(knots: torch.Tensor, values: torch.Tensor, x: float) -> torch.Tensor:
+    """Piecewise-linear ``values [K, D]`` at ``x >= 0``, through the origin at 0 and extrapolated past the last
+    knot along the last segment."""
+    xs = torch.cat([knots.new_zeros(1), knots])
+    ys = torch.cat([values.new_zeros(1, values.shape[1]), values])
+    j = int(torch.searchsorted(xs, torch.tensor(float(x), dtype=xs.dtype), right=True)) - 1
+    j = min(max(j, 0), len(xs) - 2)
+    t = (x - float(xs[j])) / float(xs[j + 1] - xs[j])
+    return ys[j] + t * (ys[j + 1] - ys[j])

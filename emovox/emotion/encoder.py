@@ -3,7 +3,11 @@
 A masked 1-D conv stack over time, attentive statistics pooling and a linear bottleneck give ``z``; three
 heads shape the space during acoustic-model training (DESIGN.md, "The emotion space"): an emotion classifier,
 an arousal/dominance/valence regressor, and a speaker classifier behind a gradient-reversal layer (Ganin &
-Lempitsky 2015) so that ``z`` carries emotion rather than speaker identity. Pure module; no file I/O.
+Lempitsky 2015) so that ``z`` carries emotion rather than speaker identity. An optional fourth, linear head
+regresses each emotion's intensity (``r·onehot(e)``): a classifier alone lets ``z`` saturate once an emotion is
+recognisable, so strong and very strong renderings share one ``z`` and a label intensity past the data's mean
+has nothing to follow; a linear read-out keeps the distance from neutral growing with intensity. Pure module;
+no file I/O.
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ class EmotionEncoderConfig:
     z_dim: int = 64  # size of the emotion vector z
     dropout: float = 0.1
     speaker_adversary_weight: float = 1.0  # gradient-reversal strength for the speaker head
+    intensity_head: bool = (
+        False  # a linear per-emotion intensity regressor on z (trained with loss.intensity_mse)
+    )
 
 
 @dataclass
@@ -34,6 +41,7 @@ class EmotionEncoderOutput:
     emotion_logits: torch.Tensor  # [B, n_emotions]
     adv: torch.Tensor  # [B, 3] (arousal, dominance, valence) in [-1, 1]
     speaker_logits: torch.Tensor  # [B, n_speakers] (through gradient reversal)
+    intensity: torch.Tensor | None = None  # [B, n_emotions] each emotion's intensity (None without the head)
 
 
 class _GradReverse(torch.autograd.Function):
@@ -71,6 +79,7 @@ class EmotionEncoder(nn.Module):
         self.speaker_head = nn.Sequential(
             nn.Linear(cfg.z_dim, cfg.channels), nn.ReLU(), nn.Linear(cfg.channels, max(1, n_speakers))
         )
+        self.intensity_head = nn.Linear(cfg.z_dim, max(1, n_emotions)) if cfg.intensity_head else None
 
     def embed(self, mel: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Only ``z`` (``[B, z_dim]``)."""
@@ -92,6 +101,7 @@ class EmotionEncoder(nn.Module):
             emotion_logits=self.emotion_head(z),
             adv=torch.tanh(self.adv_head(z)),
             speaker_logits=self.speaker_head(grad_reverse(z, self.cfg.speaker_adversary_weight)),
+            intensity=self.intensity_head(z) if self.intensity_head is not None else None,
         )
 
     def forward(self, mel: torch.Tensor, mask: torch.Tensor) -> EmotionEncoderOutput:

@@ -37,13 +37,14 @@ logger = logging.getLogger(__name__)
 def embed_items(
     model: AcousticModel, items, emotions: list[str], batch_size: int = 16, progress: bool = True
 ):
-    """Emotion vectors of store items: ``(z [U, Dz], labels, speakers [U], adv [U, 3], adv_mask [U])``."""
+    """Emotion vectors of store items: ``(z [U, Dz], labels, speakers [U], adv [U, 3], adv_mask [U], intensity [U])``
+    (intensity NaN where unknown)."""
     from tqdm.auto import tqdm
 
     from emovox.tts.training import collate_items
 
     model.eval()
-    zs, labels, speakers, advs, masks = [], [], [], [], []
+    zs, labels, speakers, advs, masks, intensities = [], [], [], [], [], []
     items = list(items)
     for start in tqdm(range(0, len(items), batch_size), desc="embed", unit="batch", disable=not progress):
         part = items[start : start + batch_size]
@@ -53,12 +54,14 @@ def embed_items(
         speakers.append(batch.speaker)
         advs.append(batch.adv)
         masks.append(batch.adv_mask)
-    return torch.cat(zs), labels, torch.cat(speakers), torch.cat(advs), torch.cat(masks)
+        intensities.append(batch.intensity)
+    return (torch.cat(zs), labels, torch.cat(speakers), torch.cat(advs), torch.cat(masks),
+            torch.cat(intensities))  # fmt: skip
 
 
 def build_bank(model: AcousticModel, items, emotions: list[str], n_speakers: int) -> EmotionBank:
-    z, labels, speakers, adv, adv_mask = embed_items(model, items, emotions)
-    return EmotionBank.compute(z, labels, speakers, n_speakers, adv, adv_mask)
+    z, labels, speakers, adv, adv_mask, intensity = embed_items(model, items, emotions)
+    return EmotionBank.compute(z, labels, speakers, n_speakers, adv, adv_mask, intensity=intensity)
 
 
 MODEL_DIR_FILE = "model.safetensors"

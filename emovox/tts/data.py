@@ -103,6 +103,7 @@ def open_acoustic_store(
             "speaker": speakers.index(r["speaker"]),
             "emotion": r.get("emotion"),
             "adv": r.get("adv"),
+            "intensity": r.get("intensity"),
         })  # fmt: skip
         lengths.append(int(arrays["mel"].shape[1]))
     return AcousticStoreData(

@@ -28,6 +28,7 @@ class AcousticLossConfig:
     emotion_ce: float = 0.5  # emotion classification head on z
     adv_mse: float = 0.5  # arousal/dominance/valence head on z
     speaker_adversary: float = 0.1  # gradient-reversal speaker head on z
+    intensity_mse: float = 0.0  # per-emotion intensity head on z (needs model.emotion.intensity_head)
 
 
 def masked_mean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -73,6 +74,8 @@ def acoustic_losses(
     else:
         terms["emotion/adv_mse"] = out.emotion.adv.sum() * 0.0
     terms["emotion/speaker_ce"] = F.cross_entropy(out.emotion.speaker_logits, batch.speaker)
+    if cfg.intensity_mse > 0:
+        terms["emotion/intensity_mse"] = _intensity_loss(out, batch)
     total = (
         cfg.mel * terms["mel/l1"]
         + cfg.duration * terms["duration/mse"]
@@ -84,4 +87,22 @@ def acoustic_losses(
         + cfg.adv_mse * terms["emotion/adv_mse"]
         + cfg.speaker_adversary * terms["emotion/speaker_ce"]
     )
+    if cfg.intensity_mse > 0:
+        total = total + cfg.intensity_mse * terms["emotion/intensity_mse"]
     return total, terms
+
+
+def _intensity_loss(out: AcousticOutput, batch: AcousticBatch) -> torch.Tensor:
+    """Squared error of the intensity head against ``r·onehot(e)`` (summed over emotions, mean over the items with
+    a label and a known intensity; neutral's target is all zeros)."""
+    pred = out.emotion.intensity
+    if pred is None:
+        raise ValueError("loss.intensity_mse needs the intensity head: set model.emotion.intensity_head=true")
+    if batch.intensity is None:
+        return pred.sum() * 0.0
+    known = (batch.emotion >= 0) & torch.isfinite(batch.intensity)
+    if not known.any():
+        return pred.sum() * 0.0
+    target = torch.zeros_like(pred[known])
+    target.scatter_(1, batch.emotion[known].unsqueeze(1), batch.intensity[known].unsqueeze(1).to(pred.dtype))
+    return (pred[known] - target).pow(2).sum(1).mean()

@@ -106,7 +106,7 @@ def collate_items(items: list[dict[str, Any]], emotions: list[str]) -> AcousticB
     """Pad a list of store items into an :class:`AcousticBatch`.
 
     Each item: ``tokens [N]`` int, ``mel [n_mels, T]``, ``f0 [T]``, ``energy [T]``, ``speaker`` int,
-    ``emotion`` canonical name or None, ``adv`` (a, d, v) or None, ``utt_id``.
+    ``emotion`` canonical name or None, ``adv`` (a, d, v) or None, ``intensity`` (0-1) or None, ``utt_id``.
     """
     b = len(items)
     n_max = max(len(it["tokens"]) for it in items)
@@ -119,6 +119,7 @@ def collate_items(items: list[dict[str, Any]], emotions: list[str]) -> AcousticB
     adv = torch.zeros(b, 3)
     adv_mask = torch.zeros(b, dtype=torch.bool)
     emotion = torch.full((b,), -1, dtype=torch.long)
+    intensity = torch.full((b,), float("nan"))
     for i, it in enumerate(items):
         n, t = len(it["tokens"]), it["mel"].shape[1]
         tokens[i, :n] = torch.as_tensor(it["tokens"])
@@ -130,6 +131,10 @@ def collate_items(items: list[dict[str, Any]], emotions: list[str]) -> AcousticB
             adv_mask[i] = True
         if it.get("emotion") in emotions:
             emotion[i] = emotions.index(it["emotion"])
+        if it.get("intensity") is not None:
+            intensity[i] = float(it["intensity"])
+        elif it.get("emotion") == "neutral":
+            intensity[i] = 0.0  # neutral is the zero of every emotion's intensity scale
     return AcousticBatch(
         tokens=tokens,
         x_lengths=torch.tensor([len(it["tokens"]) for it in items]),
@@ -142,6 +147,7 @@ def collate_items(items: list[dict[str, Any]], emotions: list[str]) -> AcousticB
         adv=adv,
         adv_mask=adv_mask,
         utt_ids=[str(it.get("utt_id", i)) for i, it in enumerate(items)],
+        intensity=intensity,
     )
 
 

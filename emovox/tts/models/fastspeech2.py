@@ -66,6 +66,7 @@ class AcousticBatch:
     adv: torch.Tensor  # [B, 3] arousal, dominance, valence in [-1, 1]
     adv_mask: torch.Tensor  # [B] bool, True where adv is known
     utt_ids: list[str] = field(default_factory=list)
+    intensity: torch.Tensor | None = None  # [B] the manifest's intensity (0-1), NaN where unknown
 
     def to(self, device: torch.device | str) -> AcousticBatch:
         moved = {
