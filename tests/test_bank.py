@@ -5,6 +5,7 @@ import math
 import pytest
 import torch
 
+from emovox.emotion.bank import CURVE_MIN_UTTERANCES as CURVE_MIN
 from emovox.emotion.bank import EmotionBank
 from emovox.emotion.labels import adv_anchor
 
@@ -186,3 +187,30 @@ def test_no_curves_without_intensities_or_with_a_single_one():
     assert EmotionBank.compute(z, labels, spk, 1).curves is None
     one = torch.where(torch.isnan(intensity), intensity, torch.ones_like(intensity))
     assert EmotionBank.compute(z, labels, spk, 1, intensity=one).curves is None
+
+
+def test_write_bank_stores_intensity_curves_that_synthesis_follows(tmp_path):
+    from emovox.checkpoint import load_checkpoint
+    from emovox.pipelines import EmotionalTTS
+    from emovox.tts.bank import write_bank
+    from tests.tiny_voice import EMOTIONS, make_tiny_voice
+
+    path = make_tiny_voice(tmp_path / "voice.safetensors")
+    g = torch.Generator().manual_seed(0)
+    emotion = next(e for e in EMOTIONS if e != "neutral")
+    items = [
+        {"utt_id": f"u{i}", "tokens": torch.randint(1, 50, (12,), generator=g),
+         "mel": torch.randn(80, 40, generator=g) - 5.0 + (0.1 * i if i % 2 else 0.0), "f0": torch.zeros(40),
+         "energy": torch.zeros(40), "speaker": 0, "emotion": emotion if i % 2 else "neutral", "adv": None,
+         "intensity": 0.05 * i if i % 2 else None}
+        for i in range(2 * CURVE_MIN + 2)
+    ]  # fmt: skip
+    out = tmp_path / "curved.safetensors"
+    bank = write_bank(path, items, out)
+    assert bank.curve_has is not None and bank.curve_has.tolist() == [e == emotion for e in bank.emotions]
+    assert "bank.curves" in load_checkpoint(out, kind="acoustic").tensors
+    straight = bank.center + 1.7 * bank.direction(emotion)
+    assert not torch.allclose(bank.label(emotion, 1.7), straight, atol=1e-3)  # the curve is not the line
+    tts = EmotionalTTS.load(out)
+    for a in (0.5, 1.0, 1.7):
+        torch.testing.assert_close(tts.emotion_vector(f"{emotion}:{a}"), bank.label(emotion, a))

@@ -35,4 +35,10 @@ def run(args):
     )
     counts = ", ".join(f"{e} ({int(c)})" for e, c in zip(bank.emotions, bank.counts))
     print(f"emotion bank: {counts}; written to {args.output or args.checkpoint}")
+    if bank.curve_has is not None and bool(bank.curve_has.any()):
+        curved = [e for e, has in zip(bank.emotions, bank.curve_has.tolist()) if has]
+        print(f"intensity curves (knots {float(bank.curve_knots[0]):g}-{float(bank.curve_knots[-1]):g}): "
+              f"{', '.join(curved)}")  # fmt: skip
+    else:
+        print("no intensity curves: the store's items carry no intensities (labels use straight directions)")
     return 0
