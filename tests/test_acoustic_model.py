@@ -144,7 +144,7 @@ def test_intensity_head_regresses_each_emotions_intensity(toy):
     cfg = replace(TINY, emotion=replace(TINY.emotion, intensity_head=True))
     model = AcousticModel(cfg)
     items = [dict(toy.dataset[i]) for i in range(4)]
-    items[0].update(emotion="neutral", intensity=None)
+    items[0].update(emotion="neutral", intensity=0.7)  # a manifest may give neutral an intensity: still 0
     items[1].update(emotion=toy.emotions[1], intensity=0.5)
     items[2].update(emotion=toy.emotions[2], intensity=None)  # unknown intensity: not in the loss
     items[3].update(emotion=toy.emotions[3], intensity=1.0)

@@ -47,9 +47,7 @@ class EmotionBank:
     adv_high: torch.Tensor  # [3] highest
     counts: torch.Tensor  # [E] utterances per emotion
     curve_knots: torch.Tensor | None = None  # [K] intensities of the curve's knots (increasing, > 0)
-    curves: torch.Tensor | None = (
-        None  # [E, K, Dz] offset from c0 at each knot (zeros where curve_has is False)
-    )
+    curves: torch.Tensor | None = None  # [E, K, Dz] offsets from c0 at the knots (0 where not curve_has)
     curve_has: torch.Tensor | None = None  # [E] bool: the emotion has an intensity curve
 
     # --------------------------------------------------------------------------------------------- building
@@ -269,20 +267,15 @@ def _fit_curves(
     curves = torch.zeros(n_emotions, len(knots), offsets.shape[1])
     has = torch.zeros(n_emotions, dtype=torch.bool)
     for i, (a, y) in rel.items():
-        inside = knots <= float(a.max()) + CURVE_STEP / 2
-        for k, x in enumerate(knots):
-            if inside[k]:
-                curves[i, k] = _local_linear(a, y, float(x))
-        last = int(inside.nonzero().max()) if inside.any() else -1
-        if last < 0:  # all of this emotion's data lies below the first knot: a straight line through it
-            slope = (a[:, None] * y).sum(0) / a.pow(2).sum()
-            curves[i] = knots[:, None] * slope
-        else:
-            prev = curves[i, last - 1] if last > 0 else torch.zeros_like(curves[i, 0])
-            prev_x = float(knots[last - 1]) if last > 0 else 0.0
-            slope = (curves[i, last] - prev) / (float(knots[last]) - prev_x)
-            for k in range(last + 1, len(knots)):
-                curves[i, k] = curves[i, last] + (float(knots[k]) - float(knots[last])) * slope
+        # a's mean is 1, so its maximum is at least 1 and the knots up to 1 are always supported
+        supported = int((knots <= float(a.max()) + CURVE_STEP / 2).sum())
+        for k in range(supported):
+            curves[i, k] = _local_linear(a, y, float(knots[k]))
+        last = supported - 1
+        prev = curves[i, last - 1] if last > 0 else torch.zeros_like(curves[i, 0])
+        slope = (curves[i, last] - prev) / CURVE_STEP  # knots are CURVE_STEP apart, the first one from 0
+        for k in range(supported, len(knots)):
+            curves[i, k] = curves[i, last] + (k - last) * CURVE_STEP * slope
         has[i] = True
     return knots, curves, has
 

@@ -30,9 +30,7 @@ class EmotionEncoderConfig:
     z_dim: int = 64  # size of the emotion vector z
     dropout: float = 0.1
     speaker_adversary_weight: float = 1.0  # gradient-reversal strength for the speaker head
-    intensity_head: bool = (
-        False  # a linear per-emotion intensity regressor on z (trained with loss.intensity_mse)
-    )
+    intensity_head: bool = False  # a linear per-emotion intensity regressor (loss.intensity_mse)
 
 
 @dataclass

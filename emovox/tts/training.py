@@ -131,10 +131,10 @@ def collate_items(items: list[dict[str, Any]], emotions: list[str]) -> AcousticB
             adv_mask[i] = True
         if it.get("emotion") in emotions:
             emotion[i] = emotions.index(it["emotion"])
-        if it.get("intensity") is not None:
+        if it.get("emotion") == "neutral":
+            intensity[i] = 0.0  # neutral is the zero of every emotion's scale, whatever its manifest says
+        elif it.get("intensity") is not None:
             intensity[i] = float(it["intensity"])
-        elif it.get("emotion") == "neutral":
-            intensity[i] = 0.0  # neutral is the zero of every emotion's intensity scale
     return AcousticBatch(
         tokens=tokens,
         x_lengths=torch.tensor([len(it["tokens"]) for it in items]),
