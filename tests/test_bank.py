@@ -78,6 +78,31 @@ def test_adv_map_from_anchors_only_and_round_trip():
         EmotionBank.from_tensors({k: v for k, v in tensors.items() if "adv_map" not in k}, meta)
 
 
+def test_adv_fit_anchors_ignores_utterance_adv_but_keeps_its_range():
+    """A corpus whose ADV-only utterances move z along another map than its emotions do (ADV rendered by rules a
+    listener does not hear as the emotions): ``adv_fit="data"`` follows those utterances, ``"anchors"`` puts each
+    emotion's direction at its anchor and still reports the utterances' ADV range."""
+    z, labels, spk, adv, mask, m_true, c = _clusters()
+    g = torch.Generator().manual_seed(1)
+    m_rules = torch.randn(m_true.shape, generator=g)
+    extra_adv = torch.rand(400, 3, generator=g) * 2 - 1  # the ADV-only utterances span [-1, 1]
+    extra_z = c + 0.15 + extra_adv @ m_rules.T + 0.05 * torch.randn(400, z.shape[1], generator=g)
+    z_all, adv_all = torch.cat([z, extra_z]), torch.cat([adv, extra_adv])
+    labels_all, spk_all = labels + [None] * 400, torch.cat([spk, torch.zeros(400, dtype=torch.long)])
+    mask_all = torch.cat([torch.zeros(len(z), dtype=torch.bool), torch.ones(400, dtype=torch.bool)])
+    data = EmotionBank.compute(z_all, labels_all, spk_all, 2, adv_all, mask_all)
+    anchors = EmotionBank.compute(z_all, labels_all, spk_all, 2, adv_all, mask_all, adv_fit="anchors")
+    # data: mostly the utterances' map (the anchors weigh like a few utterances); anchors: the emotions' map
+    assert float((data.adv_map - m_rules).norm()) < 0.3 * float((data.adv_map - m_true).norm())
+    for e in ("happy", "sad", "angry"):
+        torch.testing.assert_close(anchors.from_adv(adv_anchor(e)), anchors.label(e), atol=0.05, rtol=0)
+        assert float((data.from_adv(adv_anchor(e)) - data.label(e)).norm()) > 0.5, e
+    assert anchors.adv_low.tolist() == data.adv_low.tolist() and float(anchors.adv_low.min()) < -0.95
+    assert anchors.adv_high.tolist() == data.adv_high.tolist() and float(anchors.adv_high.max()) > 0.95
+    with pytest.raises(ValueError, match="adv_fit must be one of data, anchors"):
+        EmotionBank.compute(z, labels, spk, 2, adv, mask, adv_fit="listeners")
+
+
 def test_write_bank_half_keeps_the_bank_and_buffers_in_float32(tmp_path):
     from emovox.checkpoint import load_checkpoint
     from emovox.tts.bank import HALF_MIN_NUMEL, load_acoustic, write_bank

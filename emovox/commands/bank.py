@@ -15,6 +15,10 @@ def add_arguments(parser):
                         help="diffusion steps synthesis uses by default (0 = FastSpeech2 mel only)")  # fmt: skip
     parser.add_argument("--noise-scale", type=float, metavar="S",
                         help="diffusion start-noise scale synthesis uses by default (1 = sampled, 0 = deterministic)")  # fmt: skip
+    parser.add_argument("--adv-fit", choices=("data", "anchors"), default="data",
+                        help="fit the ADV -> z map on the store's ADV-annotated utterances (data, the default) or on "
+                             "the emotions' literature anchors alone (anchors: for a corpus whose ADV values come "
+                             "from rendering rules, as the synthetic corpus's do)")  # fmt: skip
     parser.add_argument("--half", action="store_true",
                         help="store weight matrices as float16 (half the size; how the built-in voice ships)")  # fmt: skip
 
@@ -32,6 +36,7 @@ def run(args):
         default_speaker=args.default_speaker,
         default_steps=args.default_steps,
         noise_scale=args.noise_scale,
+        adv_fit=args.adv_fit,
     )
     counts = ", ".join(f"{e} ({int(c)})" for e, c in zip(bank.emotions, bank.counts))
     print(f"emotion bank: {counts}; written to {args.output or args.checkpoint}")

@@ -63,6 +63,7 @@ class EmotionBank:
         adv_mask: torch.Tensor | None = None,
         ridge: float = 1e-2,
         intensity: torch.Tensor | None = None,
+        adv_fit: str = "data",
     ) -> EmotionBank:
         """Fit the bank from embedded utterances.
 
@@ -74,7 +75,13 @@ class EmotionBank:
             adv: ``[U, 3]`` ADV values; adv_mask ``[U]`` True where known.
             intensity: ``[U]`` each utterance's intensity (any positive scale; NaN where unknown): gives the
                 intensity curves of the emotions that have enough of them.
+            adv_fit: what the ADV map ``M`` is fitted on: ``"data"``, the ADV-annotated utterances with the
+                emotions' anchors as a few extra points; ``"anchors"``, the canonical anchors alone (each
+                emotion's direction at its literature ADV point), for corpora whose ADV values come from
+                rendering rules rather than from listeners.
         """
+        if adv_fit not in ADV_FITS:
+            raise ValueError(f"adv_fit must be one of {', '.join(ADV_FITS)}, got {adv_fit!r}")
         z = z.float()
         dz = z.shape[1]
         names = sorted(
@@ -107,17 +114,22 @@ class EmotionBank:
                 if sel.any():
                     spk_dirs[s, i] = z[sel].mean(0) - s_center
                     spk_has[s, i] = True
-        adv_map, low, high = cls._fit_adv(z, center, names, directions, counts, adv, adv_mask, ridge)
+        adv_map, low, high = cls._fit_adv(
+            z, center, names, directions, counts, adv, adv_mask, ridge, anchors_only=adv_fit == "anchors"
+        )
         curves = _fit_curves(z - center, label_idx, intensity, e_count) if intensity is not None else None
         return cls(names, center, directions, spk_dirs, spk_has, adv_map, low, high, counts, *(curves or ()))
 
     @staticmethod
-    def _fit_adv(z, center, names, directions, counts, adv, adv_mask, ridge):
-        """Ridge fit of ``z - c0 = M·(adv - adv_neutral)`` on ADV-annotated utterances and emotion anchors."""
-        xs, ys = [], []
+    def _fit_adv(z, center, names, directions, counts, adv, adv_mask, ridge, anchors_only=False):
+        """Ridge fit of ``z - c0 = M·(adv - adv_neutral)`` on ADV-annotated utterances and emotion anchors (on the
+        anchors alone with ``anchors_only``); the ADV range spans both either way."""
+        xs, ys, seen = [], [], []
         if adv is not None and adv_mask is not None and adv_mask.any():
-            xs.append(adv[adv_mask].float())
-            ys.append(z[adv_mask] - center)
+            seen.append(adv[adv_mask].float())
+            if not anchors_only:
+                xs.append(seen[-1])
+                ys.append(z[adv_mask] - center)
         anchors = [
             (adv_anchor(n), directions[i]) for i, n in enumerate(names) if n in CANONICAL and counts[i] > 0
         ]
@@ -131,7 +143,8 @@ class EmotionBank:
         y = torch.cat(ys) if ys else torch.zeros(1, z.shape[1])
         xtx = x.T @ x + ridge * torch.eye(3)
         m = torch.linalg.solve(xtx, x.T @ y).T  # [Dz, 3]
-        return m, x.min(0).values, x.max(0).values
+        span = torch.cat([x, *seen])
+        return m, span.min(0).values, span.max(0).values
 
     # --------------------------------------------------------------------------------------------- algebra
 
@@ -236,6 +249,8 @@ class EmotionBank:
                 raise ValueError("the checkpoint's emotion bank is inconsistent (intensity curves)")
         return bank
 
+
+ADV_FITS = ("data", "anchors")  # what EmotionBank.compute fits the ADV map on
 
 CURVE_STEP = 0.25  # spacing of the intensity curves' knots
 CURVE_BANDWIDTH = 0.25  # Gaussian kernel width of the local-linear fit, in units of intensity

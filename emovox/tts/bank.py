@@ -59,9 +59,13 @@ def embed_items(
             torch.cat(intensities))  # fmt: skip
 
 
-def build_bank(model: AcousticModel, items, emotions: list[str], n_speakers: int) -> EmotionBank:
+def build_bank(
+    model: AcousticModel, items, emotions: list[str], n_speakers: int, adv_fit: str = "data"
+) -> EmotionBank:
     z, labels, speakers, adv, adv_mask, intensity = embed_items(model, items, emotions)
-    return EmotionBank.compute(z, labels, speakers, n_speakers, adv, adv_mask, intensity=intensity)
+    return EmotionBank.compute(
+        z, labels, speakers, n_speakers, adv, adv_mask, intensity=intensity, adv_fit=adv_fit
+    )
 
 
 MODEL_DIR_FILE = "model.safetensors"
@@ -132,13 +136,15 @@ def write_bank(
     default_speaker: str | None = None,
     default_steps: int | None = None,
     noise_scale: float | None = None,
+    adv_fit: str = "data",
 ) -> EmotionBank:
     """Compute the bank of checkpoint ``path`` from ``items`` and save the checkpoint with it (atomically).
 
     ``half`` stores the weight matrices as float16 (see :func:`half_weights`), as the shipped voice does;
     ``default_speaker`` names the speaker synthesis uses when none is asked for (else the first);
     ``default_steps`` the diffusion steps it uses (0 = the FastSpeech2 mel alone; else the model's ``n_steps``);
-    ``noise_scale`` the diffusion decoder's default start-noise scale (stored in its diffusion config).
+    ``noise_scale`` the diffusion decoder's default start-noise scale (stored in its diffusion config);
+    ``adv_fit`` what the ADV map is fitted on (see :meth:`EmotionBank.compute`).
     ``path`` may be a model directory (its ``model.safetensors`` is updated).
     """
     path = resolve_acoustic_path(path)
@@ -154,7 +160,7 @@ def write_bank(
             raise ValueError(f"noise scale must be between 0 and 2, got {noise_scale}")
     if default_speaker is not None and default_speaker not in speakers:
         raise ValueError(f"unknown speaker {default_speaker!r}; this model has: {', '.join(speakers)}")
-    bank = build_bank(model, items, emotions, len(speakers))
+    bank = build_bank(model, items, emotions, len(speakers), adv_fit=adv_fit)
     tensors = {k: v for k, v in ckpt.tensors.items() if not k.startswith("bank.")}
     bank_tensors, bank_meta = bank.to_tensors()
     tensors.update(bank_tensors)
