@@ -133,3 +133,30 @@ def test_sigkill_and_resume_reach_the_same_parameters(trained, tmp_path):
     b = load_checkpoint(tmp_path / "clean" / "model.safetensors").tensors
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_bank_adv_fit_anchors_from_the_command_line(trained, tmp_path):
+    """``emovox bank --adv-fit anchors`` writes a bank whose ADV map is the ridge least-squares map from the
+    emotions' anchors to their directions: its objective there is below the default fit's, which also follows
+    the utterances' ADV values (here anchor x intensity). Directions and the ADV range are the same."""
+    from emovox.emotion.labels import adv_anchor
+    from emovox.pipelines import EmotionalTTS
+
+    root, model = trained
+    out = tmp_path / "anchors.safetensors"
+    assert cli(["bank", str(model), str(root / "store"), "--adv-fit", "anchors", "-o", str(out)]) == 0
+    anchors, data = EmotionalTTS.load(out).bank, EmotionalTTS.load(model).bank
+    torch.testing.assert_close(anchors.directions, data.directions)
+    torch.testing.assert_close(anchors.adv_low, data.adv_low)
+
+    def objective(bank, ridge=1e-2):  # EmotionBank.compute's default ridge
+        miss = sum(
+            float((bank.from_adv(adv_anchor(e)) - bank.label(e)).norm() ** 2)
+            for e in ("happy", "sad", "angry")
+        )
+        return miss + ridge * float(bank.adv_map.norm() ** 2)
+
+    assert objective(anchors) < 0.99 * objective(data), (objective(anchors), objective(data))
+    assert not torch.allclose(anchors.adv_map, data.adv_map, atol=1e-3)
+    with pytest.raises(SystemExit):
+        cli(["bank", str(model), str(root / "store"), "--adv-fit", "listeners", "-o", str(out)])
