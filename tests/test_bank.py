@@ -133,6 +133,15 @@ def test_write_bank_half_keeps_the_bank_and_buffers_in_float32(tmp_path):
     assert all(p.dtype == torch.float32 for p in model.parameters())
     size = {n: (tmp_path / f"{n}.safetensors").stat().st_size for n in ("full", "half")}
     assert size["half"] < size["full"]
+
+    # a bad ADV fit is refused before the items are embedded (a generator that fails if read), and nothing is written
+    def unread():
+        raise AssertionError("the items were read")
+        yield
+
+    with pytest.raises(ValueError, match="adv_fit must be one of data, anchors"):
+        write_bank(path, unread(), tmp_path / "bad.safetensors", adv_fit="listeners")
+    assert not (tmp_path / "bad.safetensors").exists()
     meta = {n: load_checkpoint(tmp_path / f"{n}.safetensors").meta for n in ("full", "half")}
     assert "default_speaker" not in meta["full"] and meta["half"]["default_speaker"] == "bob"
     assert "default_steps" not in meta["full"] and meta["half"]["default_steps"] == 0

@@ -80,8 +80,7 @@ class EmotionBank:
                 emotion's direction at its literature ADV point), for corpora whose ADV values come from
                 rendering rules rather than from listeners.
         """
-        if adv_fit not in ADV_FITS:
-            raise ValueError(f"adv_fit must be one of {', '.join(ADV_FITS)}, got {adv_fit!r}")
+        check_adv_fit(adv_fit)
         z = z.float()
         dz = z.shape[1]
         names = sorted(
@@ -251,6 +250,12 @@ class EmotionBank:
 
 
 ADV_FITS = ("data", "anchors")  # what EmotionBank.compute fits the ADV map on
+
+
+def check_adv_fit(adv_fit: str) -> None:
+    if adv_fit not in ADV_FITS:
+        raise ValueError(f"adv_fit must be one of {', '.join(ADV_FITS)}, got {adv_fit!r}")
+
 
 CURVE_STEP = 0.25  # spacing of the intensity curves' knots
 CURVE_BANDWIDTH = 0.25  # Gaussian kernel width of the local-linear fit, in units of intensity

@@ -17,7 +17,7 @@ from emovox.checkpoint import (
     save_checkpoint,
 )
 from emovox.config import config_from_dict
-from emovox.emotion.bank import EmotionBank
+from emovox.emotion.bank import EmotionBank, check_adv_fit
 from emovox.paths import is_builtin_voice
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
 
@@ -160,6 +160,7 @@ def write_bank(
             raise ValueError(f"noise scale must be between 0 and 2, got {noise_scale}")
     if default_speaker is not None and default_speaker not in speakers:
         raise ValueError(f"unknown speaker {default_speaker!r}; this model has: {', '.join(speakers)}")
+    check_adv_fit(adv_fit)  # before the store is embedded
     bank = build_bank(model, items, emotions, len(speakers), adv_fit=adv_fit)
     tensors = {k: v for k, v in ckpt.tensors.items() if not k.startswith("bank.")}
     bank_tensors, bank_meta = bank.to_tensors()
