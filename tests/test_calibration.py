@@ -125,3 +125,17 @@ def test_a_real_corpus_is_measured_against_each_speakers_own_neutral(tmp_path):
     assert rule.params.gain_db == pytest.approx(6.0 - TRANSFER["energy_per_st"] * 3.0, abs=0.4)
     with pytest.raises(ValueError, match="not found"):
         measure_manifest(tmp_path / "missing.jsonl")
+
+
+@pytest.mark.parametrize("table", ["calibrated", "tuned", "literature"])
+def test_every_cue_keeps_moving_up_to_intensity_two(table):
+    """Intensity past 1 extrapolates each rule: no cue of a packaged rule is clamped flat before intensity 2
+    (the F0 range excepted: it is bounded together with the accent prominence, MAX_LOCAL_EXCURSION)."""
+    bounded = {"f0_range", "accent_prominence", "final_s", "tremor_hz"}
+    for emotion in ["happy", "sad", "angry", "fear", "surprise", "disgust", "calm"]:
+        at = [category_prosody(emotion, a, rules=table).as_dict() for a in (0.0, 1.0, 1.5, 2.0)]
+        for cue in set(at[0]) - bounded:
+            steps = np.diff([p[cue] for p in at])
+            if abs(steps[0]) < 1e-6:
+                continue  # the rule does not use this cue
+            assert np.all(np.sign(steps) == np.sign(steps[0])), (table, emotion, cue, [p[cue] for p in at])

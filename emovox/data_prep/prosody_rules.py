@@ -137,22 +137,25 @@ class ProsodyParams:
 
 
 LIMITS: dict[str, tuple[float, float]] = {
-    "f0_shift_st": (-7.0, 12.0),
+    "f0_shift_st": (-9.0, 17.0),
     "f0_range": (0.25, 2.5),
     "accent_prominence": (0.4, 2.0),
-    "f0_slope_st": (-6.0, 6.0),
-    "final_st": (-8.0, 9.0),
+    "f0_slope_st": (-9.0, 9.0),
+    "final_st": (-10.0, 13.0),
     "jitter": (0.0, 0.06),
     "tremor_st": (0.0, 2.0),
-    "rate": (0.6, 1.6),
-    "pause_factor": (0.4, 2.5),
-    "gain_db": (-12.0, 18.0),
-    "tilt_db_oct": (-4.0, 4.0),
-    "breathiness": (0.0, 0.8),
-    "tension": (0.0, 0.8),
-    "formant_shift": (0.9, 1.1),
+    "rate": (0.35, 1.8),
+    "pause_factor": (0.4, 3.0),
+    "gain_db": (-15.0, 27.0),
+    "tilt_db_oct": (-6.0, 6.0),
+    "breathiness": (0.0, 0.95),
+    "tension": (0.0, 0.95),
+    "formant_shift": (0.88, 1.12),
 }
-"""Safety limits applied after scaling (extrapolated intensities and extreme ADV points)."""
+"""Safety limits applied after scaling (extrapolated intensities and extreme ADV points). They are wide enough
+that every packaged rule keeps moving up to intensity 2 (strong angry in real speech is about +24 dB over the
+speaker's neutral), except the F0 range, which :data:`MAX_LOCAL_EXCURSION` bounds with the accent prominence so
+that a wide range never turns into a squeak."""
 
 MAX_LOCAL_EXCURSION = 2.5
 """Cap on ``f0_range * accent_prominence`` (accent-level excursions relative to neutral)."""
