@@ -17,7 +17,7 @@ import torch
 from emovox.audio.pitch import estimate_f0
 from emovox.data_prep.prosody_rules import LIMITS, ProsodyParams
 from emovox.evc.model import ProsodyPredictor, ProsodyPredictorConfig
-from emovox.evc.params import FIELDS, from_vector, is_identity, to_vector
+from emovox.evc.params import CONVERSION_LIMITS, FIELDS, from_vector, is_identity, to_vector
 from emovox.evc.prosody import convert_chunk, split_at_pauses
 
 pytest.importorskip("pyworld", reason="the prosody path needs pyworld (the evc / dev extra)")
@@ -50,6 +50,10 @@ def test_vector_round_trip_and_limits():
     assert not is_identity(p)
     clamped = from_vector(to_vector(ProsodyParams(gain_db=40.0, rate=3.0)))
     assert clamped.gain_db == LIMITS["gain_db"][1] < 40.0 and clamped.rate == LIMITS["rate"][1] < 3.0
+    # a conversion keeps pitch and formants nearer the recording than the corpus renderer does
+    high = from_vector(to_vector(ProsodyParams(f0_shift_st=16.0, formant_shift=1.12)))
+    assert high.f0_shift_st == CONVERSION_LIMITS["f0_shift_st"][1] < 16.0 <= LIMITS["f0_shift_st"][1]
+    assert high.formant_shift == CONVERSION_LIMITS["formant_shift"][1] < 1.12
     kept = from_vector(to_vector(p), keep_timing=True)
     assert kept.rate == 1.0 and kept.pause_factor == 1.0 and kept.f0_shift_st == 3.0
     with pytest.raises(ValueError, match="prosody vector"):
@@ -95,7 +99,7 @@ def test_training_recovers_the_rules(tmp_path):
     vc = VoiceConversion.load(tmp_path / "run" / "model.safetensors", acoustic=None)
     for e, rule in RULES.items():
         got = vc.prosody_change(f"{e}:1.5")
-        want = rule.scaled(1.5).clamped()
+        want = rule.scaled(1.5).clamped(CONVERSION_LIMITS)
         assert got.f0_shift_st == pytest.approx(want.f0_shift_st, abs=0.3), e
         assert got.gain_db == pytest.approx(want.gain_db, abs=0.5), e
         assert got.rate == pytest.approx(want.rate, rel=0.03), e

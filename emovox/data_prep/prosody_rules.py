@@ -58,6 +58,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
 from functools import cache
 from importlib import resources
@@ -121,13 +122,15 @@ class ProsodyParams:
             changes[f.name] = value**intensity if f.name in self._FACTORS else value * intensity
         return replace(self, **changes)
 
-    def clamped(self) -> ProsodyParams:
-        """The same parameters within :data:`LIMITS`, so no extrapolated rule breaks the vocoder.
+    def clamped(self, limits: Mapping[str, tuple[float, float]] | None = None) -> ProsodyParams:
+        """The same parameters within ``limits`` (default :data:`LIMITS`), so no extrapolated rule breaks the
+        vocoder.
 
         Accent-level F0 excursions are scaled by ``f0_range * accent_prominence``; that product is also capped
         (:data:`MAX_LOCAL_EXCURSION`, by lowering the prominence) so wide range and strong accents never multiply
         into a squeaky contour."""
-        out = replace(self, **{k: min(max(getattr(self, k), lo), hi) for k, (lo, hi) in LIMITS.items()})
+        bounds = LIMITS if limits is None else limits
+        out = replace(self, **{k: min(max(getattr(self, k), lo), hi) for k, (lo, hi) in bounds.items()})
         if out.f0_range * out.accent_prominence > MAX_LOCAL_EXCURSION:
             out = replace(out, accent_prominence=MAX_LOCAL_EXCURSION / out.f0_range)
         return out

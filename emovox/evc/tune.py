@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from emovox.data_prep.prosody_rules import ProsodyParams
-from emovox.evc.params import FIELDS, from_vector, to_vector
+from emovox.evc.params import CONVERSION_LIMITS, FIELDS, from_vector, to_vector
 from emovox.evc.prosody import analyse_chunk, render_chunk
 
 __all__ = ["STEP_UNITS", "RuleTuner", "TuneConfig", "TunedRule", "tuned_rules_json"]
@@ -170,7 +170,7 @@ class RuleTuner:
         if emotion not in getattr(self.recogniser, "emotions", [emotion]):
             raise ValueError(f"the recogniser does not know the emotion '{emotion}'")
         cfg = self.config
-        v0 = to_vector(start.clamped()).astype(np.float64)
+        v0 = to_vector(start.clamped(CONVERSION_LIMITS)).astype(np.float64)
 
         def objective(v: np.ndarray) -> tuple[float, float, float]:
             logp, p, acc = self.evaluate(emotion, from_vector(v))
