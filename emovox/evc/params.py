@@ -42,7 +42,7 @@ CONVERSION_LIMITS: dict[str, tuple[float, float]] = {
     "formant_shift": (0.9, 1.1),
 }
 """The renderer's limits, with pitch and formants held to an octave and 10 %: a real recording moved further stops
-sounding like its speaker and like the emotion. Measured with ``emovox eval evc`` on 48 neutral RAVDESS clips: with
+sounding like its speaker and like the emotion. Measured with ``emovox eval evc`` on 48 neutral RAVDESS clips (one conversion map for both): with
 the corpus's wider pitch limits, P(happy) fell from intensity 1.5 to 2 and its intensity ρ from 0.67 to 0.51
 (fear 0.86 to 0.84), while these limits keep loudness, tilt and voice quality growing (angry ρ 0.73 to 0.79)."""
 
