@@ -38,6 +38,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "emovox.commands.tune_rules",
         "tune the emotion rules against a recogniser of real emotional speech",
     ),
+    "calibrate-adv": (
+        "emovox.commands.calibrate_adv",
+        "re-fit a voice's ADV axes to what a recogniser of real speech perceives",
+    ),
     "phonemize": ("emovox.commands.phonemize", "show normalised text, IPA phonemes and token ids of a text"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
     "eval": ("emovox.commands.eval", "evaluation reports: a model's emotion control, a corpus's prosody"),

@@ -27,6 +27,7 @@ __all__ = [
     "half_weights",
     "load_acoustic",
     "resolve_acoustic_path",
+    "write_adv_map",
     "write_bank",
 ]
 
@@ -113,6 +114,15 @@ def load_acoustic(path: str | os.PathLike):
     return model, ckpt
 
 
+_WRITTEN_BY_SAVE = ("format", "format_version", "kind", "sha256", "created", "emovox_version", "torch_version",
+                    "git_hash")  # fmt: skip
+
+
+def _carried_meta(meta: dict) -> dict:
+    """A checkpoint's metadata without what :func:`save_checkpoint` writes anew."""
+    return {k: v for k, v in meta.items() if k not in _WRITTEN_BY_SAVE}
+
+
 HALF_MIN_NUMEL = 4096  # smaller tensors (biases, norms, statistics buffers) stay float32 in a --half file
 
 
@@ -167,8 +177,7 @@ def write_bank(
     tensors.update(bank_tensors)
     if half:
         tensors = half_weights(tensors)
-    keep = {k: v for k, v in ckpt.meta.items() if k not in ("format", "format_version", "kind", "sha256", "created",
-                                                             "emovox_version", "torch_version", "git_hash")}  # fmt: skip
+    keep = _carried_meta(ckpt.meta)
     keep["bank"] = bank_meta
     if default_speaker is not None:
         keep["default_speaker"] = default_speaker
@@ -179,3 +188,24 @@ def write_bank(
     save_checkpoint(Path(out or path), tensors, keep, kind="acoustic")
     logger.info("bank with %d emotions written to %s", len(bank.emotions), out or path)
     return bank
+
+
+def write_adv_map(
+    path: str | os.PathLike, adv_map: torch.Tensor, out: str | os.PathLike, provenance: dict
+) -> None:
+    """Save checkpoint ``path`` to ``out`` (atomically) with its bank's ADV map replaced by ``adv_map`` and
+    ``provenance`` (how the map was made, JSON) recorded in the bank's metadata as ``adv_calibration``."""
+    path = resolve_acoustic_path(path)
+    ckpt = load_checkpoint(path, kind="acoustic")
+    old = ckpt.tensors.get("bank.adv_map")
+    if old is None or "bank" not in ckpt.meta:
+        raise ValueError(f"{path} has no emotion bank; run `emovox bank` on it first")
+    if tuple(adv_map.shape) != tuple(old.shape) or not bool(torch.isfinite(adv_map).all()):
+        raise ValueError(
+            f"the new ADV map must be finite and shaped {tuple(old.shape)}, got {tuple(adv_map.shape)}"
+        )
+    tensors = dict(ckpt.tensors)
+    tensors["bank.adv_map"] = adv_map.detach().to(old.dtype).cpu()
+    keep = _carried_meta(ckpt.meta)
+    keep["bank"] = {**keep["bank"], "adv_calibration": provenance}
+    save_checkpoint(Path(out), tensors, keep, kind="acoustic")

@@ -1,0 +1,209 @@
+"""Perceptual ADV axes: re-fit a voice's ADV map so that an axis moves what listeners hear on that axis.
+
+The bank's ADV map (:meth:`emovox.emotion.bank.EmotionBank.from_adv`) is fitted on *requested* coordinates: each
+emotion's direction sits at its literature anchor (happy at valence +0.81, sad at −0.63, …) and the corpus's ADV
+renderings at theirs. Whether a move along its valence column *sounds* more positive is not part of that fit.
+On the default voice it mostly did not: sweeping valence from −1 to 1 lowered loudness, tilt and perceived
+arousal (the column points from the loud negative emotions towards calm), and a recogniser of real speech heard
+the valence change with r 0.47.
+
+This module measures instead of assuming:
+
+1. it renders a probe set with the voice (every emotion at 0.5, 1 and 1.5, the six ADV axis ends and four VA
+   corners, on a few sentences and speakers) and has a recogniser of real emotional speech rate each clip's
+   (arousal, dominance, valence), relative to the neutral rendering of the same sentence and speaker;
+2. it fits the sensitivity ``J`` (``[3, Dz]``, ridge regression) of the perceived ADV to the emotion vector ``z``;
+3. the new column of each calibrated axis ``k`` is the smallest move in ``z`` that changes perceived ``k`` and
+   leaves the other two perceived axes where they are, ``Jᵀ(JJᵀ)⁻¹e_k``, scaled to ``scale`` times the length of
+   the column it replaces (the size of a step along the axis stays comparable; ``scale`` > 1 lets the ends of the
+   axis reach further).
+
+The recogniser that rates the probe set is the judge the voice is then evaluated with, unless another is used:
+state it next to any number measured after a calibration (``emovox eval model`` on held-out sentences still
+shows how far the calibration carries). The arousal axis is usually left as fitted: it already moves F0,
+loudness and perceived arousal together.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from emovox.emotion.labels import ADV_AXES
+
+__all__ = [
+    "PROBE_SENTENCES",
+    "AdvCalibration",
+    "calibrate_adv",
+    "fit_sensitivity",
+    "perceptual_columns",
+    "probe_specs",
+]
+
+logger = logging.getLogger(__name__)
+
+PROBE_SENTENCES = (
+    "We walked along the river until the sun went down.",
+    "The old clock in the hall struck nine.",
+    "Please put the books back on the shelf.",
+)
+"""Probe sentences (ordinary statements, none from a corpus's test split)."""
+
+REFERENCE_EMOTIONS = ("happy", "sad", "angry", "fear", "surprise", "disgust", "calm")
+
+
+def probe_specs(emotions: Sequence[str]) -> list[str]:
+    """The probe set's emotion specs: neutral first, every other emotion at 0.5/1/1.5, the ADV axis ends, VA corners."""
+    specs = ["neutral"] + [f"{e}:{a:g}" for e in emotions if e != "neutral" for a in (0.5, 1.0, 1.5)]
+    specs += [
+        f"adv:{a:g},{d:g},{v:g}"
+        for a, d, v in ((1, 0, 0), (-1, 0, 0), (0, 1, 0), (0, -1, 0), (0, 0, 1), (0, 0, -1))
+    ]
+    specs += [f"adv:{a:g},0,{v:g}" for a in (-0.5, 0.5) for v in (-0.7, 0.7)]
+    return specs
+
+
+def fit_sensitivity(z: np.ndarray, perceived: np.ndarray, ridge: float = 1.0) -> np.ndarray:
+    """``J`` ``[3, Dz]`` with ``perceived ≈ z @ Jᵀ`` (ridge least squares; both are offsets from a reference point,
+    so there is no intercept)."""
+    z = np.asarray(z, dtype=np.float64)
+    perceived = np.asarray(perceived, dtype=np.float64)
+    if z.ndim != 2 or perceived.shape != (z.shape[0], 3):
+        raise ValueError(f"need z [N, Dz] and perceived [N, 3], got {z.shape} and {perceived.shape}")
+    if ridge < 0 or not np.isfinite(ridge):
+        raise ValueError(f"ridge must be a finite number >= 0, got {ridge}")
+    gram = z.T @ z + ridge * np.eye(z.shape[1])
+    return np.linalg.solve(gram, z.T @ perceived).T
+
+
+def perceptual_columns(
+    sensitivity: np.ndarray, adv_map: torch.Tensor, axes: Sequence[str], scale: float = 1.5
+) -> torch.Tensor:
+    """``adv_map`` (``[Dz, 3]``) with the columns of ``axes`` replaced by the minimum-norm moves that change only that
+    perceived axis (see the module docs), each ``scale`` times as long as the column it replaces."""
+    unknown = [a for a in axes if a not in ADV_AXES]
+    if unknown or not axes:
+        raise ValueError(f"axes must be among {', '.join(ADV_AXES)}, got {list(axes)}")
+    if not (np.isfinite(scale) and 0 < scale <= 10):
+        raise ValueError(f"scale must be in (0, 10], got {scale}")
+    j = np.asarray(sensitivity, dtype=np.float64)
+    jjt = j @ j.T
+    if np.linalg.cond(jjt) > 1e10:
+        raise ValueError(
+            "the recogniser's ratings do not separate the three axes on this voice (singular sensitivity); "
+            "use more probe sentences or speakers"
+        )
+    out = adv_map.detach().clone()
+    for name in axes:
+        k = ADV_AXES.index(name)
+        target = np.zeros(3)
+        target[k] = 1.0
+        col = j.T @ np.linalg.solve(jjt, target)
+        length = float(adv_map[:, k].norm())
+        if length == 0.0:
+            raise ValueError(f"the ADV map's {name} column is zero: nothing to calibrate against")
+        out[:, k] = torch.as_tensor(col / np.linalg.norm(col) * length * scale, dtype=out.dtype)
+    return out
+
+
+@dataclass
+class AdvCalibration:
+    """The calibrated ADV map and how it was made."""
+
+    adv_map: torch.Tensor
+    axes: tuple[str, ...]
+    scale: float
+    fit_r: tuple[float, float, float]  # Pearson r of J's prediction vs the ratings, per axis (in-sample)
+    clips: int
+    recogniser: str
+
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "axes": list(self.axes),
+            "scale": self.scale,
+            "fit_r": [round(r, 4) for r in self.fit_r],
+            "clips": self.clips,
+            "recogniser": self.recogniser,
+        }
+
+
+def calibrate_adv(
+    tts: Any,
+    recogniser: Any,
+    *,
+    axes: Sequence[str] = ("valence",),
+    scale: float = 1.5,
+    sentences: Sequence[str] = PROBE_SENTENCES,
+    speakers: Sequence[str] | None = None,
+    ridge: float = 1.0,
+    recogniser_name: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> AdvCalibration:
+    """Calibrate ``tts``'s (:class:`emovox.pipelines.EmotionalTTS`) ADV map against ``recogniser`` (an
+    :class:`emovox.ser.infer.EmotionRecognizer`, speaker-normalised or not). ``speakers``: the voice's speakers
+    to probe with (default: up to three, the default speaker first). ``progress(done, total)`` after each
+    rendering. The voice is not changed; write the result with :func:`emovox.tts.bank.write_adv_map`."""
+    if tts.bank is None:
+        raise ValueError("this model has no emotion bank; run `emovox bank` on it first")
+    if len(sentences) < 2 or any(not str(s).strip() for s in sentences):
+        raise ValueError("need at least two non-empty probe sentences")
+    names = list(tts.speakers)
+    if speakers is None:
+        first = names[tts.speaker_index(None)]
+        speakers = [first, *[s for s in names if s != first][:2]]
+    else:
+        unknown = [s for s in speakers if s not in names]
+        if unknown:
+            raise ValueError(
+                f"unknown speaker(s) {', '.join(map(str, unknown))}; this model has: {', '.join(names)}"
+            )
+    specs = probe_specs(tts.emotions)
+    reference_specs = [e for e in REFERENCE_EMOTIONS if e in tts.emotions]
+    normalised = bool(getattr(recogniser, "speaker_normalised", False))
+    total = len(speakers) * (
+        len(sentences) * len(specs) + (2 + 2 * len(reference_specs) if normalised else 0)
+    )
+    done = 0
+
+    def render(text: str, spec: str, speaker: str) -> np.ndarray:
+        nonlocal done
+        audio, _ = tts.synthesize(text, emotion=spec, speaker=speaker, seed=0)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+        return audio
+
+    rate = tts.sample_rate
+    z_rows, rated = [], []
+    for speaker in speakers:
+        if normalised:  # the speaker's statistics, from the voice saying the sentences in every emotion
+            refs = [render(t, "neutral", speaker) for t in sentences[:2]]
+            for e in reference_specs:
+                refs += [render(sentences[0], f"{e}:1", speaker), render(sentences[1], f"{e}:2", speaker)]
+            recogniser.add_reference(speaker, refs, rate)
+        spk = tts.speaker_index(speaker)
+        for text in sentences:
+            clips = [render(text, spec, speaker) for spec in specs]
+            results = recogniser.predict_batch(clips, rate, speakers=[speaker] * len(clips))
+            adv = np.array([r.adv for r in results], dtype=np.float64)
+            rated.append(adv - adv[0])  # relative to the neutral rendering of this sentence and speaker
+            centre = tts.bank.center
+            z_rows += [(tts.emotion_vector(spec, speaker=spk).reshape(-1) - centre).numpy() for spec in specs]
+    z = np.asarray(z_rows, dtype=np.float64)
+    perceived = np.concatenate(rated)
+    j = fit_sensitivity(z, perceived, ridge)
+    predicted = z @ j.T
+    fit_r = tuple(
+        float(np.corrcoef(predicted[:, k], perceived[:, k])[0, 1])
+        if perceived[:, k].std() > 0
+        else float("nan")
+        for k in range(3)
+    )
+    logger.info("perceived ADV fit r: %s", ", ".join(f"{a} {r:.2f}" for a, r in zip(ADV_AXES, fit_r)))
+    adv_map = perceptual_columns(j, tts.bank.adv_map, axes, scale)
+    return AdvCalibration(adv_map, tuple(axes), float(scale), fit_r, int(z.shape[0]), recogniser_name)

@@ -1,0 +1,75 @@
+"""Re-fit a voice's ADV map so that an axis (valence by default) moves what a recogniser of real emotional speech
+perceives on that axis, and leaves the other perceived axes where they are.
+
+The voice renders a probe set (every emotion at 0.5/1/1.5, the ADV axis ends and VA corners, on a few sentences and
+speakers); the recogniser rates each clip's arousal, dominance and valence against the neutral rendering; the new
+column of each calibrated axis is the smallest move of the emotion vector that changes that perceived axis alone,
+SCALE times as long as the column it replaces. Judge the result on held-out sentences (`emovox eval model`),
+and name the recogniser: if it is also the judge, the number is measured in the calibration's own terms.
+
+example:
+  emovox calibrate-adv exp/voice.safetensors --ser ser/real/model.safetensors -o exp/voice_cal.safetensors
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model", help="acoustic model checkpoint with an emotion bank, or 'default'")
+    parser.add_argument(
+        "--ser", required=True, metavar="CKPT", help="speech-emotion recogniser of real speech"
+    )
+    parser.add_argument("-o", "--output", required=True, help="write the calibrated checkpoint here")
+    parser.add_argument("--axes", nargs="+", default=["valence"], choices=("arousal", "dominance", "valence"),
+                        help="axes to calibrate (default: valence)")  # fmt: skip
+    parser.add_argument("--scale", type=float, default=1.5,
+                        help="length of each new column relative to the one it replaces (default 1.5)")  # fmt: skip
+    parser.add_argument("--speakers", nargs="+", metavar="NAME",
+                        help="the voice's speakers to probe with (default: the default speaker and two others)")  # fmt: skip
+    parser.add_argument("--sentences", metavar="FILE",
+                        help="probe sentences, one per line (default: three built-in statements)")  # fmt: skip
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args) -> int:
+    from tqdm import tqdm
+
+    from emovox.adv_calibration import PROBE_SENTENCES, calibrate_adv
+    from emovox.paths import default_voice_path
+    from emovox.pipelines import EmotionalTTS
+    from emovox.ser.infer import EmotionRecognizer
+    from emovox.tts.bank import write_adv_map
+
+    out = Path(args.output)
+    if out.suffix.lower() != ".safetensors":
+        raise ValueError(f"--output must name a .safetensors file, not {out}")
+    if out.is_dir():
+        raise IsADirectoryError(f"--output {out} is a folder; name a .safetensors file")
+    if not Path(args.ser).is_file():
+        raise FileNotFoundError(
+            f"recogniser checkpoint not found: {args.ser} (fit one with `emovox ser fit`)"
+        )
+    sentences = PROBE_SENTENCES
+    if args.sentences:
+        lines = Path(args.sentences).read_text(encoding="utf-8").splitlines()
+        sentences = tuple(line.strip() for line in lines if line.strip())
+    model = default_voice_path() if args.model == "default" else Path(args.model)
+    tts = EmotionalTTS.load(model)
+    ser = EmotionRecognizer.load(args.ser)
+    with tqdm(desc="probe renderings", unit="clip", disable=args.no_progress) as bar:
+
+        def report(done: int, total: int) -> None:
+            bar.total = total
+            bar.update(done - bar.n)
+
+        cal = calibrate_adv(
+            tts, ser, axes=args.axes, scale=args.scale, sentences=sentences, speakers=args.speakers,
+            recogniser_name=Path(args.ser).name, progress=report,
+        )  # fmt: skip
+    write_adv_map(model, cal.adv_map, out, cal.to_meta())
+    fit = ", ".join(f"{a} r {r:.2f}" for a, r in zip(("arousal", "dominance", "valence"), cal.fit_r))
+    print(f"{cal.clips} probe clips; perceived ADV predicted from z with {fit}")
+    print(f"calibrated {', '.join(cal.axes)} (x{cal.scale:g}); written to {out}")
+    return 0
