@@ -239,6 +239,8 @@ def test_cli_eval_model_with_fakes(tmp_path, monkeypatch, capsys):
     assert "not a feature store" in capsys.readouterr().err
     assert main([*argv[:6], str(tmp_path / "missing.safetensors"), *argv[7:]]) == 1
     assert "emovox train ser" in capsys.readouterr().err
+    assert main([*argv, "--speaker-reference", str(tmp_path / "none.jsonl")]) == 1
+    assert "--speaker-reference: manifest" in capsys.readouterr().err
 
 
 @pytest.mark.slow

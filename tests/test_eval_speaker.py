@@ -76,3 +76,61 @@ def test_missing_resemblyzer_is_a_clear_import_error(monkeypatch):
     assert "resemblyzer" in reason and "pip install resemblyzer" in reason
     with pytest.raises(ImportError, match="pip install resemblyzer"):
         speaker.SpeakerEncoder()
+
+
+class _CodedEncoder:
+    """Embeds a clip as the vector its file was written for (the clip's sample count names it)."""
+
+    def __init__(self, vectors):
+        self.vectors = vectors
+
+    def embed(self, audio, sample_rate):
+        return np.asarray(self.vectors[audio.size], dtype=np.float64)
+
+
+def _recordings(tmp_path, takes):
+    """Write one short WAV per take (its length is its code) and return manifest rows and the code table."""
+    import soundfile as sf
+
+    rows, vectors = [], {}
+    for i, (speaker, text, emotion, intensity, vector) in enumerate(takes):
+        n = 1600 + 16 * i
+        path = tmp_path / f"take{i}.wav"
+        sf.write(path, np.full(n, 0.01, np.float32), 16000)
+        vectors[n] = vector
+        rows.append({"audio": str(path), "speaker": speaker, "text": text, "emotion": emotion,
+                     "intensity": intensity})  # fmt: skip
+    return rows, vectors
+
+
+def test_recorded_speaker_reference_compares_acted_emotion_with_other_people(tmp_path):
+    from emovox.eval.speaker import recorded_speaker_reference
+
+    a, b = [1.0, 0.0, 0.0], [0.8, 0.6, 0.0]  # two people, cosine 0.8
+    a_moved = [0.9, 0.0, float(np.sqrt(1 - 0.81))]  # A in anger: cosine 0.9 to A's neutral
+    takes = [("A", t, "neutral", None, a) for t in ("one", "two")]
+    takes += [("B", t, "neutral", None, b) for t in ("one", "two")]
+    takes += [("A", "one", "angry", 1.0, a_moved), ("A", "two", "angry", 0.5, a),
+              ("B", "one", "angry", 1.0, b), ("B", "two", "sad", 1.0, b)]  # fmt: skip
+    rows, vectors = _recordings(tmp_path, takes)
+    ref = recorded_speaker_reference(rows, encoder=_CodedEncoder(vectors))
+    assert ref["speakers"] == 2 and ref["clips"] == len(takes)
+    assert ref["different"]["max"] == pytest.approx(0.8) and ref["different"]["max_pair"] == "A / B"
+    strong = ref["same_speaker"]["1"]  # cells: A angry 0.9, B angry 1.0, B sad 1.0
+    assert strong["cells"] == 3 and strong["lowest"] == pytest.approx(0.9)
+    assert strong["mean"] == pytest.approx((0.9 + 1.0 + 1.0) / 3) and strong["above_different_max"] == 1.0
+    assert ref["same_speaker"]["0.5"]["lowest"] == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="at least two speakers"):
+        recorded_speaker_reference(rows[:2] + rows[4:5], encoder=_CodedEncoder(vectors))
+
+
+def test_the_report_shows_the_recorded_people_beside_the_voice():
+    from emovox.eval.report import _md_recorded_people
+
+    ref = {"manifest": "manifest.jsonl", "speakers": 12, "clips": 720,
+           "different": {"mean": 0.56, "max": 0.79, "max_pair": "03 / 07", "pairs": 66},
+           "same_speaker": {"0.5": {"cells": 84, "mean": 0.76, "lowest": 0.63, "above_different_max": 0.33}}}  # fmt: skip
+    text = "\n".join(_md_recorded_people(ref))
+    assert "12 speakers, 720 clips" in text and "max 0.79 (03 / 07)" in text
+    assert "| 0.5 | 84 | 0.76 | 0.63 | 0.33 |" in text
+    assert _md_recorded_people(None) == []

@@ -44,6 +44,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--same-person", action="append", default=[], metavar="A,B",
                         help="speakers that are one recorded person (e.g. slt_hts,flite_slt): their pair is not "
                              "counted as two different speakers in the speaker-similarity check; repeatable")  # fmt: skip
+    parser.add_argument("--speaker-reference", metavar="MANIFEST",
+                        help="manifest of an acted corpus of real people (emovox prep): the speaker check is also "
+                             "run on it, so the report shows how far acted emotion moves a real voice")  # fmt: skip
     parser.add_argument("--steps", type=int, default=None,
                         help="diffusion sampling steps (default: the model's; 0 = FastSpeech2 mel only)")  # fmt: skip
 
@@ -66,6 +69,10 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise ValueError(f"--sentences must be at least 1, got {args.sentences}")
     if args.steps is not None and not 0 <= args.steps <= 1000:
         raise ValueError(f"--steps must be between 0 and 1000, got {args.steps}")
+    if args.speaker_reference and not Path(args.speaker_reference).is_file():
+        raise ValueError(
+            f"--speaker-reference: manifest {args.speaker_reference} not found (run `emovox prep`)"
+        )
 
 
 class _FixedSteps:
@@ -117,6 +124,13 @@ def run(args: argparse.Namespace) -> int:
     plan = replace(plan, same_person=groups)
     result = evaluate(tts, args.corpus, ser, sentences=args.sentences, seed=args.seed, plan=plan,
                       asr=args.asr, progress=sys.stderr.isatty(), others=others)  # fmt: skip
+    if args.speaker_reference and (result.get("speaker") or {}).get("available"):
+        from emovox.data_prep.manifest import read_manifest
+        from emovox.eval.speaker import recorded_speaker_reference
+
+        records = [u.to_dict() for u in read_manifest(args.speaker_reference)]
+        reference = recorded_speaker_reference(records)
+        result["speaker"]["recorded_people"] = {**reference, "manifest": Path(args.speaker_reference).name}
     paths = write_report(result, args.out)
     for t in result["targets"].values():
         value = "n/a" if t["value"] is None or not math.isfinite(t["value"]) else f"{t['value']:.3f}"

@@ -1277,7 +1277,28 @@ def _md_speaker(res, plots) -> list[str]:
         f"pairs. Lowest same-speaker cell: {_f(low['value'])} ({low['speaker']}, {low['emotion']}:"
         f"{low['intensity']}); fraction of cells above the different-speaker max: {_f(sp['above_different_max'])}.",
         *_md_same_person(sp.get("same_person_pairs") or {}),
+        *_md_recorded_people(sp.get("recorded_people")),
     ]  # fmt: skip
+
+
+def _md_recorded_people(ref: dict | None) -> list[str]:
+    """The same check on recordings of real people (``emovox eval model --speaker-reference``)."""
+    if not ref:
+        return []
+    diff = ref["different"]
+    rows = [[level, v["cells"], v["mean"], v["lowest"], v["above_different_max"]]
+            for level, v in ref["same_speaker"].items()]  # fmt: skip
+    return [
+        "",
+        f"The same check on recordings of people ({ref['manifest']}: {ref['speakers']} speakers, {ref['clips']} "
+        f"clips; each cell one speaker's emotion at one of the corpus's intensities against the same speaker's "
+        f"neutral takes of the same text). Different people: mean {_f(diff['mean'])}, max {_f(diff['max'])} "
+        f"({diff['max_pair']}) over {diff['pairs']} pairs.",
+        "",
+        *_table(
+            ["corpus intensity", "cells", "mean", "lowest", "share above the different-people max"], rows
+        ),
+    ]
 
 
 def _md_same_person(pairs: dict[str, float]) -> list[str]:

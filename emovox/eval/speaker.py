@@ -27,6 +27,7 @@ __all__ = [
     "SpeakerEncoder",
     "cosine_similarity",
     "load_speaker_encoder",
+    "recorded_speaker_reference",
     "speaker_similarity",
     "unavailable_reason",
 ]
@@ -127,3 +128,73 @@ def speaker_similarity(
     """
     encoder = encoder or load_speaker_encoder()
     return float(cosine_similarity(encoder.embed(a, sample_rate), encoder.embed(b, sample_rate)))
+
+
+def recorded_speaker_reference(records: Sequence[dict], encoder: SpeakerEncoder | None = None) -> dict:
+    """The speaker check of the evaluation report, done on recordings of people: how far does acted emotion move
+    a real speaker's voice, next to how alike two different real speakers are?
+
+    ``records``: manifest rows (``audio``, ``speaker``, ``text``, ``emotion``, ``intensity``) of an acted corpus in
+    which each speaker says the same texts neutrally and in other emotions (RAVDESS, CREMA-D, ESD). Each cell is
+    one speaker's emotion at one intensity: the mean similarity of its takes to the mean embedding of the same
+    speaker's neutral takes of the same text. Each pair of speakers: the similarity of their mean neutral
+    embeddings of the same text, averaged over texts. Returns the cells' mean and lowest per intensity, the share
+    of cells above the most similar pair, and the pairs' mean and max."""
+    from emovox.audio.io import load_audio
+
+    encoder = encoder or load_speaker_encoder()
+    rows = [r for r in records if r.get("emotion") and r.get("speaker") is not None and r.get("text")]
+    emb = {r["audio"]: encoder.embed(load_audio(r["audio"], SPEAKER_RATE)[0], SPEAKER_RATE) for r in rows}
+    neutral: dict[tuple[str, str], np.ndarray] = {}
+    for (spk, text), group in _group(rows, lambda r: (str(r["speaker"]), r["text"]), "neutral").items():
+        neutral[spk, text] = np.mean([emb[r["audio"]] for r in group], axis=0)
+    cells: dict[tuple[str, str, str], list[float]] = {}
+    for r in rows:
+        key = (str(r["speaker"]), r["text"])
+        if r["emotion"] == "neutral" or key not in neutral:
+            continue
+        level = "unmarked" if r.get("intensity") is None else f"{float(r['intensity']):g}"
+        cells.setdefault((key[0], r["emotion"], level), []).append(
+            float(cosine_similarity(emb[r["audio"]], neutral[key]))
+        )
+    speakers = sorted({spk for spk, _ in neutral})
+    pairs = {}
+    for i, a in enumerate(speakers):
+        for b in speakers[i + 1 :]:
+            shared = [t for (s, t) in neutral if s == a and (b, t) in neutral]
+            if shared:
+                pairs[f"{a} / {b}"] = float(
+                    np.mean([cosine_similarity(neutral[a, t], neutral[b, t]) for t in shared])
+                )
+    if not cells or not pairs:
+        raise ValueError(
+            "the recordings need at least two speakers who say the same text neutrally and in another emotion"
+        )
+    highest = max(pairs.values())
+    by_level: dict[str, list[float]] = {}
+    for (_, _, level), values in cells.items():
+        by_level.setdefault(level, []).append(float(np.mean(values)))
+    different = {
+        "mean": float(np.mean(list(pairs.values()))),
+        "max": highest,
+        "max_pair": max(pairs, key=pairs.get),
+        "pairs": len(pairs),
+    }
+    same = {
+        level: {
+            "cells": len(v),
+            "mean": float(np.mean(v)),
+            "lowest": float(np.min(v)),
+            "above_different_max": float(np.mean(np.asarray(v) > highest)),
+        }
+        for level, v in sorted(by_level.items())
+    }
+    return {"speakers": len(speakers), "clips": len(rows), "different": different, "same_speaker": same}
+
+
+def _group(rows: Sequence[dict], key, emotion: str) -> dict:
+    out: dict = {}
+    for r in rows:
+        if r["emotion"] == emotion:
+            out.setdefault(key(r), []).append(r)
+    return out
