@@ -9,7 +9,15 @@ import numpy as np
 import pytest
 import torch
 
-from emovox.adv_calibration import calibrate_adv, fit_sensitivity, perceptual_columns, probe_specs
+from emovox.adv_calibration import (
+    SWEEP,
+    AdvCalibration,
+    calibrate_adv,
+    fit_sensitivity,
+    perceptual_columns,
+    probe_specs,
+    sweep_r,
+)
 from emovox.cli import main as cli
 from emovox.emotion.spec import parse_emotion_spec
 from tests.evc_fakes import EMOTIONS, Z, tiny_bank
@@ -110,6 +118,11 @@ def test_calibrate_adv_measures_the_voice_and_replaces_the_valence_column():
     assert set(rater.references) == {"alice", "bob"}  # every probed speaker got its reference set first
     assert seen[-1][0] == seen[-1][1] and [d for d, _ in seen] == list(range(1, len(seen) + 1))
     assert cal.clips == 2 * 2 * len(probe_specs(EMOTIONS))
+    # A linear rater follows every column that moves valence the right way perfectly.
+    assert set(cal.held_out_r) == {"fitted", "x0.75", "x1", "x1.5"}
+    assert all(r == pytest.approx(1.0) for k, r in cal.held_out_r.items() if k != "fitted")
+    assert cal.scale == 0.75  # ties go to the first candidate
+    assert cal.held_out_r["fitted"] == pytest.approx(-1.0) and cal.improved  # the old column ran backwards
     assert min(cal.fit_r) > 0.999  # the rater is exactly linear in z
     moved = J_TRUE @ cal.adv_map[:, 2].numpy().astype(np.float64)
     assert moved[2] > 0 and np.abs(moved[:2]).max() < 1e-3 * moved[2]
@@ -119,6 +132,51 @@ def test_calibrate_adv_measures_the_voice_and_replaces_the_valence_column():
         calibrate_adv(tts, rater, speakers=["carol"])
     with pytest.raises(ValueError, match="at least two non-empty probe sentences"):
         calibrate_adv(tts, rater, sentences=["Only one."])
+    with pytest.raises(ValueError, match="scales must be"):
+        calibrate_adv(tts, rater, scales=[0.0])
+    with pytest.raises(ValueError, match="held-out sentence"):
+        calibrate_adv(tts, rater, held_out_sentences=[" "])
+
+
+def test_sweep_r_centres_each_sentence_and_speaker():
+    # Two groups at different perceived levels: pooled they would blur, centred they follow exactly.
+    requested = [-1, 0, 1, -1, 0, 1]
+    perceived = [0.0, 0.1, 0.2, 5.0, 5.1, 5.2]
+    assert sweep_r(requested, perceived, ["a"] * 3 + ["b"] * 3) == pytest.approx(1.0)
+    assert sweep_r(requested, perceived, ["a"] * 6) < 0.5
+    assert np.isnan(sweep_r(requested, [1.0] * 6, ["a"] * 6))
+    with pytest.raises(ValueError, match="one length"):
+        sweep_r([0, 1], [0.0], ["a", "a"])
+
+
+class _FoldingRater(_CodeRater):
+    """Linear near the probe points, but hears valence backwards once z is further out than ``radius``: the voice
+    leaving what it learned far along a long new column."""
+
+    def __init__(self, radius):
+        super().__init__()
+        self.radius = radius
+
+    def predict_batch(self, clips, rate, speakers):
+        out = super().predict_batch(clips, rate, speakers)
+        for c, r in zip(clips, out):
+            if np.linalg.norm(c[:Z]) > self.radius:
+                r.adv = (r.adv[0], r.adv[1], -r.adv[2])
+        return out
+
+
+def test_the_held_out_sweep_rejects_a_column_that_overshoots():
+    tts = _CodeTTS()
+    old = float(tts.bank.adv_map[:, 2].norm())
+    cal = calibrate_adv(
+        tts, _FoldingRater(radius=1.5 * old), sentences=["One two three.", "Four five six."], ridge=1e-4,
+        scales=(3.0, 1.0), held_out_sentences=["Seven eight."],
+    )  # fmt: skip
+    # x3 reaches past the radius at |v| = 1 (3x the old length) but not at 0.5 (1.5x): the ends fold back.
+    assert cal.held_out_r["x3"] < 0.9 and cal.held_out_r["x1"] == pytest.approx(1.0)
+    assert cal.scale == 1.0
+    assert float(cal.adv_map[:, 2].norm()) == pytest.approx(old, rel=1e-5)
+    assert len(SWEEP) == 5 and 0.0 in SWEEP
 
 
 class _LengthRater:
@@ -151,7 +209,10 @@ def test_calibrate_adv_command_writes_a_voice_that_loads(tmp_path, monkeypatch):
     monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater()))
     monkeypatch.setattr(EmotionalTTS, "load", classmethod(lambda cls, path=None, **kw: tts))
     out = tmp_path / "calibrated.safetensors"
-    assert cli(["calibrate-adv", str(source), "--ser", str(ser), "-o", str(out), "--no-progress"]) == 0
+    assert (
+        cli(["calibrate-adv", str(source), "--ser", str(ser), "-o", str(out), "--no-progress", "--force"])
+        == 0
+    )
     before = load_checkpoint(source, kind="acoustic")
     after = load_checkpoint(out, kind="acoustic")
     torch.testing.assert_close(after.tensors["bank.adv_map"][:, :2], before.tensors["bank.adv_map"][:, :2])
@@ -169,3 +230,26 @@ def test_calibrate_adv_command_refuses_bad_paths(tmp_path, capsys):
     assert "recogniser checkpoint not found" in capsys.readouterr().err
     assert cli(["calibrate-adv", "default", "--ser", "x", "-o", str(tmp_path / "x.wav")]) != 0
     assert "must name a .safetensors file" in capsys.readouterr().err
+
+
+def test_calibrate_adv_command_writes_nothing_when_no_candidate_is_better(tmp_path, monkeypatch, capsys):
+    import emovox.adv_calibration as calibration
+    from emovox.pipelines import EmotionalTTS
+    from tests.server_fakes import tiny_tts
+
+    tts = tiny_tts(tmp_path)
+    ser = tmp_path / "ser.safetensors"
+    ser.write_bytes(b"stand-in; loading is patched")
+    import emovox.ser.infer as infer
+
+    monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater()))
+    monkeypatch.setattr(EmotionalTTS, "load", classmethod(lambda cls, path=None, **kw: tts))
+    worse = AdvCalibration(tts.bank.adv_map * 2, ("valence",), 2.0, (0.9, 0.8, 0.7), 10, "ser",
+                           {"fitted": 0.47, "x2": -0.11}, improved=False)  # fmt: skip
+    monkeypatch.setattr(calibration, "calibrate_adv", lambda *a, **kw: worse)
+    out = tmp_path / "calibrated.safetensors"
+    assert cli(["calibrate-adv", str(tmp_path / "tiny.safetensors"), "--ser", str(ser), "-o", str(out),
+                "--no-progress"]) == 1  # fmt: skip
+    captured = capsys.readouterr()
+    assert "fitted 0.47, x2 -0.11" in captured.out and "nothing written" in captured.err
+    assert not out.exists()

@@ -3,9 +3,11 @@ perceives on that axis, and leaves the other perceived axes where they are.
 
 The voice renders a probe set (every emotion at 0.5/1/1.5, the ADV axis ends and VA corners, on a few sentences and
 speakers); the recogniser rates each clip's arousal, dominance and valence against the neutral rendering; the new
-column of each calibrated axis is the smallest move of the emotion vector that changes that perceived axis alone,
-SCALE times as long as the column it replaces. Judge the result on held-out sentences (`emovox eval model`),
-and name the recogniser: if it is also the judge, the number is measured in the calibration's own terms.
+column of each calibrated axis is the smallest move of the emotion vector that changes that perceived axis alone.
+Each candidate length (--scale, relative to the column it replaces) and the old column then sweep the axis from -1
+to 1 on held-out sentences and speakers; the candidate the recogniser follows best is written, and only if it
+beats the old column (--force writes it anyway). Judge the result with `emovox eval model`, and name the
+recogniser: if it is also the judge, the number is measured in the calibration's own terms.
 
 example:
   emovox calibrate-adv exp/voice.safetensors --ser ser/real/model.safetensors -o exp/voice_cal.safetensors
@@ -13,6 +15,7 @@ example:
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 
@@ -24,8 +27,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", required=True, help="write the calibrated checkpoint here")
     parser.add_argument("--axes", nargs="+", default=["valence"], choices=("arousal", "dominance", "valence"),
                         help="axes to calibrate (default: valence)")  # fmt: skip
-    parser.add_argument("--scale", type=float, default=1.5,
-                        help="length of each new column relative to the one it replaces (default 1.5)")  # fmt: skip
+    parser.add_argument("--scale", type=float, nargs="+", default=[0.75, 1.0, 1.5], metavar="X",
+                        help="candidate lengths of each new column relative to the one it replaces; the held-out "
+                             "sweep picks one (default: 0.75 1 1.5)")  # fmt: skip
+    parser.add_argument("--held-out-speakers", nargs="+", metavar="NAME",
+                        help="speakers the candidates are checked on (default: up to four not probed)")  # fmt: skip
+    parser.add_argument("--force", action="store_true",
+                        help="write the best candidate even if the old column follows the recogniser better")  # fmt: skip
     parser.add_argument("--speakers", nargs="+", metavar="NAME",
                         help="the voice's speakers to probe with (default: the default speaker and two others)")  # fmt: skip
     parser.add_argument("--sentences", metavar="FILE",
@@ -65,11 +73,20 @@ def run(args) -> int:
             bar.update(done - bar.n)
 
         cal = calibrate_adv(
-            tts, ser, axes=args.axes, scale=args.scale, sentences=sentences, speakers=args.speakers,
-            recogniser_name=Path(args.ser).name, progress=report,
+            tts, ser, axes=args.axes, scales=args.scale, sentences=sentences, speakers=args.speakers,
+            held_out_speakers=args.held_out_speakers, recogniser_name=Path(args.ser).name, progress=report,
         )  # fmt: skip
-    write_adv_map(model, cal.adv_map, out, cal.to_meta())
     fit = ", ".join(f"{a} r {r:.2f}" for a, r in zip(("arousal", "dominance", "valence"), cal.fit_r))
     print(f"{cal.clips} probe clips; perceived ADV predicted from z with {fit}")
+    held = ", ".join(f"{k} {v:.2f}" for k, v in cal.held_out_r.items())
+    print(f"held-out sweep, requested vs perceived {'/'.join(cal.axes)} r: {held}")
+    if not cal.improved and not args.force:
+        print(
+            f"no candidate follows the recogniser better than the voice's own {'/'.join(cal.axes)} column on the "
+            f"held-out sentences; nothing written (--force writes x{cal.scale:g} anyway)",
+            file=sys.stderr,
+        )
+        return 1
+    write_adv_map(model, cal.adv_map, out, cal.to_meta())
     print(f"calibrated {', '.join(cal.axes)} (x{cal.scale:g}); written to {out}")
     return 0
