@@ -42,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "emovox.commands.calibrate_adv",
         "re-fit a voice's ADV axes to what a recogniser of real speech perceives",
     ),
+    "calibrate-intensity": (
+        "emovox.commands.calibrate_intensity",
+        "bend an emotion's intensity curve beyond 1 towards what a recogniser of real speech hears",
+    ),
     "phonemize": ("emovox.commands.phonemize", "show normalised text, IPA phonemes and token ids of a text"),
     "bench": ("emovox.commands.bench", "speed benchmarks against peer implementations"),
     "eval": ("emovox.commands.eval", "evaluation reports: a model's emotion control, a corpus's prosody"),

@@ -209,3 +209,32 @@ def write_adv_map(
     keep = _carried_meta(ckpt.meta)
     keep["bank"] = {**keep["bank"], "adv_calibration": provenance}
     save_checkpoint(Path(out), tensors, keep, kind="acoustic")
+
+
+def write_intensity_curve(
+    path: str | os.PathLike, emotion: str, curve: torch.Tensor, out: str | os.PathLike, provenance: dict
+) -> None:
+    """Save checkpoint ``path`` to ``out`` (atomically) with ``emotion``'s intensity curve replaced by ``curve``
+    (``[K, Dz]``) and ``provenance`` (JSON) recorded in the bank's metadata under
+    ``intensity_calibration[emotion]``."""
+    path = resolve_acoustic_path(path)
+    ckpt = load_checkpoint(path, kind="acoustic")
+    curves = ckpt.tensors.get("bank.curves")
+    if curves is None or "bank" not in ckpt.meta:
+        raise ValueError(f"{path} has no emotion bank with intensity curves; run `emovox bank` on it first")
+    emotions = list(ckpt.meta["bank"].get("emotions", []))
+    if emotion not in emotions:
+        raise ValueError(f"unknown emotion '{emotion}'; this model has: {', '.join(emotions)}")
+    i = emotions.index(emotion)
+    if tuple(curve.shape) != tuple(curves.shape[1:]) or not bool(torch.isfinite(curve).all()):
+        raise ValueError(
+            f"the new curve must be finite and shaped {tuple(curves.shape[1:])}, got {tuple(curve.shape)}"
+        )
+    tensors = dict(ckpt.tensors)
+    tensors["bank.curves"] = curves.clone()
+    tensors["bank.curves"][i] = curve.detach().to(curves.dtype).cpu()
+    keep = _carried_meta(ckpt.meta)
+    done = dict(keep["bank"].get("intensity_calibration", {}))
+    done[emotion] = provenance
+    keep["bank"] = {**keep["bank"], "intensity_calibration": done}
+    save_checkpoint(Path(out), tensors, keep, kind="acoustic")

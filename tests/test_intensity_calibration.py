@@ -1,0 +1,191 @@
+"""Perceptual intensity curves (emovox.intensity_calibration, `emovox calibrate-intensity`)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from emovox.cli import main as cli
+from emovox.emotion.bank import EmotionBank
+from emovox.intensity_calibration import INTENSITIES, calibrate_intensity, fit_gradient, grouped_rho
+from tests.evc_fakes import EMOTIONS, Z, tiny_bank
+from tests.test_adv_calibration import _CodeTTS
+
+ANGRY = EMOTIONS.index("angry")
+TARGET = 2.0 * torch.eye(Z)[2]  # "more angry" lies further along angry's own axis
+
+
+def curved_bank() -> EmotionBank:
+    """tiny_bank with intensity curves; angry's turns sideways (into the free last axis) beyond 1, as the shipped
+    voice's angry turns towards fear."""
+    bank = tiny_bank()
+    knots = torch.tensor([0.5, 1.0, 1.5, 2.0])
+    curves = knots[None, :, None] * bank.directions[:, None, :]  # straight lines
+    side = torch.eye(Z)[3]
+    curves[ANGRY, 2] = bank.directions[ANGRY] + 0.5 * side
+    curves[ANGRY, 3] = bank.directions[ANGRY] + 1.0 * side
+    bank.curve_knots, bank.curves = knots, curves
+    bank.curve_has = torch.tensor([False, True, True, True])
+    return bank
+
+
+class _CurvedTTS(_CodeTTS):
+    def __init__(self):
+        super().__init__()
+        self.bank = curved_bank()
+
+
+class _AngerRater:
+    """P(angry) = exp(-|z - TARGET|^2 / 2), read from the emotion vector the stand-in voice writes into its audio."""
+
+    speaker_normalised = False
+
+    def predict_batch(self, clips, rate, speakers):
+        out = []
+        for c in clips:
+            z = torch.as_tensor(c[:Z].astype(np.float32))
+            out.append(SimpleNamespace(probs={"angry": float(torch.exp(-0.5 * (z - TARGET).pow(2).sum()))}))
+        return out
+
+
+def test_fit_gradient_recovers_a_linear_response_and_picks_a_penalty():
+    rng = np.random.default_rng(0)
+    eps = rng.normal(size=(120, 6))
+    g_true = np.array([1.0, -0.5, 0.0, 0.0, 2.0, 0.0])
+    g, cv_r = fit_gradient(eps, eps @ g_true + 0.01 * rng.normal(size=120), np.arange(120))
+    assert cv_r > 0.99
+    np.testing.assert_allclose(g, g_true, atol=0.05)
+    with pytest.raises(ValueError, match="need eps"):
+        fit_gradient(eps, np.zeros(3), np.arange(120))
+    with pytest.raises(ValueError, match="two folds"):
+        fit_gradient(eps, eps @ g_true, np.zeros(120, dtype=int))
+
+
+def test_grouped_rho_ranks_within_each_sentence():
+    x = [0.5, 1, 1.5, 2] * 2
+    values = [0.1, 0.2, 0.3, 0.4, 5.1, 5.2, 5.3, 5.4]
+    assert grouped_rho(x, values, ["a"] * 4 + ["b"] * 4) > 0.95  # (ties across sentences keep it below 1)
+    assert grouped_rho(x, values, ["a"] * 8) < 0.5  # pooled, the louder sentence would blur the trend
+    assert grouped_rho(x, [0.4, 0.3, 0.2, 0.1] * 2, ["a"] * 4 + ["b"] * 4) == pytest.approx(-1.0)
+    assert np.isnan(grouped_rho(x, [1.0] * 8, ["a"] * 8))
+
+
+def test_the_curve_beyond_1_turns_towards_the_emotion_and_the_rest_stays():
+    tts = _CurvedTTS()
+    before = tts.bank.curves.clone()
+    seen = []
+    cal = calibrate_intensity(
+        tts, _AngerRater(), "angry", perturbations=16, spread=0.2, gains=(0.5,), recogniser_name="rater",
+        sentences=["One two.", "Three four."], held_out_sentences=["Five six."],
+        progress=lambda done, total: seen.append((done, total)),
+    )  # fmt: skip
+    torch.testing.assert_close(tts.bank.curves, before)  # the voice itself is not changed
+    assert seen[-1][0] == seen[-1][1]
+    assert cal.cv_r > 0.9  # the rater is smooth: its gradient is predictable
+    # The current curve walks sideways past 1 and P(angry) falls; the candidate walks on towards TARGET.
+    assert cal.held_out_rho["current"] < 0.5 and cal.held_out_rho["gain0.5"] == pytest.approx(1.0)
+    assert cal.gain == 0.5 and cal.improved
+    torch.testing.assert_close(cal.curve[:2], before[ANGRY, :2])  # up to intensity 1 as it was
+    step = cal.curve[3] - cal.curve[1]  # from 1 to 2: gain * |d| along the fitted gradient, close to +angry
+    assert float(step.norm()) == pytest.approx(0.5, rel=1e-5)
+    assert float(torch.nn.functional.cosine_similarity(step, torch.eye(Z)[2], dim=0)) > 0.9
+    p = cal.held_out_p["gain0.5"]
+    assert len(p) == len(INTENSITIES) and p == sorted(p)
+    assert cal.to_meta()["gain"] == 0.5 and cal.to_meta()["recogniser"] == "rater"
+
+
+def test_a_curve_that_already_rises_is_kept():
+    tts = _CurvedTTS()
+    tts.bank.curves[ANGRY] = tts.bank.curve_knots[:, None] * tts.bank.directions[ANGRY]  # straight at TARGET
+    cal = calibrate_intensity(tts, _AngerRater(), "angry", perturbations=8, gains=(0.25,),
+                              sentences=["One two.", "Three four."])  # fmt: skip
+    assert cal.held_out_rho["current"] == pytest.approx(1.0)
+    assert cal.gain is None and not cal.improved
+    torch.testing.assert_close(cal.curve, tts.bank.curves[ANGRY])
+
+
+@pytest.mark.parametrize(
+    ("emotion", "kwargs", "message"),
+    [
+        ("furious", {}, "unknown emotion 'furious'"),
+        ("neutral", {}, "unknown emotion 'neutral'"),
+        ("angry", {"perturbations": 2}, "perturbations must be"),
+        ("angry", {"spread": 0.0}, "spread must be"),
+        ("angry", {"gains": [float("inf")]}, "gains must be"),
+        ("angry", {"speakers": ["carol"]}, "unknown speaker"),
+        ("angry", {"sentences": ["Only one."]}, "two non-empty probe sentences"),
+    ],
+)
+def test_calibrate_intensity_refuses_bad_settings(emotion, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        calibrate_intensity(_CurvedTTS(), _AngerRater(), emotion, **kwargs)
+
+
+def test_an_emotion_without_a_curve_is_refused():
+    tts = _CodeTTS()  # tiny_bank: no curves at all
+    with pytest.raises(ValueError, match="no intensity curve"):
+        calibrate_intensity(tts, _AngerRater(), "angry")
+
+
+def test_calibrate_intensity_command_writes_the_curve_and_loads(tmp_path, monkeypatch, capsys):
+    """The command end to end on the tiny voice (its bank given curves first), a stand-in recogniser: only angry's
+    curve beyond 1 changes, the provenance is recorded, the result loads and speaks; without an improvement
+    nothing is written."""
+    import emovox.intensity_calibration as calibration
+    import emovox.ser.infer as infer
+    from emovox.checkpoint import load_checkpoint, save_checkpoint
+    from emovox.pipelines import EmotionalTTS
+    from tests.server_fakes import tiny_tts
+
+    tts = tiny_tts(tmp_path)
+    source = tmp_path / "tiny.safetensors"
+    ckpt = load_checkpoint(source, kind="acoustic")
+    e, dz = ckpt.tensors["bank.directions"].shape
+    knots = torch.tensor([0.5, 1.0, 1.5, 2.0])
+    tensors = dict(ckpt.tensors)
+    tensors["bank.curve_knots"] = knots
+    tensors["bank.curves"] = knots[None, :, None] * ckpt.tensors["bank.directions"][:, None, :]
+    tensors["bank.curve_has"] = torch.tensor([n != "neutral" for n in ckpt.meta["bank"]["emotions"]])
+    meta = {k: v for k, v in ckpt.meta.items() if k not in ("format", "format_version", "kind", "sha256")}
+    save_checkpoint(source, tensors, meta, kind="acoustic")
+    tts = EmotionalTTS.load(source, vocoder=tts.vocoder)
+    emotion = next(n for n in tts.emotions if n != "neutral")
+    ser = tmp_path / "ser.safetensors"
+    ser.write_bytes(b"stand-in; loading is patched")
+
+    class _LengthRater:  # P(emotion) from the clip's length: enough to run the real pipeline
+        speaker_normalised = False
+
+        def predict_batch(self, clips, rate, speakers):
+            return [SimpleNamespace(probs={emotion: min(1.0, c.size / rate / 10)}) for c in clips]
+
+    monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater()))
+    monkeypatch.setattr(EmotionalTTS, "load", classmethod(lambda cls, path=None, **kw: tts))
+    out = tmp_path / "calibrated.safetensors"
+    args = ["calibrate-intensity", str(source), emotion, "--ser", str(ser), "-o", str(out), "--no-progress",
+            "--perturbations", "8", "--gain", "0.5"]  # fmt: skip
+    assert cli([*args, "--force"]) == 0
+    before, after = load_checkpoint(source, kind="acoustic"), load_checkpoint(out, kind="acoustic")
+    i = after.meta["bank"]["emotions"].index(emotion)
+    torch.testing.assert_close(after.tensors["bank.curves"][i, :2], before.tensors["bank.curves"][i, :2])
+    assert not torch.allclose(after.tensors["bank.curves"][i, 2:], before.tensors["bank.curves"][i, 2:])
+    others = [k for k in range(e) if k != i]
+    torch.testing.assert_close(after.tensors["bank.curves"][others], before.tensors["bank.curves"][others])
+    assert after.meta["bank"]["intensity_calibration"][emotion]["gain"] == 0.5
+    assert "held-out rho" in capsys.readouterr().out
+
+    worse = calibration.IntensityCalibration(emotion, before.tensors["bank.curves"][i], None, 0.1,
+                                             {"current": 0.5, "gain0.5": 0.2}, {"current": [0.1] * 4,
+                                             "gain0.5": [0.1] * 4}, 8, "ser", improved=False)  # fmt: skip
+    monkeypatch.setattr(calibration, "calibrate_intensity", lambda *a, **kw: worse)
+    again = tmp_path / "again.safetensors"
+    assert cli([*args[:6], str(again), *args[7:]]) == 1
+    assert "nothing written" in capsys.readouterr().err and not again.exists()
+    monkeypatch.undo()
+    loaded = EmotionalTTS.load(out, vocoder=tts.vocoder)
+    audio, _ = loaded.synthesize("Hello there.", emotion=f"{emotion}:2", seed=0)
+    assert np.isfinite(audio).all() and audio.size > 0
+    assert dz == tts.bank.center.shape[0]
