@@ -18,7 +18,11 @@ This module measures where "more of this emotion" lies instead:
 4. on held-out sentences and speakers the recogniser rates the emotion at intensities 0.5, 1, 1.5 and 2 for the
    current curve and each candidate; the candidate with the highest Spearman ρ between intensity and P(emotion)
    (centred per sentence and speaker, as ``emovox eval model`` measures) is kept, and ``improved`` says whether it
-   beat the current curve.
+   beat the current curve. A candidate is only eligible if the emotion's cues (loudness and F0 level by default)
+   keep moving beyond 1 the way they move from 0.5 to 1: intensity extrapolates, it does not saturate. The first
+   gradient found for the shipped voice's angry raised P(angry) from 0.19 to 0.40 at intensity 2 under
+   ``emovox eval model`` (intensity ρ 0.26 → 0.87), but it did so by making angry at 2 no louder than at 1; the
+   check now rejects such a curve.
 
 A gradient is local: a long step along it overshoots (a gain of 0.25 on angry raised P(angry) at 1.5 and lost it
 at 2), which is what the held-out check is for. The recogniser that rates the renderings is the project's
@@ -38,7 +42,15 @@ from scipy.stats import spearmanr
 
 from emovox.adv_calibration import HELD_OUT_SENTENCES, PROBE_SENTENCES, REFERENCE_EMOTIONS
 
-__all__ = ["INTENSITIES", "IntensityCalibration", "calibrate_intensity", "fit_gradient", "grouped_rho"]
+__all__ = [
+    "INTENSITIES",
+    "IntensityCalibration",
+    "calibrate_intensity",
+    "cues_keep_moving",
+    "fit_gradient",
+    "grouped_rho",
+    "loudness_and_f0",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -88,6 +100,33 @@ def grouped_rho(intensity: Sequence[float], values: Sequence[float], groups: Seq
     return float(spearmanr(x, v)[0])
 
 
+def loudness_and_f0(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """The cues a calibrated curve must keep moving: active-speech loudness (dB) and median F0 (semitones re
+    100 Hz; NaN when nothing is voiced)."""
+    from emovox.audio.level import active_rms_db
+    from emovox.audio.pitch import PitchConfig, estimate_f0
+
+    f0 = estimate_f0(audio, PitchConfig(sample_rate=sample_rate)).f0
+    voiced = f0[f0 > 0]
+    st = float(12.0 * np.log2(np.median(voiced) / 100.0)) if voiced.size else float("nan")
+    return {"loudness_db": float(active_rms_db(audio, sample_rate)), "f0_st": st}
+
+
+def cues_keep_moving(means: dict[str, Sequence[float]], intensities: Sequence[float] = INTENSITIES) -> bool:
+    """Whether every cue (``means[cue]``: its mean at each of ``intensities``, which include 0.5, 1, 1.5 and 2)
+    moves beyond 1 step by step in the direction it moves from 0.5 to 1. A cue that does not move up to 1, or
+    cannot be measured, constrains nothing."""
+    at = {float(a): k for k, a in enumerate(intensities)}
+    for values in means.values():
+        v = [float(values[at[a]]) for a in (0.5, 1.0, 1.5, 2.0)]
+        if not all(np.isfinite(v)) or v[1] == v[0]:
+            continue
+        sign = np.sign(v[1] - v[0])
+        if not (sign * (v[2] - v[1]) > 0 and sign * (v[3] - v[2]) > 0):
+            return False
+    return True
+
+
 @dataclass
 class IntensityCalibration:
     """The calibrated curve of one emotion and how it was made."""
@@ -98,6 +137,8 @@ class IntensityCalibration:
     cv_r: float  # cross-validated r of the gradient fit
     held_out_rho: dict[str, float]  # "current" and "gain<g>": Spearman rho of intensity vs P(emotion)
     held_out_p: dict[str, list[float]]  # mean P(emotion) at INTENSITIES, per candidate
+    held_out_cues: dict[str, dict[str, list[float]]]  # per candidate, each cue's mean at INTENSITIES
+    eligible: dict[str, bool]  # per candidate: its cues keep moving beyond 1 (the current curve always is)
     clips: int
     recogniser: str
     improved: bool
@@ -108,6 +149,11 @@ class IntensityCalibration:
             "cv_r": round(self.cv_r, 4),
             "held_out_rho": {k: round(v, 4) for k, v in self.held_out_rho.items()},
             "held_out_p": {k: [round(p, 4) for p in v] for k, v in self.held_out_p.items()},
+            "held_out_cues": {
+                k: {c: [round(x, 3) for x in v] for c, v in cues.items()}
+                for k, cues in self.held_out_cues.items()
+            },
+            "eligible": dict(self.eligible),
             "intensities": list(INTENSITIES),
             "clips": self.clips,
             "recogniser": self.recogniser,
@@ -127,13 +173,15 @@ def calibrate_intensity(
     held_out_sentences: Sequence[str] = HELD_OUT_SENTENCES,
     held_out_speakers: Sequence[str] | None = None,
     seed: int = 0,
+    cues: Callable[[np.ndarray, int], dict[str, float]] = loudness_and_f0,
     recogniser_name: str = "",
     progress: Callable[[int, int], None] | None = None,
 ) -> IntensityCalibration:
     """Calibrate ``emotion``'s intensity curve of ``tts`` (:class:`emovox.pipelines.EmotionalTTS`) beyond 1 against
     ``recogniser`` (see the module docs). ``speakers``: probed (default: the default speaker and one other);
     ``held_out_speakers``: checked on (default: up to three others, else the probed ones). The voice is not
-    changed; write the result with :func:`emovox.tts.bank.write_intensity_curve`."""
+    changed; write the result with :func:`emovox.tts.bank.write_intensity_curve`. ``cues(audio, rate)`` measures
+    the cues a candidate must keep moving beyond 1 (see :func:`cues_keep_moving`)."""
     bank = tts.bank
     if bank is None:
         raise ValueError("this model has no emotion bank; run `emovox bank` on it first")
@@ -234,11 +282,11 @@ def calibrate_intensity(
         for k in range(one + 1, len(knots)):
             curve[k] = original[one] + (float(knots[k]) - 1.0) * gain * length * direction
         candidates[f"gain{gain:g}"] = curve
-    rho, mean_p = {}, {}
+    rho, mean_p, mean_cues, eligible = {}, {}, {}, {}
     try:
         for name, curve in candidates.items():
             bank.curves[i] = curve
-            xs, ps, gs = [], [], []
+            xs, ps, gs, measured = [], [], [], []
             for speaker in held_out_speakers:
                 for t, text in enumerate(held_out_sentences):
                     clips = [render(text, f"{emotion}:{a:g}", speaker) for a in INTENSITIES]
@@ -246,8 +294,14 @@ def calibrate_intensity(
                     xs += list(INTENSITIES)
                     ps += [r.probs.get(emotion, 0.0) for r in rated]
                     gs += [f"{speaker}/{t}"] * len(clips)
+                    measured += [cues(c, rate) for c in clips]
             rho[name] = grouped_rho(xs, ps, gs)
             mean_p[name] = [float(np.mean([p for x, p in zip(xs, ps) if x == a])) for a in INTENSITIES]
+            mean_cues[name] = {
+                cue: [_nanmean([m[cue] for x, m in zip(xs, measured) if x == a]) for a in INTENSITIES]
+                for cue in (measured[0] if measured else {})
+            }
+            eligible[name] = name == "current" or cues_keep_moving(mean_cues[name])
     finally:
         bank.curves[i] = original
     logger.info("held-out rho: %s", ", ".join(f"{k} {v:.2f}" for k, v in rho.items()))
@@ -255,9 +309,17 @@ def calibrate_intensity(
     def score(name: str) -> float:
         return round(rho[name], 3) if np.isfinite(rho[name]) else -np.inf
 
-    best = max(candidates, key=score)  # ties go to the current curve, listed first
+    best = max(
+        (n for n in candidates if eligible[n]), key=score
+    )  # ties go to the current curve, listed first
     improved = best != "current" and score(best) > score("current")
     return IntensityCalibration(
-        emotion, candidates[best], None if best == "current" else float(best[4:]), cv_r, rho, mean_p,
-        len(rows_y), recogniser_name, improved,
+        emotion, candidates[best], None if best == "current" else float(best[4:]), cv_r, rho, mean_p, mean_cues,
+        eligible, len(rows_y), recogniser_name, improved,
     )  # fmt: skip
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else float("nan")

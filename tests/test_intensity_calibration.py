@@ -10,7 +10,13 @@ import torch
 
 from emovox.cli import main as cli
 from emovox.emotion.bank import EmotionBank
-from emovox.intensity_calibration import INTENSITIES, calibrate_intensity, fit_gradient, grouped_rho
+from emovox.intensity_calibration import (
+    INTENSITIES,
+    calibrate_intensity,
+    cues_keep_moving,
+    fit_gradient,
+    grouped_rho,
+)
 from tests.evc_fakes import EMOTIONS, Z, tiny_bank
 from tests.test_adv_calibration import _CodeTTS
 
@@ -39,16 +45,26 @@ class _CurvedTTS(_CodeTTS):
 
 
 class _AngerRater:
-    """P(angry) = exp(-|z - TARGET|^2 / 2), read from the emotion vector the stand-in voice writes into its audio."""
+    """P(angry) = exp(-|z - target|^2 / 2), read from the emotion vector the stand-in voice writes into its audio."""
 
     speaker_normalised = False
+
+    def __init__(self, target=TARGET):
+        self.target = target
 
     def predict_batch(self, clips, rate, speakers):
         out = []
         for c in clips:
             z = torch.as_tensor(c[:Z].astype(np.float32))
-            out.append(SimpleNamespace(probs={"angry": float(torch.exp(-0.5 * (z - TARGET).pow(2).sum()))}))
+            out.append(
+                SimpleNamespace(probs={"angry": float(torch.exp(-0.5 * (z - self.target).pow(2).sum()))})
+            )
         return out
+
+
+def _loudness_is_angry_axis(audio, rate):
+    """The stand-in voice's 'loudness': how far along angry's axis its emotion vector lies."""
+    return {"loudness_db": float(audio[2]), "f0_st": float("nan")}
 
 
 def test_fit_gradient_recovers_a_linear_response_and_picks_a_penalty():
@@ -79,7 +95,7 @@ def test_the_curve_beyond_1_turns_towards_the_emotion_and_the_rest_stays():
     seen = []
     cal = calibrate_intensity(
         tts, _AngerRater(), "angry", perturbations=16, spread=0.2, gains=(0.5,), recogniser_name="rater",
-        sentences=["One two.", "Three four."], held_out_sentences=["Five six."],
+        sentences=["One two.", "Three four."], held_out_sentences=["Five six."], cues=_loudness_is_angry_axis,
         progress=lambda done, total: seen.append((done, total)),
     )  # fmt: skip
     torch.testing.assert_close(tts.bank.curves, before)  # the voice itself is not changed
@@ -87,7 +103,8 @@ def test_the_curve_beyond_1_turns_towards_the_emotion_and_the_rest_stays():
     assert cal.cv_r > 0.9  # the rater is smooth: its gradient is predictable
     # The current curve walks sideways past 1 and P(angry) falls; the candidate walks on towards TARGET.
     assert cal.held_out_rho["current"] < 0.5 and cal.held_out_rho["gain0.5"] == pytest.approx(1.0)
-    assert cal.gain == 0.5 and cal.improved
+    assert cal.gain == 0.5 and cal.improved and cal.eligible == {"current": True, "gain0.5": True}
+    assert cal.held_out_cues["gain0.5"]["loudness_db"] == sorted(cal.held_out_cues["gain0.5"]["loudness_db"])
     torch.testing.assert_close(cal.curve[:2], before[ANGRY, :2])  # up to intensity 1 as it was
     step = cal.curve[3] - cal.curve[1]  # from 1 to 2: gain * |d| along the fitted gradient, close to +angry
     assert float(step.norm()) == pytest.approx(0.5, rel=1e-5)
@@ -101,10 +118,32 @@ def test_a_curve_that_already_rises_is_kept():
     tts = _CurvedTTS()
     tts.bank.curves[ANGRY] = tts.bank.curve_knots[:, None] * tts.bank.directions[ANGRY]  # straight at TARGET
     cal = calibrate_intensity(tts, _AngerRater(), "angry", perturbations=8, gains=(0.25,),
-                              sentences=["One two.", "Three four."])  # fmt: skip
+                              sentences=["One two.", "Three four."], cues=_loudness_is_angry_axis)  # fmt: skip
     assert cal.held_out_rho["current"] == pytest.approx(1.0)
     assert cal.gain is None and not cal.improved
     torch.testing.assert_close(cal.curve, tts.bank.curves[ANGRY])
+
+
+def test_a_candidate_whose_cues_stop_moving_is_rejected():
+    """'More angry' lies sideways here: the gradient's curve raises P(angry) all the way to 2, but angry's own cue
+    falls back past intensity 1, so the current curve is kept (intensity extrapolates, it does not saturate)."""
+    tts = _CurvedTTS()
+    tts.bank.curves[ANGRY] = tts.bank.curve_knots[:, None] * tts.bank.directions[ANGRY]
+    sideways = 0.3 * torch.eye(Z)[2] + 2.0 * torch.eye(Z)[3]  # less of the cue, much more sideways
+    cal = calibrate_intensity(tts, _AngerRater(sideways), "angry", perturbations=16, gains=(0.5,),
+                              sentences=["One two.", "Three four."], cues=_loudness_is_angry_axis)  # fmt: skip
+    assert cal.held_out_rho["gain0.5"] > cal.held_out_rho["current"]
+    assert cal.eligible == {"current": True, "gain0.5": False}
+    assert cal.gain is None and not cal.improved
+
+
+def test_cues_keep_moving_follows_each_cue_own_direction():
+    assert cues_keep_moving({"loud": [1, 2, 3, 4], "f0": [0, -1, -2, -3]})  # up and down, both keep going
+    assert not cues_keep_moving({"loud": [1, 2, 2.5, 2.4]})  # stops past 1.5
+    assert not cues_keep_moving({"loud": [1, 2, 2, 3]})  # a plateau is a stop
+    assert cues_keep_moving(
+        {"loud": [2, 2, 1, 0], "f0": [float("nan")] * 4}
+    )  # no move up to 1: no constraint
 
 
 @pytest.mark.parametrize(
@@ -164,6 +203,11 @@ def test_calibrate_intensity_command_writes_the_curve_and_loads(tmp_path, monkey
 
     monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater()))
     monkeypatch.setattr(EmotionalTTS, "load", classmethod(lambda cls, path=None, **kw: tts))
+    real = (
+        calibration.calibrate_intensity
+    )  # the tiny voice's loudness does not follow emotion: measure length
+    monkeypatch.setattr(calibration, "calibrate_intensity", lambda *a, **kw: real(
+        *a, **kw, cues=lambda audio, rate: {"seconds": audio.size / rate}))  # fmt: skip
     out = tmp_path / "calibrated.safetensors"
     args = ["calibrate-intensity", str(source), emotion, "--ser", str(ser), "-o", str(out), "--no-progress",
             "--perturbations", "8", "--gain", "0.5"]  # fmt: skip
@@ -177,9 +221,11 @@ def test_calibrate_intensity_command_writes_the_curve_and_loads(tmp_path, monkey
     assert after.meta["bank"]["intensity_calibration"][emotion]["gain"] == 0.5
     assert "held-out rho" in capsys.readouterr().out
 
-    worse = calibration.IntensityCalibration(emotion, before.tensors["bank.curves"][i], None, 0.1,
-                                             {"current": 0.5, "gain0.5": 0.2}, {"current": [0.1] * 4,
-                                             "gain0.5": [0.1] * 4}, 8, "ser", improved=False)  # fmt: skip
+    worse = calibration.IntensityCalibration(
+        emotion, before.tensors["bank.curves"][i], None, 0.1, {"current": 0.5, "gain0.5": 0.2},
+        {"current": [0.1] * 4, "gain0.5": [0.1] * 4}, {"current": {}, "gain0.5": {}},
+        {"current": True, "gain0.5": True}, 8, "ser", improved=False,
+    )  # fmt: skip
     monkeypatch.setattr(calibration, "calibrate_intensity", lambda *a, **kw: worse)
     again = tmp_path / "again.safetensors"
     assert cli([*args[:6], str(again), *args[7:]]) == 1

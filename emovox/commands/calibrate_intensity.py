@@ -6,7 +6,8 @@ The voice renders the emotion at intensity 1 with its point moved in random dire
 along it (--gain, in lengths of the emotion's direction per unit of intensity). On held-out sentences and speakers
 the current curve and each candidate render the emotion at 0.5, 1, 1.5 and 2; the candidate whose P(emotion)
 rises most consistently with intensity (Spearman rho) is written, and only if it beats the current curve (--force
-writes it anyway). Everything up to intensity 1 stays as it is. Judge the result with `emovox eval model`, and
+writes it anyway). A candidate is eligible only if loudness and F0 keep moving beyond 1 the way they move up to 1
+(intensity extrapolates, it does not saturate). Everything up to intensity 1 stays as it is. Judge the result with `emovox eval model`, and
 name the recogniser: if it is also the judge, the number is measured in the calibration's own terms.
 
 example:
@@ -80,7 +81,12 @@ def run(args) -> int:
     heads = " / ".join(f"{a:g}" for a in INTENSITIES)
     for name, rho in cal.held_out_rho.items():
         ps = " / ".join(f"{p:.2f}" for p in cal.held_out_p[name])
-        print(f"  {name:>10}: held-out rho {rho:.2f}, P({cal.emotion}) at {heads}: {ps}")
+        cues = "; ".join(
+            f"{cue} {' / '.join(f'{v:.1f}' for v in values)}"
+            for cue, values in cal.held_out_cues[name].items()
+        )
+        flag = "" if cal.eligible[name] else " (rejected: a cue stops moving beyond 1)"
+        print(f"  {name:>10}: held-out rho {rho:.2f}, P({cal.emotion}) at {heads}: {ps}; {cues}{flag}")
     if not cal.improved and not args.force:
         print(
             f"no candidate rises with intensity better than the current {cal.emotion} curve on the held-out "
