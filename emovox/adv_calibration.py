@@ -48,6 +48,7 @@ __all__ = [
     "HELD_OUT_SENTENCES",
     "PROBE_SENTENCES",
     "AdvCalibration",
+    "add_voice_references",
     "calibrate_adv",
     "fit_sensitivity",
     "perceptual_columns",
@@ -128,6 +129,23 @@ def perceptual_columns(
             raise ValueError(f"the ADV map's {name} column is zero: nothing to calibrate against")
         out[:, k] = torch.as_tensor(col / np.linalg.norm(col) * length * scale, dtype=out.dtype)
     return out
+
+
+def add_voice_references(
+    recogniser: Any,
+    speakers: Sequence[str],
+    sentences: Sequence[str],
+    emotions: Sequence[str],
+    render: Callable[[str, str, str], np.ndarray],
+    rate: int,
+) -> None:
+    """Give a speaker-normalised recogniser each speaker's statistics, as it was trained with each actor's session:
+    the voice saying two sentences neutrally and every emotion at intensities 1 and 2."""
+    for speaker in speakers:
+        refs = [render(t, "neutral", speaker) for t in sentences[:2]]
+        for e in emotions:
+            refs += [render(sentences[0], f"{e}:1", speaker), render(sentences[1], f"{e}:2", speaker)]
+        recogniser.add_reference(speaker, refs, rate)
 
 
 def sweep_r(requested: Sequence[float], perceived: Sequence[float], groups: Sequence[Any]) -> float:
@@ -233,12 +251,8 @@ def calibrate_adv(
         return audio
 
     rate = tts.sample_rate
-    if normalised:  # each speaker's statistics, from the voice saying the sentences in every emotion
-        for speaker in referenced:
-            refs = [render(t, "neutral", speaker) for t in sentences[:2]]
-            for e in reference_specs:
-                refs += [render(sentences[0], f"{e}:1", speaker), render(sentences[1], f"{e}:2", speaker)]
-            recogniser.add_reference(speaker, refs, rate)
+    if normalised:
+        add_voice_references(recogniser, referenced, sentences, reference_specs, render, rate)
     z_rows, rated = [], []
     for speaker in speakers:
         spk = tts.speaker_index(speaker)

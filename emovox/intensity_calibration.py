@@ -40,7 +40,12 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from emovox.adv_calibration import HELD_OUT_SENTENCES, PROBE_SENTENCES, REFERENCE_EMOTIONS
+from emovox.adv_calibration import (
+    HELD_OUT_SENTENCES,
+    PROBE_SENTENCES,
+    REFERENCE_EMOTIONS,
+    add_voice_references,
+)
 
 __all__ = [
     "INTENSITIES",
@@ -240,12 +245,8 @@ def calibrate_intensity(
         return audio
 
     rate = tts.sample_rate
-    if normalised:  # each speaker's statistics, from the voice saying the sentences in every emotion
-        for speaker in referenced:
-            refs = [render(t, "neutral", speaker) for t in sentences[:2]]
-            for e in reference_specs:
-                refs += [render(sentences[0], f"{e}:1", speaker), render(sentences[1], f"{e}:2", speaker)]
-            recogniser.add_reference(speaker, refs, rate)
+    if normalised:
+        add_voice_references(recogniser, referenced, sentences, reference_specs, render, rate)
 
     original = bank.curves[i].clone()
     length = float(bank.directions[i].norm())
