@@ -50,6 +50,8 @@ __all__ = [
     "AdvCalibration",
     "add_voice_references",
     "calibrate_adv",
+    "check_sentences",
+    "choose_speakers",
     "fit_sensitivity",
     "perceptual_columns",
     "probe_specs",
@@ -129,6 +131,38 @@ def perceptual_columns(
             raise ValueError(f"the ADV map's {name} column is zero: nothing to calibrate against")
         out[:, k] = torch.as_tensor(col / np.linalg.norm(col) * length * scale, dtype=out.dtype)
     return out
+
+
+def check_sentences(sentences: Sequence[str], held_out_sentences: Sequence[str]) -> None:
+    """Refuse fewer than two probe sentences, no held-out sentence, or an empty one."""
+    if len(sentences) < 2 or any(not str(s).strip() for s in sentences):
+        raise ValueError("need at least two non-empty probe sentences")
+    if not held_out_sentences or any(not str(s).strip() for s in held_out_sentences):
+        raise ValueError("need at least one non-empty held-out sentence")
+
+
+def choose_speakers(
+    tts: Any,
+    speakers: Sequence[str] | None,
+    held_out_speakers: Sequence[str] | None,
+    *,
+    probed: int,
+    held_out: int,
+) -> tuple[list[str], list[str]]:
+    """The speakers to probe with (default: the voice's default speaker and ``probed - 1`` others) and to check on
+    (default: up to ``held_out`` not probed, else the probed ones); unknown names are refused."""
+    names = list(tts.speakers)
+    if speakers is None:
+        first = names[tts.speaker_index(None)]
+        speakers = [first, *[s for s in names if s != first][: probed - 1]]
+    if held_out_speakers is None:
+        held_out_speakers = [s for s in names if s not in speakers][:held_out] or list(speakers)
+    unknown = [s for s in [*speakers, *held_out_speakers] if s not in names]
+    if unknown:
+        raise ValueError(
+            f"unknown speaker(s) {', '.join(map(str, unknown))}; this model has: {', '.join(names)}"
+        )
+    return list(speakers), list(held_out_speakers)
 
 
 def add_voice_references(
@@ -211,24 +245,11 @@ def calibrate_adv(
     The voice is not changed; write the result with :func:`emovox.tts.bank.write_adv_map`."""
     if tts.bank is None:
         raise ValueError("this model has no emotion bank; run `emovox bank` on it first")
-    if len(sentences) < 2 or any(not str(s).strip() for s in sentences):
-        raise ValueError("need at least two non-empty probe sentences")
-    if not held_out_sentences or any(not str(s).strip() for s in held_out_sentences):
-        raise ValueError("need at least one non-empty held-out sentence")
+    check_sentences(sentences, held_out_sentences)
     scales = [float(x) for x in scales]
     if not scales or not all(np.isfinite(x) and 0 < x <= 10 for x in scales):
         raise ValueError(f"scales must be one or more numbers in (0, 10], got {scales}")
-    names = list(tts.speakers)
-    if speakers is None:
-        first = names[tts.speaker_index(None)]
-        speakers = [first, *[s for s in names if s != first][:2]]
-    if held_out_speakers is None:
-        held_out_speakers = [s for s in names if s not in speakers][:4] or list(speakers)
-    unknown = [s for s in [*speakers, *held_out_speakers] if s not in names]
-    if unknown:
-        raise ValueError(
-            f"unknown speaker(s) {', '.join(map(str, unknown))}; this model has: {', '.join(names)}"
-        )
+    speakers, held_out_speakers = choose_speakers(tts, speakers, held_out_speakers, probed=3, held_out=4)
     specs = probe_specs(tts.emotions)
     reference_specs = [e for e in REFERENCE_EMOTIONS if e in tts.emotions]
     normalised = bool(getattr(recogniser, "speaker_normalised", False))

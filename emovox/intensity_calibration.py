@@ -45,6 +45,8 @@ from emovox.adv_calibration import (
     PROBE_SENTENCES,
     REFERENCE_EMOTIONS,
     add_voice_references,
+    check_sentences,
+    choose_speakers,
 )
 
 __all__ = [
@@ -210,21 +212,8 @@ def calibrate_intensity(
     gains = [float(g) for g in gains]
     if not gains or not all(np.isfinite(g) and 0 < g <= 2 for g in gains):
         raise ValueError(f"gains must be one or more numbers in (0, 2], got {gains}")
-    if len(sentences) < 2 or any(not str(s).strip() for s in sentences):
-        raise ValueError("need at least two non-empty probe sentences")
-    if not held_out_sentences or any(not str(s).strip() for s in held_out_sentences):
-        raise ValueError("need at least one non-empty held-out sentence")
-    names = list(tts.speakers)
-    if speakers is None:
-        first = names[tts.speaker_index(None)]
-        speakers = [first, *[s for s in names if s != first][:1]]
-    if held_out_speakers is None:
-        held_out_speakers = [s for s in names if s not in speakers][:3] or list(speakers)
-    unknown = [s for s in [*speakers, *held_out_speakers] if s not in names]
-    if unknown:
-        raise ValueError(
-            f"unknown speaker(s) {', '.join(map(str, unknown))}; this model has: {', '.join(names)}"
-        )
+    check_sentences(sentences, held_out_sentences)
+    speakers, held_out_speakers = choose_speakers(tts, speakers, held_out_speakers, probed=2, held_out=3)
 
     normalised = bool(getattr(recogniser, "speaker_normalised", False))
     reference_specs = [e for e in REFERENCE_EMOTIONS if e in tts.emotions]

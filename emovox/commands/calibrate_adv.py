@@ -16,6 +16,8 @@ example:
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -41,37 +43,53 @@ def add_arguments(parser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def run(args) -> int:
-    from tqdm import tqdm
-
-    from emovox.adv_calibration import PROBE_SENTENCES, calibrate_adv
-    from emovox.paths import default_voice_path
-    from emovox.pipelines import EmotionalTTS
-    from emovox.ser.infer import EmotionRecognizer
-    from emovox.tts.bank import write_adv_map
-
-    out = Path(args.output)
+def check_output(output: str, ser: str) -> Path:
+    """The output checkpoint path, refused before any work if it cannot be one; the recogniser must exist."""
+    out = Path(output)
     if out.suffix.lower() != ".safetensors":
         raise ValueError(f"--output must name a .safetensors file, not {out}")
     if out.is_dir():
         raise IsADirectoryError(f"--output {out} is a folder; name a .safetensors file")
-    if not Path(args.ser).is_file():
-        raise FileNotFoundError(
-            f"recogniser checkpoint not found: {args.ser} (fit one with `emovox ser fit`)"
-        )
-    sentences = PROBE_SENTENCES
-    if args.sentences:
-        lines = Path(args.sentences).read_text(encoding="utf-8").splitlines()
-        sentences = tuple(line.strip() for line in lines if line.strip())
-    model = default_voice_path() if args.model == "default" else Path(args.model)
-    tts = EmotionalTTS.load(model)
-    ser = EmotionRecognizer.load(args.ser)
-    with tqdm(desc="probe renderings", unit="clip", disable=args.no_progress) as bar:
+    if not Path(ser).is_file():
+        raise FileNotFoundError(f"recogniser checkpoint not found: {ser} (fit one with `emovox ser fit`)")
+    return out
+
+
+def load_voice_and_recogniser(model: str, ser: str):
+    """``(checkpoint path, EmotionalTTS, EmotionRecognizer)``; ``model`` may be 'default'."""
+    from emovox.paths import default_voice_path
+    from emovox.pipelines import EmotionalTTS
+    from emovox.ser.infer import EmotionRecognizer
+
+    path = default_voice_path() if model == "default" else Path(model)
+    return path, EmotionalTTS.load(path), EmotionRecognizer.load(ser)
+
+
+@contextmanager
+def progress_bar(desc: str, disable: bool) -> Iterator[Callable[[int, int], None]]:
+    """A tqdm bar driven by ``report(done, total)`` callbacks."""
+    from tqdm import tqdm
+
+    with tqdm(desc=desc, unit="clip", disable=disable) as bar:
 
         def report(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
 
+        yield report
+
+
+def run(args) -> int:
+    from emovox.adv_calibration import PROBE_SENTENCES, calibrate_adv
+    from emovox.tts.bank import write_adv_map
+
+    out = check_output(args.output, args.ser)
+    sentences = PROBE_SENTENCES
+    if args.sentences:
+        lines = Path(args.sentences).read_text(encoding="utf-8").splitlines()
+        sentences = tuple(line.strip() for line in lines if line.strip())
+    model, tts, ser = load_voice_and_recogniser(args.model, args.ser)
+    with progress_bar("probe renderings", args.no_progress) as report:
         cal = calibrate_adv(
             tts, ser, axes=args.axes, scales=args.scale, sentences=sentences, speakers=args.speakers,
             held_out_speakers=args.held_out_speakers, recogniser_name=Path(args.ser).name, progress=report,

@@ -44,32 +44,13 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from tqdm import tqdm
-
+    from emovox.commands.calibrate_adv import check_output, load_voice_and_recogniser, progress_bar
     from emovox.intensity_calibration import INTENSITIES, calibrate_intensity
-    from emovox.paths import default_voice_path
-    from emovox.pipelines import EmotionalTTS
-    from emovox.ser.infer import EmotionRecognizer
     from emovox.tts.bank import write_intensity_curve
 
-    out = Path(args.output)
-    if out.suffix.lower() != ".safetensors":
-        raise ValueError(f"--output must name a .safetensors file, not {out}")
-    if out.is_dir():
-        raise IsADirectoryError(f"--output {out} is a folder; name a .safetensors file")
-    if not Path(args.ser).is_file():
-        raise FileNotFoundError(
-            f"recogniser checkpoint not found: {args.ser} (fit one with `emovox ser fit`)"
-        )
-    model = default_voice_path() if args.model == "default" else Path(args.model)
-    tts = EmotionalTTS.load(model)
-    ser = EmotionRecognizer.load(args.ser)
-    with tqdm(desc="renderings", unit="clip", disable=args.no_progress) as bar:
-
-        def report(done: int, total: int) -> None:
-            bar.total = total
-            bar.update(done - bar.n)
-
+    out = check_output(args.output, args.ser)
+    model, tts, ser = load_voice_and_recogniser(args.model, args.ser)
+    with progress_bar("renderings", args.no_progress) as report:
         cal = calibrate_intensity(
             tts, ser, args.emotion, perturbations=args.perturbations, spread=args.spread, gains=args.gain,
             speakers=args.speakers, held_out_speakers=args.held_out_speakers,
