@@ -185,18 +185,11 @@ def add_voice_references(
 def sweep_r(requested: Sequence[float], perceived: Sequence[float], groups: Sequence[Any]) -> float:
     """Pearson r between requested and perceived values of one axis, each centred within its group (a sentence
     and speaker), as ``emovox eval model`` measures a sweep; NaN when either side does not vary."""
-    x = np.asarray(requested, dtype=np.float64).copy()
-    y = np.asarray(perceived, dtype=np.float64).copy()
-    g = np.asarray([str(v) for v in groups])
-    if not (x.shape == y.shape == g.shape) or x.ndim != 1:
+    from emovox.eval.stats import centred_by_group, pearson
+
+    if not len(requested) == len(perceived) == len(groups):
         raise ValueError("requested, perceived and groups must be three sequences of one length")
-    for key in np.unique(g):
-        sel = g == key
-        x[sel] -= x[sel].mean()
-        y[sel] -= y[sel].mean()
-    if x.std() == 0 or y.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(x, y)[0, 1])
+    return pearson(requested, centred_by_group(perceived, [str(g) for g in groups]))
 
 
 @dataclass

@@ -38,7 +38,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import spearmanr
 
 from emovox.adv_calibration import (
     HELD_OUT_SENTENCES,
@@ -48,6 +47,7 @@ from emovox.adv_calibration import (
     check_sentences,
     choose_speakers,
 )
+from emovox.eval.stats import finite_mean
 
 __all__ = [
     "INTENSITIES",
@@ -97,14 +97,9 @@ def fit_gradient(
 
 def grouped_rho(intensity: Sequence[float], values: Sequence[float], groups: Sequence[Any]) -> float:
     """Spearman ρ between intensity and values centred within each group (a sentence and speaker)."""
-    x = np.asarray(intensity, dtype=np.float64)
-    v = np.asarray(values, dtype=np.float64).copy()
-    g = np.asarray([str(k) for k in groups])
-    for key in np.unique(g):
-        v[g == key] -= v[g == key].mean()
-    if np.unique(x).size < 2 or v.std() == 0:
-        return float("nan")
-    return float(spearmanr(x, v)[0])
+    from emovox.eval.stats import centred_by_group, spearman
+
+    return spearman(intensity, centred_by_group(values, [str(g) for g in groups]))
 
 
 def loudness_and_f0(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
@@ -288,7 +283,7 @@ def calibrate_intensity(
             rho[name] = grouped_rho(xs, ps, gs)
             mean_p[name] = [float(np.mean([p for x, p in zip(xs, ps) if x == a])) for a in INTENSITIES]
             mean_cues[name] = {
-                cue: [_nanmean([m[cue] for x, m in zip(xs, measured) if x == a]) for a in INTENSITIES]
+                cue: [finite_mean([m[cue] for x, m in zip(xs, measured) if x == a]) for a in INTENSITIES]
                 for cue in (measured[0] if measured else {})
             }
             eligible[name] = name == "current" or cues_keep_moving(mean_cues[name])
@@ -307,9 +302,3 @@ def calibrate_intensity(
         emotion, candidates[best], None if best == "current" else float(best[4:]), cv_r, rho, mean_p, mean_cues,
         eligible, len(rows_y), recogniser_name, improved,
     )  # fmt: skip
-
-
-def _nanmean(values: Sequence[float]) -> float:
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    return float(v.mean()) if v.size else float("nan")

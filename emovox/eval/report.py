@@ -41,7 +41,7 @@ from emovox import __version__
 from emovox.emotion.labels import ADV_AXES, BASIC_EMOTIONS
 from emovox.emotion.spec import parse_emotion_spec
 from emovox.eval.prosody import frame_hop, frame_levels_db, measure_prosody, track_f0
-from emovox.eval.stats import centred_by_group, pearson, slope, spearman
+from emovox.eval.stats import centred_by_group, finite_mean, pearson, slope, spearman
 from emovox.fileio import atomic_write_text
 
 __all__ = ["TARGETS", "EvalPlan", "evaluate", "render_markdown", "write_report"]
@@ -376,13 +376,6 @@ class Context:
         return [e for e in self.emotions if e != "neutral"]
 
 
-def _nanmean(values: Sequence[float]) -> float:
-    """Mean of the finite values; NaN (silently) when there are none, e.g. F0 of an unvoiced rendering."""
-    v = np.asarray(values, dtype=np.float64)
-    v = v[np.isfinite(v)]
-    return float(v.mean()) if v.size else math.nan
-
-
 def _adv_spec(axis: int, value: float) -> str:
     adv = [0.0, 0.0, 0.0]
     adv[axis] = value
@@ -546,7 +539,8 @@ def _intensity_section(ctx: Context) -> dict[str, Any]:
         for m in INTENSITY_MEASURES:
             centred = centred_by_group(values[m], groups)
             means = [
-                float(_nanmean([v for v, x in zip(centred, alphas) if x == a])) for a in ctx.plan.intensities
+                float(finite_mean([v for v, x in zip(centred, alphas) if x == a]))
+                for a in ctx.plan.intensities
             ]
             table[m] = {"rho": spearman(alphas, centred), "mean_by_intensity": means}
         out["per_emotion"][e] = table
@@ -588,7 +582,9 @@ def _adv_section(ctx: Context) -> dict[str, Any]:
         table = {}
         for m in ADV_MEASURES:
             centred = centred_by_group(values[m], groups)
-            means = [float(_nanmean([c for c, x in zip(centred, req) if x == v])) for v in ctx.adv_grid[axis]]
+            means = [
+                float(finite_mean([c for c, x in zip(centred, req) if x == v])) for v in ctx.adv_grid[axis]
+            ]
             table[m] = {"r": pearson(req, centred), "slope": slope(req, centred), "mean_by_value": means}
         out["axes"][axis] = table
     return out
@@ -745,12 +741,12 @@ def _mos_section(ctx: Context, store: Store) -> dict[str, Any]:
     real_mos = predict_mos([store.audio(rec["utt_id"]) for rec in real], store.sample_rate)
 
     def per_emotion(labels: list[str], scores: list[float]) -> dict[str, float]:
-        return {e: _nanmean([x for x, lab in zip(scores, labels) if lab == e]) for e in ctx.emotions}
+        return {e: finite_mean([x for x, lab in zip(scores, labels) if lab == e]) for e in ctx.emotions}
 
     return {
         "available": True, "model": "Distill-MOS v7 (distillmos)",
-        "synth": _nanmean(synth_mos), "synth_n": len(synth_mos),
-        "real": _nanmean(real_mos), "real_n": len(real_mos),
+        "synth": finite_mean(synth_mos), "synth_n": len(synth_mos),
+        "real": finite_mean(real_mos), "real_n": len(real_mos),
         "synth_per_emotion": per_emotion([r.spec for r in synth], synth_mos),
         "real_per_emotion": per_emotion([rec.get("emotion") for rec in real], real_mos),
     }  # fmt: skip
@@ -836,10 +832,10 @@ def _speaker_section(ctx: Context) -> dict[str, Any]:
         "same_speaker": same,
         "per_emotion": {e: {f"{a:g}": float(np.mean([same[sp][e][f"{a:g}"] for sp in same]))
                             for a in ctx.plan.speaker_intensities} for e in ctx.non_neutral},
-        "same_mean": _nanmean([c[0] for c in cells]),
+        "same_mean": finite_mean([c[0] for c in cells]),
         "same_min": {"value": lowest[0], "speaker": lowest[1], "emotion": lowest[2], "intensity": lowest[3]},
         "per_speaker": per_speaker,
-        "different": {"mean": _nanmean(list(pairs.values())), "max": highest[1], "max_pair": highest[0],
+        "different": {"mean": finite_mean(list(pairs.values())), "max": highest[1], "max_pair": highest[0],
                       "pairs": pairs},
         "same_person_pairs": same_person,
         "above_different_max": float(np.mean([c[0] > highest[1] for c in cells])) if pairs and cells else math.nan,

@@ -26,6 +26,13 @@ def finite_pairs(x: ArrayLike, y: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return xa[ok], ya[ok]
 
 
+def finite_mean(values: ArrayLike) -> float:
+    """Mean of the finite values; NaN (silently) when there are none, e.g. F0 of an unvoiced rendering."""
+    v = np.asarray(values, dtype=np.float64)
+    v = v[np.isfinite(v)]
+    return float(v.mean()) if v.size else math.nan
+
+
 def pearson(x: ArrayLike, y: ArrayLike) -> float:
     """Pearson's r over the finite pairs; nan with < 3 pairs or a constant side."""
     xa, ya = finite_pairs(x, y)
