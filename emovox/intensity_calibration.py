@@ -13,16 +13,21 @@ This module measures where "more of this emotion" lies instead:
    of real emotional speech gives ``log P(emotion)`` for each rendering;
 2. a ridge fit (penalty chosen by cross-validation over the perturbations) gives the local gradient ``g`` of
    ``log P(emotion)`` in ``z``;
-3. candidate curves leave everything up to 1 as it is and continue from the point at 1 along ``g``:
-   ``o(α) = o(1) + (α − 1)·gain·|d_e|·ĝ`` for each ``gain``;
-4. on held-out sentences and speakers the recogniser rates the emotion at intensities 0.5, 1, 1.5 and 2 for the
+3. the same renderings give the local gradients of the emotion's cues (loudness and F0 level by default), and
+   renderings at intensity 0.5 give each cue's pace up to 1;
+4. candidate curves leave everything up to 1 as it is and continue from the point at 1 with a steered step:
+   ``o(α) = o(1) + (α − 1)·s`` for each ``gain``, where ``s`` (of length ``gain·|d_e|``) moves each cue on at
+   ``cue_pace`` times its pace up to 1 (the smallest move that does so) and spends the rest of its length along
+   the part of ``g`` that leaves the cues alone (:func:`steered_step`); a second family (``curve+gain``) keeps the
+   current curve beyond 1, so its cues move as they do now, and adds the cue-free part of ``g`` at the same rate;
+5. on held-out sentences and speakers the recogniser rates the emotion at intensities 0.5, 1, 1.5 and 2 for the
    current curve and each candidate; the candidate with the highest Spearman ρ between intensity and P(emotion)
    (centred per sentence and speaker, as ``emovox eval model`` measures) is kept, and ``improved`` says whether it
    beat the current curve. A candidate is only eligible if the emotion's cues (loudness and F0 level by default)
    keep moving beyond 1 the way they move from 0.5 to 1: intensity extrapolates, it does not saturate. The first
    gradient found for the shipped voice's angry raised P(angry) from 0.19 to 0.40 at intensity 2 under
    ``emovox eval model`` (intensity ρ 0.26 → 0.87), but it did so by making angry at 2 no louder than at 1; the
-   check now rejects such a curve.
+   check rejects such a curve, and the steered step keeps the cues moving while it follows the gradient.
 
 A gradient is local: a long step along it overshoots (a gain of 0.25 on angry raised P(angry) at 1.5 and lost it
 at 2), which is what the held-out check is for. The recogniser that rates the renderings is the project's
@@ -57,6 +62,7 @@ __all__ = [
     "fit_gradient",
     "grouped_rho",
     "loudness_and_f0",
+    "steered_step",
 ]
 
 logger = logging.getLogger(__name__)
@@ -66,11 +72,12 @@ INTENSITIES = (0.5, 1.0, 1.5, 2.0)
 
 
 def fit_gradient(
-    eps: np.ndarray, y: np.ndarray, index: np.ndarray, penalties: Sequence[float] = (1, 10, 100, 1000)
+    eps: np.ndarray, y: np.ndarray, index: np.ndarray, penalties: Sequence[float] = (0.01, 0.1, 1, 10)
 ) -> tuple[np.ndarray, float]:
     """Ridge fit of ``y ≈ eps @ g`` (``eps`` ``[N, Dz]`` perturbations, ``y`` ``[N]`` centred responses, ``index``
-    ``[N]`` the perturbation each row belongs to); the penalty is the one with the best 4-fold cross-validated r
-    over perturbations. Returns ``(g, cv_r)``."""
+    ``[N]`` the perturbation each row belongs to); the penalty, in units of the mean diagonal of ``epsᵀeps`` (so
+    that a well-determined gradient keeps its size), is the one with the best 4-fold cross-validated r over
+    perturbations. Returns ``(g, cv_r)``."""
     eps = np.asarray(eps, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
     index = np.asarray(index)
@@ -81,7 +88,8 @@ def fit_gradient(
         raise ValueError("need perturbations in at least two folds to choose the ridge penalty")
 
     def solve(x, t, lam):
-        return np.linalg.solve(x.T @ x + lam * np.eye(x.shape[1]), x.T @ t)
+        gram = x.T @ x
+        return np.linalg.solve(gram + lam * np.trace(gram) / len(gram) * np.eye(len(gram)), x.T @ t)
 
     best = (-np.inf, penalties[0])
     for lam in penalties:
@@ -93,6 +101,37 @@ def fit_gradient(
         if r > best[0]:
             best = (r, lam)
     return solve(eps, y, best[1]), best[0]
+
+
+def steered_step(
+    gradient: np.ndarray, cue_gradients: np.ndarray, cue_moves: np.ndarray, length: float
+) -> np.ndarray:
+    """A step of ``length`` in ``z`` that moves each cue by ``cue_moves`` (``[C]``, to first order: cue ``c``
+    changes by ``cue_gradients[c] @ step``) and otherwise goes as far as it can along ``gradient`` (``[Dz]``): the
+    smallest move that gives the cue changes, plus the part of ``gradient`` orthogonal to every cue gradient for
+    the rest of the length. With no cues it is ``length`` along ``gradient``; when the cue moves alone need more
+    than ``length``, the step is that move (longer than ``length``)."""
+    g = np.asarray(gradient, dtype=np.float64)
+    cg = np.asarray(cue_gradients, dtype=np.float64).reshape(-1, g.shape[0])
+    c = np.asarray(cue_moves, dtype=np.float64).reshape(-1)
+    if cg.shape[0] != c.shape[0]:
+        raise ValueError(
+            f"need one move per cue gradient, got {c.shape[0]} moves for {cg.shape[0]} gradients"
+        )
+    if not (np.isfinite(length) and length > 0):
+        raise ValueError(f"length must be positive, got {length}")
+    if cg.shape[0]:
+        gram = cg @ cg.T
+        gram += 1e-9 * (np.trace(gram) or 1.0) * np.eye(len(gram))
+        cue_part = cg.T @ np.linalg.solve(gram, c)
+        free = g - cg.T @ np.linalg.solve(gram, cg @ g)
+    else:
+        cue_part, free = np.zeros_like(g), g
+    rest = length**2 - float(cue_part @ cue_part)
+    norm = float(np.linalg.norm(free))
+    if rest <= 0 or norm == 0:
+        return cue_part
+    return cue_part + np.sqrt(rest) * free / norm
 
 
 def grouped_rho(intensity: Sequence[float], values: Sequence[float], groups: Sequence[Any]) -> float:
@@ -144,10 +183,16 @@ class IntensityCalibration:
     clips: int
     recogniser: str
     improved: bool
+    cue_pace: float = 0.0  # beyond 1 the candidates move each cue at this fraction of its pace up to 1
+    cue_fits: dict[str, dict[str, float]] | None = (
+        None  # per steering cue: pace up to 1 and its gradient's cv r
+    )
+    kept: str = "current"  # the candidate written: "current", "gain<g>" or "curve+gain<g>"
 
     def to_meta(self) -> dict[str, Any]:
         return {
             "gain": self.gain,
+            "kept": self.kept,
             "cv_r": round(self.cv_r, 4),
             "held_out_rho": {k: round(v, 4) for k, v in self.held_out_rho.items()},
             "held_out_p": {k: [round(p, 4) for p in v] for k, v in self.held_out_p.items()},
@@ -157,6 +202,8 @@ class IntensityCalibration:
             },
             "eligible": dict(self.eligible),
             "intensities": list(INTENSITIES),
+            "cue_pace": self.cue_pace,
+            "cue_fits": {c: {k: round(v, 4) for k, v in f.items()} for c, f in (self.cue_fits or {}).items()},
             "clips": self.clips,
             "recogniser": self.recogniser,
         }
@@ -170,6 +217,7 @@ def calibrate_intensity(
     perturbations: int = 48,
     spread: float = 0.2,
     gains: Sequence[float] = (0.125, 0.25),
+    cue_pace: float = 0.5,
     sentences: Sequence[str] = PROBE_SENTENCES,
     speakers: Sequence[str] | None = None,
     held_out_sentences: Sequence[str] = HELD_OUT_SENTENCES,
@@ -183,7 +231,9 @@ def calibrate_intensity(
     ``recogniser`` (see the module docs). ``speakers``: probed (default: the default speaker and one other);
     ``held_out_speakers``: checked on (default: up to three others, else the probed ones). The voice is not
     changed; write the result with :func:`emovox.tts.bank.write_intensity_curve`. ``cues(audio, rate)`` measures
-    the cues a candidate must keep moving beyond 1 (see :func:`cues_keep_moving`)."""
+    the cues a candidate must keep moving beyond 1 (see :func:`cues_keep_moving`); ``cue_pace``: how fast the
+    candidates move them beyond 1, as a fraction of their pace from 0.5 to 1 (0: the plain gradient, orthogonal
+    to the cues)."""
     bank = tts.bank
     if bank is None:
         raise ValueError("this model has no emotion bank; run `emovox bank` on it first")
@@ -207,6 +257,8 @@ def calibrate_intensity(
     gains = [float(g) for g in gains]
     if not gains or not all(np.isfinite(g) and 0 < g <= 2 for g in gains):
         raise ValueError(f"gains must be one or more numbers in (0, 2], got {gains}")
+    if not (np.isfinite(cue_pace) and 0 <= cue_pace <= 2):
+        raise ValueError(f"cue_pace must be in [0, 2], got {cue_pace}")
     check_sentences(sentences, held_out_sentences)
     speakers, held_out_speakers = choose_speakers(tts, speakers, held_out_speakers, probed=2, held_out=3)
 
@@ -215,8 +267,8 @@ def calibrate_intensity(
     referenced = list(dict.fromkeys([*speakers, *held_out_speakers]))
     total = (
         (len(referenced) * (2 + 2 * len(reference_specs)) if normalised else 0)
-        + (perturbations + 1) * len(speakers) * len(sentences)
-        + (1 + len(gains)) * len(INTENSITIES) * len(held_out_speakers) * len(held_out_sentences)
+        + (perturbations + 2) * len(speakers) * len(sentences)
+        + (1 + 2 * len(gains)) * len(INTENSITIES) * len(held_out_speakers) * len(held_out_sentences)
     )
     done = 0
 
@@ -239,7 +291,7 @@ def calibrate_intensity(
     eps = np.concatenate(
         [np.zeros((1, dz)), rng.normal(0.0, spread * length / np.sqrt(dz), (perturbations, dz))]
     )
-    rows_eps, rows_y, rows_index = [], [], []
+    rows_eps, rows_y, rows_index, rows_cues = [], [], [], []
     try:
         for j, e in enumerate(eps):
             # The perturbed point is the curve's knot at 1 moved by e: "emotion:1" renders it for every speaker.
@@ -247,26 +299,63 @@ def calibrate_intensity(
             for speaker in speakers:
                 clips = [render(t, f"{emotion}:1", speaker) for t in sentences]
                 rated = recogniser.predict_batch(clips, rate, speakers=[speaker] * len(clips))
-                for t, r in enumerate(rated):
+                for t, (clip, r) in enumerate(zip(clips, rated)):
                     rows_eps.append(e)
                     rows_y.append((f"{speaker}/{t}", float(np.log(r.probs.get(emotion, 0.0) + 1e-4))))
                     rows_index.append(j)
+                    rows_cues.append(cues(clip, rate))
     finally:
         bank.curves[i] = original
-    groups = np.array([g for g, _ in rows_y])
-    y = np.array([v for _, v in rows_y])
-    for key in np.unique(groups):
-        y[groups == key] -= y[groups == key].mean()
-    g, cv_r = fit_gradient(np.array(rows_eps), y, np.array(rows_index))
-    logger.info("gradient of log P(%s): cross-validated r %.2f", emotion, cv_r)
-    direction = torch.as_tensor(g / (np.linalg.norm(g) or 1.0), dtype=original.dtype)
+    # Each cue's pace up to 1 (per unit of intensity), from the unperturbed point at 1 and renderings at 0.5.
+    at_one = {group: rows_cues[n] for n, ((group, _), j) in enumerate(zip(rows_y, rows_index)) if j == 0}
+    paces: dict[str, list[float]] = {cue: [] for cue in rows_cues[0]}
+    for speaker in speakers:
+        for t, text in enumerate(sentences):
+            half = cues(render(text, f"{emotion}:0.5", speaker), rate)
+            for cue in paces:
+                paces[cue].append((at_one[f"{speaker}/{t}"][cue] - half[cue]) / 0.5)
 
-    candidates = {"current": original}
+    groups = np.array([g for g, _ in rows_y])
+    index = np.array(rows_index)
+    eps_rows = np.array(rows_eps)
+
+    def centred(values: np.ndarray) -> np.ndarray:
+        values = values.copy()
+        for key in np.unique(groups):
+            values[groups == key] -= values[groups == key].mean()
+        return values
+
+    g, cv_r = fit_gradient(eps_rows, centred(np.array([v for _, v in rows_y])), index)
+    logger.info("gradient of log P(%s): cross-validated r %.2f", emotion, cv_r)
+    cue_gradients, cue_moves, cue_fits = [], [], {}
+    for cue, pace in paces.items():
+        values = np.array([m[cue] for m in rows_cues], dtype=np.float64)
+        pace = finite_mean(pace)
+        if not (np.isfinite(pace) and np.isfinite(values).all()) or pace == 0:
+            continue  # a cue that cannot be measured everywhere, or does not move up to 1, steers nothing
+        cue_g, cue_r = fit_gradient(eps_rows, centred(values), index)
+        logger.info("gradient of %s: cross-validated r %.2f; pace up to 1 %.2f per unit", cue, cue_r, pace)
+        cue_fits[cue] = {"pace": pace, "cv_r": cue_r}
+        cue_gradients.append(cue_g)
+        cue_moves.append(cue_pace * pace)
+
+    # Two families per gain: from the point at 1 with the steered step ("gain<g>"), and the current curve with the
+    # gradient's cue-free part added ("curve+gain<g>": its cues move as the current curve moves them).
+    candidates, gain_of = {"current": original}, {"current": None}
     for gain in gains:
-        curve = original.clone()
-        for k in range(one + 1, len(knots)):
-            curve[k] = original[one] + (float(knots[k]) - 1.0) * gain * length * direction
-        candidates[f"gain{gain:g}"] = curve
+        steps = {
+            f"gain{gain:g}": steered_step(g, np.array(cue_gradients), np.array(cue_moves), gain * length),
+            f"curve+gain{gain:g}": steered_step(
+                g, np.array(cue_gradients), np.zeros(len(cue_moves)), gain * length
+            ),
+        }
+        for name, step in steps.items():
+            step = torch.as_tensor(step, dtype=original.dtype)
+            curve = original.clone()
+            for k in range(one + 1, len(knots)):
+                base = original[k] if name.startswith("curve+") else original[one]
+                curve[k] = base + (float(knots[k]) - 1.0) * step
+            candidates[name], gain_of[name] = curve, gain
     rho, mean_p, mean_cues, eligible = {}, {}, {}, {}
     try:
         for name, curve in candidates.items():
@@ -299,6 +388,6 @@ def calibrate_intensity(
     )  # ties go to the current curve, listed first
     improved = best != "current" and score(best) > score("current")
     return IntensityCalibration(
-        emotion, candidates[best], None if best == "current" else float(best[4:]), cv_r, rho, mean_p, mean_cues,
-        eligible, len(rows_y), recogniser_name, improved,
+        emotion, candidates[best], gain_of[best], cv_r, rho, mean_p, mean_cues,
+        eligible, len(rows_y), recogniser_name, improved, cue_pace, cue_fits, best,
     )  # fmt: skip

@@ -16,6 +16,7 @@ from emovox.intensity_calibration import (
     cues_keep_moving,
     fit_gradient,
     grouped_rho,
+    steered_step,
 )
 from tests.evc_fakes import EMOTIONS, Z, tiny_bank
 from tests.test_adv_calibration import _CodeTTS
@@ -103,11 +104,14 @@ def test_the_curve_beyond_1_turns_towards_the_emotion_and_the_rest_stays():
     assert cal.cv_r > 0.9  # the rater is smooth: its gradient is predictable
     # The current curve walks sideways past 1 and P(angry) falls; the candidate walks on towards TARGET.
     assert cal.held_out_rho["current"] < 0.5 and cal.held_out_rho["gain0.5"] == pytest.approx(1.0)
-    assert cal.gain == 0.5 and cal.improved and cal.eligible == {"current": True, "gain0.5": True}
+    assert cal.gain == 0.5 and cal.kept == "gain0.5" and cal.improved
+    # The current curve's cue stops past 1, and so does the candidate that keeps it.
+    assert cal.eligible == {"current": True, "gain0.5": True, "curve+gain0.5": False}
     assert cal.held_out_cues["gain0.5"]["loudness_db"] == sorted(cal.held_out_cues["gain0.5"]["loudness_db"])
     torch.testing.assert_close(cal.curve[:2], before[ANGRY, :2])  # up to intensity 1 as it was
-    step = cal.curve[3] - cal.curve[1]  # from 1 to 2: gain * |d| along the fitted gradient, close to +angry
-    assert float(step.norm()) == pytest.approx(0.5, rel=1e-5)
+    # From 1 to 2: the cue (angry's axis) moves on at half its pace up to 1, which takes the whole step here.
+    step = cal.curve[3] - cal.curve[1]
+    assert float(step.norm()) == pytest.approx(0.5, rel=0.03)
     assert float(torch.nn.functional.cosine_similarity(step, torch.eye(Z)[2], dim=0)) > 0.9
     p = cal.held_out_p["gain0.5"]
     assert len(p) == len(INTENSITIES) and p == sorted(p)
@@ -124,17 +128,75 @@ def test_a_curve_that_already_rises_is_kept():
     torch.testing.assert_close(cal.curve, tts.bank.curves[ANGRY])
 
 
-def test_a_candidate_whose_cues_stop_moving_is_rejected():
-    """'More angry' lies sideways here: the gradient's curve raises P(angry) all the way to 2, but angry's own cue
-    falls back past intensity 1, so the current curve is kept (intensity extrapolates, it does not saturate)."""
+SIDEWAYS = 0.3 * torch.eye(Z)[2] + 2.0 * torch.eye(Z)[3]  # 'more angry': less of the cue, much more sideways
+
+
+def test_the_gradient_alone_stops_the_cue_and_is_rejected_the_curve_plus_gradient_is_kept():
+    """'More angry' lies sideways here: the plain gradient (cue_pace 0) raises P(angry) all the way to 2, but angry's
+    own cue stops past intensity 1, so the current curve is kept (intensity extrapolates, it does not saturate)."""
     tts = _CurvedTTS()
     tts.bank.curves[ANGRY] = tts.bank.curve_knots[:, None] * tts.bank.directions[ANGRY]
-    sideways = 0.3 * torch.eye(Z)[2] + 2.0 * torch.eye(Z)[3]  # less of the cue, much more sideways
-    cal = calibrate_intensity(tts, _AngerRater(sideways), "angry", perturbations=16, gains=(0.5,),
+    cal = calibrate_intensity(tts, _AngerRater(SIDEWAYS), "angry", perturbations=16, gains=(1.0,), cue_pace=0.0,
                               sentences=["One two.", "Three four."], cues=_loudness_is_angry_axis)  # fmt: skip
-    assert cal.held_out_rho["gain0.5"] > cal.held_out_rho["current"]
-    assert cal.eligible == {"current": True, "gain0.5": False}
-    assert cal.gain is None and not cal.improved
+    assert cal.held_out_rho["gain1"] > cal.held_out_rho["current"]
+    assert not cal.eligible["gain1"] and cal.kept != "gain1"
+    # Kept instead: the current curve (its cue rises to 2) with the gradient's cue-free part added, which turns
+    # P(angry) back up past 1.5.
+    assert cal.kept == "curve+gain1" and cal.improved
+    assert cal.held_out_cues["curve+gain1"]["loudness_db"] == pytest.approx([0.5, 1.0, 1.5, 2.0], abs=0.01)
+    p = cal.held_out_p["curve+gain1"]
+    assert p[2] > p[1] and p[2] > cal.held_out_p["current"][2]
+
+
+def test_the_steered_step_keeps_the_cue_moving_and_follows_the_gradient():
+    """The same voice and rater, steered: beyond 1 the cue moves on at half its pace up to 1 (1 per unit here) and
+    the rest of the step goes sideways, so P(angry) rises and the candidate is kept."""
+    tts = _CurvedTTS()
+    tts.bank.curves[ANGRY] = tts.bank.curve_knots[:, None] * tts.bank.directions[ANGRY]
+    cal = calibrate_intensity(tts, _AngerRater(SIDEWAYS), "angry", perturbations=16, gains=(1.0,), cue_pace=0.5,
+                              sentences=["One two.", "Three four."], cues=_loudness_is_angry_axis)  # fmt: skip
+    assert cal.cue_fits["loudness_db"]["pace"] == pytest.approx(1.0, abs=1e-5)
+    assert cal.cue_fits["loudness_db"]["cv_r"] > 0.99
+    assert "f0_st" not in cal.cue_fits  # not measurable: steers nothing
+    assert cal.eligible == {"current": True, "gain1": True, "curve+gain1": True}
+    assert cal.improved and cal.gain == 1.0 and cal.kept == "gain1"
+    assert cal.held_out_rho["gain1"] > cal.held_out_rho["curve+gain1"]
+    assert cal.held_out_rho["gain1"] > cal.held_out_rho["current"]
+    p = cal.held_out_p["gain1"]
+    assert p[1] < p[2] < p[3]  # beyond 1, more angry at each step (the current curve: less)
+    assert cal.held_out_p["current"][3] < cal.held_out_p["current"][1]
+    loud = cal.held_out_cues["gain1"]["loudness_db"]
+    np.testing.assert_allclose(np.diff(loud[1:]), [0.25, 0.25], atol=0.02)  # 0.5 per unit of intensity
+    step = (cal.curve[3] - cal.curve[1]).numpy()  # from 1 to 2
+    assert float(np.linalg.norm(step)) == pytest.approx(1.0, rel=1e-4)
+    assert step[3] == pytest.approx(
+        np.sqrt(0.75), abs=0.02
+    )  # the rest of the length, sideways towards 'more angry'
+    assert cal.to_meta()["cue_pace"] == 0.5
+
+
+def test_steered_step_solves_the_cue_moves_and_spends_the_rest_on_the_gradient():
+    rng = np.random.default_rng(1)
+    g, cue_g = rng.normal(size=8), rng.normal(size=(2, 8))
+    step = steered_step(g, cue_g, np.array([0.3, -0.2]), 2.0)
+    np.testing.assert_allclose(cue_g @ step, [0.3, -0.2], atol=1e-6)  # each cue moves as asked
+    assert float(np.linalg.norm(step)) == pytest.approx(2.0)
+    # Among steps of that length that move the cues so, it climbs the gradient furthest.
+    cue_part = np.linalg.pinv(cue_g) @ np.array([0.3, -0.2])
+    null = np.eye(8) - np.linalg.pinv(cue_g) @ cue_g
+    rest = np.linalg.norm(step - cue_part)
+    for _ in range(50):
+        u = null @ rng.normal(size=8)
+        other = cue_part + rest * u / np.linalg.norm(u)
+        np.testing.assert_allclose(cue_g @ other, [0.3, -0.2], atol=1e-6)
+        assert g @ other <= g @ step + 1e-9
+    np.testing.assert_allclose(steered_step(g, np.zeros((0, 8)), np.zeros(0), 1.0), g / np.linalg.norm(g))
+    short = steered_step(g, cue_g, np.array([30.0, 0.0]), 0.1)  # the cue move alone is longer than asked
+    np.testing.assert_allclose(cue_g @ short, [30.0, 0.0], atol=1e-6)
+    with pytest.raises(ValueError, match="one move per cue"):
+        steered_step(g, cue_g, np.zeros(3), 1.0)
+    with pytest.raises(ValueError, match="length must be positive"):
+        steered_step(g, cue_g, np.zeros(2), 0.0)
 
 
 def test_cues_keep_moving_follows_each_cue_own_direction():
@@ -154,6 +216,7 @@ def test_cues_keep_moving_follows_each_cue_own_direction():
         ("angry", {"perturbations": 2}, "perturbations must be"),
         ("angry", {"spread": 0.0}, "spread must be"),
         ("angry", {"gains": [float("inf")]}, "gains must be"),
+        ("angry", {"cue_pace": -1.0}, "cue_pace must be"),
         ("angry", {"speakers": ["carol"]}, "unknown speaker"),
         ("angry", {"sentences": ["Only one."]}, "two non-empty probe sentences"),
     ],
@@ -205,9 +268,9 @@ def test_calibrate_intensity_command_writes_the_curve_and_loads(tmp_path, monkey
     monkeypatch.setattr(EmotionalTTS, "load", classmethod(lambda cls, path=None, **kw: tts))
     real = (
         calibration.calibrate_intensity
-    )  # the tiny voice's loudness does not follow emotion: measure length
+    )  # the tiny voice's loudness does not follow emotion: a cue that does not move constrains nothing
     monkeypatch.setattr(calibration, "calibrate_intensity", lambda *a, **kw: real(
-        *a, **kw, cues=lambda audio, rate: {"seconds": audio.size / rate}))  # fmt: skip
+        *a, **kw, cues=lambda audio, rate: {"level": 1.0}))  # fmt: skip
     out = tmp_path / "calibrated.safetensors"
     args = ["calibrate-intensity", str(source), emotion, "--ser", str(ser), "-o", str(out), "--no-progress",
             "--perturbations", "8", "--gain", "0.5"]  # fmt: skip

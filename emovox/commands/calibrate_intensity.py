@@ -3,7 +3,8 @@ emotion, so that intensity 1.5 and 2 sound like more of it rather than like anot
 
 The voice renders the emotion at intensity 1 with its point moved in random directions (--perturbations,
 --spread); the recogniser's log P(emotion) gives the local gradient; candidate curves continue from intensity 1
-along it (--gain, in lengths of the emotion's direction per unit of intensity). On held-out sentences and speakers
+along it (--gain, in lengths of the emotion's direction per unit of intensity), steered so that loudness and F0
+keep moving at a fraction of their pace up to 1 (--cue-pace). On held-out sentences and speakers
 the current curve and each candidate render the emotion at 0.5, 1, 1.5 and 2; the candidate whose P(emotion)
 rises most consistently with intensity (Spearman rho) is written, and only if it beats the current curve (--force
 writes it anyway). A candidate is eligible only if loudness and F0 keep moving beyond 1 the way they move up to 1
@@ -34,6 +35,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--gain", type=float, nargs="+", default=[0.125, 0.25], metavar="G",
                         help="candidate slopes beyond 1, in direction lengths per unit of intensity "
                              "(default: 0.125 0.25)")  # fmt: skip
+    parser.add_argument("--cue-pace", type=float, default=0.5, metavar="F",
+                        help="beyond 1 the candidates move loudness and F0 on at this fraction of their pace from "
+                             "0.5 to 1, and follow the recogniser's gradient with the rest of their step "
+                             "(0: the gradient alone; default 0.5)")  # fmt: skip
     parser.add_argument("--speakers", nargs="+", metavar="NAME",
                         help="speakers to probe with (default: the default speaker and one other)")  # fmt: skip
     parser.add_argument("--held-out-speakers", nargs="+", metavar="NAME",
@@ -53,12 +58,16 @@ def run(args) -> int:
     with progress_bar("renderings", args.no_progress) as report:
         cal = calibrate_intensity(
             tts, ser, args.emotion, perturbations=args.perturbations, spread=args.spread, gains=args.gain,
-            speakers=args.speakers, held_out_speakers=args.held_out_speakers,
+            cue_pace=args.cue_pace, speakers=args.speakers, held_out_speakers=args.held_out_speakers,
             recogniser_name=Path(args.ser).name, progress=report,
         )  # fmt: skip
     print(
         f"{cal.clips} perturbed renderings; gradient of log P({cal.emotion}) cross-validated r {cal.cv_r:.2f}"
     )
+    for cue, fit in (cal.cue_fits or {}).items():
+        print(
+            f"  {cue}: pace up to 1 {fit['pace']:+.2f} per unit; gradient cross-validated r {fit['cv_r']:.2f}"
+        )
     heads = " / ".join(f"{a:g}" for a in INTENSITIES)
     for name, rho in cal.held_out_rho.items():
         ps = " / ".join(f"{p:.2f}" for p in cal.held_out_p[name])
@@ -67,7 +76,7 @@ def run(args) -> int:
             for cue, values in cal.held_out_cues[name].items()
         )
         flag = "" if cal.eligible[name] else " (rejected: a cue stops moving beyond 1)"
-        print(f"  {name:>10}: held-out rho {rho:.2f}, P({cal.emotion}) at {heads}: {ps}; {cues}{flag}")
+        print(f"  {name:>15}: held-out rho {rho:.2f}, P({cal.emotion}) at {heads}: {ps}; {cues}{flag}")
     if not cal.improved and not args.force:
         print(
             f"no candidate rises with intensity better than the current {cal.emotion} curve on the held-out "
@@ -76,6 +85,6 @@ def run(args) -> int:
         )
         return 1
     write_intensity_curve(model, cal.emotion, cal.curve, out, cal.to_meta())
-    kept = "the current curve" if cal.gain is None else f"gain {cal.gain:g}"
+    kept = "the current curve" if cal.gain is None else cal.kept
     print(f"{cal.emotion}: {kept}; written to {out}")
     return 0
