@@ -2,14 +2,18 @@
 emotion, so that intensity 1.5 and 2 sound like more of it rather than like another emotion.
 
 The voice renders the emotion at intensity 1 with its point moved in random directions (--perturbations,
---spread); the recogniser's log P(emotion) gives the local gradient; candidate curves continue from intensity 1
-along it (--gain, in lengths of the emotion's direction per unit of intensity), steered so that loudness and F0
-keep moving at a fraction of their pace up to 1 (--cue-pace). On held-out sentences and speakers
-the current curve and each candidate render the emotion at 0.5, 1, 1.5 and 2; the candidate whose P(emotion)
-rises most consistently with intensity (Spearman rho) is written, and only if it beats the current curve (--force
-writes it anyway). A candidate is eligible only if loudness and F0 keep moving beyond 1 the way they move up to 1
-(intensity extrapolates, it does not saturate). Everything up to intensity 1 stays as it is. Judge the result with `emovox eval model`, and
-name the recogniser: if it is also the judge, the number is measured in the calibration's own terms.
+--spread); the recogniser's log P(emotion) gives the local gradient, and loudness and F0 give theirs. Two
+families of candidates continue past intensity 1 (--gain: the step, in lengths of the emotion's direction per
+unit of intensity):
+  gain<G>        from the point at 1, a step that moves loudness and F0 on at --cue-pace of their pace up to 1
+                 and follows the gradient with the rest of its length;
+  curve+gain<G>  the current curve, with the part of the gradient that leaves loudness and F0 alone added.
+On held-out sentences and speakers the current curve and each candidate render the emotion at 0.5, 1, 1.5 and 2.
+A candidate is eligible only if loudness and F0 keep moving beyond 1 the way they move up to 1 (intensity
+extrapolates, it does not saturate). The eligible candidate whose P(emotion) rises most consistently with
+intensity (Spearman rho) is written, and only if it beats the current curve (--force writes it anyway).
+Everything up to intensity 1 stays as it is. Judge the result with `emovox eval model`, and name the recogniser:
+if it is also the judge, the number is measured in the calibration's own terms.
 
 example:
   emovox calibrate-intensity exp/voice.safetensors angry --ser ser/real/model.safetensors -o exp/voice_cal.safetensors
