@@ -153,14 +153,22 @@ def loudness_and_f0(audio: np.ndarray, sample_rate: int) -> dict[str, float]:
     return {"loudness_db": float(active_rms_db(audio, sample_rate)), "f0_st": st}
 
 
-def cues_keep_moving(means: dict[str, Sequence[float]], intensities: Sequence[float] = INTENSITIES) -> bool:
+MIN_CUE_MOVE = 0.5
+"""A cue that moves less than this from intensity 0.5 to 1 (dB, semitones) has no direction to keep."""
+
+
+def cues_keep_moving(
+    means: dict[str, Sequence[float]],
+    intensities: Sequence[float] = INTENSITIES,
+    min_move: float = MIN_CUE_MOVE,
+) -> bool:
     """Whether every cue (``means[cue]``: its mean at each of ``intensities``, which include 0.5, 1, 1.5 and 2)
-    moves beyond 1 step by step in the direction it moves from 0.5 to 1. A cue that does not move up to 1, or
-    cannot be measured, constrains nothing."""
+    moves beyond 1 step by step in the direction it moves from 0.5 to 1. A cue that moves less than ``min_move``
+    up to 1 (disgust's F0 hardly moves, in real speech too), or cannot be measured, constrains nothing."""
     at = {float(a): k for k, a in enumerate(intensities)}
     for values in means.values():
         v = [float(values[at[a]]) for a in (0.5, 1.0, 1.5, 2.0)]
-        if not all(np.isfinite(v)) or v[1] == v[0]:
+        if not all(np.isfinite(v)) or abs(v[1] - v[0]) < min_move:
             continue
         sign = np.sign(v[1] - v[0])
         if not (sign * (v[2] - v[1]) > 0 and sign * (v[3] - v[2]) > 0):
@@ -218,6 +226,7 @@ def calibrate_intensity(
     spread: float = 0.2,
     gains: Sequence[float] = (0.125, 0.25),
     cue_pace: float = 0.5,
+    min_cue_move: float = MIN_CUE_MOVE,
     sentences: Sequence[str] = PROBE_SENTENCES,
     speakers: Sequence[str] | None = None,
     held_out_sentences: Sequence[str] = HELD_OUT_SENTENCES,
@@ -233,7 +242,7 @@ def calibrate_intensity(
     changed; write the result with :func:`emovox.tts.bank.write_intensity_curve`. ``cues(audio, rate)`` measures
     the cues a candidate must keep moving beyond 1 (see :func:`cues_keep_moving`); ``cue_pace``: how fast the
     candidates move them beyond 1, as a fraction of their pace from 0.5 to 1 (0: the plain gradient, orthogonal
-    to the cues)."""
+    to the cues); a cue that moves less than ``min_cue_move`` from 0.5 to 1 neither steers nor constrains."""
     bank = tts.bank
     if bank is None:
         raise ValueError("this model has no emotion bank; run `emovox bank` on it first")
@@ -331,8 +340,8 @@ def calibrate_intensity(
     for cue, pace in paces.items():
         values = np.array([m[cue] for m in rows_cues], dtype=np.float64)
         pace = finite_mean(pace)
-        if not (np.isfinite(pace) and np.isfinite(values).all()) or pace == 0:
-            continue  # a cue that cannot be measured everywhere, or does not move up to 1, steers nothing
+        if not (np.isfinite(pace) and np.isfinite(values).all()) or abs(pace) * 0.5 < min_cue_move:
+            continue  # a cue that cannot be measured everywhere, or hardly moves up to 1, steers nothing
         cue_g, cue_r = fit_gradient(eps_rows, centred(values), index)
         logger.info("gradient of %s: cross-validated r %.2f; pace up to 1 %.2f per unit", cue, cue_r, pace)
         cue_fits[cue] = {"pace": pace, "cv_r": cue_r}
@@ -375,7 +384,7 @@ def calibrate_intensity(
                 cue: [finite_mean([m[cue] for x, m in zip(xs, measured) if x == a]) for a in INTENSITIES]
                 for cue in (measured[0] if measured else {})
             }
-            eligible[name] = name == "current" or cues_keep_moving(mean_cues[name])
+            eligible[name] = name == "current" or cues_keep_moving(mean_cues[name], min_move=min_cue_move)
     finally:
         bank.curves[i] = original
     logger.info("held-out rho: %s", ", ".join(f"{k} {v:.2f}" for k, v in rho.items()))

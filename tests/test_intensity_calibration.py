@@ -64,8 +64,8 @@ class _AngerRater:
 
 
 def _loudness_is_angry_axis(audio, rate):
-    """The stand-in voice's 'loudness': how far along angry's axis its emotion vector lies."""
-    return {"loudness_db": float(audio[2]), "f0_st": float("nan")}
+    """The stand-in voice's 'loudness' (dB): ten times how far along angry's axis its emotion vector lies."""
+    return {"loudness_db": 10.0 * float(audio[2]), "f0_st": float("nan")}
 
 
 def test_fit_gradient_recovers_a_linear_response_and_picks_a_penalty():
@@ -143,19 +143,19 @@ def test_the_gradient_alone_stops_the_cue_and_is_rejected_the_curve_plus_gradien
     # Kept instead: the current curve (its cue rises to 2) with the gradient's cue-free part added, which turns
     # P(angry) back up past 1.5.
     assert cal.kept == "curve+gain1" and cal.improved
-    assert cal.held_out_cues["curve+gain1"]["loudness_db"] == pytest.approx([0.5, 1.0, 1.5, 2.0], abs=0.01)
+    assert cal.held_out_cues["curve+gain1"]["loudness_db"] == pytest.approx([5.0, 10.0, 15.0, 20.0], abs=0.1)
     p = cal.held_out_p["curve+gain1"]
     assert p[2] > p[1] and p[2] > cal.held_out_p["current"][2]
 
 
 def test_the_steered_step_keeps_the_cue_moving_and_follows_the_gradient():
-    """The same voice and rater, steered: beyond 1 the cue moves on at half its pace up to 1 (1 per unit here) and
+    """The same voice and rater, steered: beyond 1 the cue moves on at half its pace up to 1 (10 per unit here) and
     the rest of the step goes sideways, so P(angry) rises and the candidate is kept."""
     tts = _CurvedTTS()
     tts.bank.curves[ANGRY] = tts.bank.curve_knots[:, None] * tts.bank.directions[ANGRY]
     cal = calibrate_intensity(tts, _AngerRater(SIDEWAYS), "angry", perturbations=16, gains=(1.0,), cue_pace=0.5,
                               sentences=["One two.", "Three four."], cues=_loudness_is_angry_axis)  # fmt: skip
-    assert cal.cue_fits["loudness_db"]["pace"] == pytest.approx(1.0, abs=1e-5)
+    assert cal.cue_fits["loudness_db"]["pace"] == pytest.approx(10.0, abs=1e-4)
     assert cal.cue_fits["loudness_db"]["cv_r"] > 0.99
     assert "f0_st" not in cal.cue_fits  # not measurable: steers nothing
     assert cal.eligible == {"current": True, "gain1": True, "curve+gain1": True}
@@ -166,7 +166,7 @@ def test_the_steered_step_keeps_the_cue_moving_and_follows_the_gradient():
     assert p[1] < p[2] < p[3]  # beyond 1, more angry at each step (the current curve: less)
     assert cal.held_out_p["current"][3] < cal.held_out_p["current"][1]
     loud = cal.held_out_cues["gain1"]["loudness_db"]
-    np.testing.assert_allclose(np.diff(loud[1:]), [0.25, 0.25], atol=0.02)  # 0.5 per unit of intensity
+    np.testing.assert_allclose(np.diff(loud[1:]), [2.5, 2.5], atol=0.2)  # 5 per unit of intensity
     step = (cal.curve[3] - cal.curve[1]).numpy()  # from 1 to 2
     assert float(np.linalg.norm(step)) == pytest.approx(1.0, rel=1e-4)
     assert step[3] == pytest.approx(
@@ -206,6 +206,11 @@ def test_cues_keep_moving_follows_each_cue_own_direction():
     assert cues_keep_moving(
         {"loud": [2, 2, 1, 0], "f0": [float("nan")] * 4}
     )  # no move up to 1: no constraint
+    assert cues_keep_moving(
+        {"f0": [4.6, 4.6, 4.8, 5.5], "loud": [-32, -29, -27, -25]}
+    )  # F0 flat up to 1: free
+    assert not cues_keep_moving({"f0": [4.0, 5.0, 4.8, 5.5]})  # a real move (1 st) that turns back
+    assert cues_keep_moving({"f0": [4.0, 5.0, 4.8, 5.5]}, min_move=2.0)
 
 
 @pytest.mark.parametrize(
