@@ -52,7 +52,7 @@ from emovox.adv_calibration import (
     check_sentences,
     choose_speakers,
 )
-from emovox.eval.stats import finite_mean
+from emovox.eval.stats import centred_by_group, finite_mean, spearman
 
 __all__ = [
     "INTENSITIES",
@@ -136,8 +136,6 @@ def steered_step(
 
 def grouped_rho(intensity: Sequence[float], values: Sequence[float], groups: Sequence[Any]) -> float:
     """Spearman ρ between intensity and values centred within each group (a sentence and speaker)."""
-    from emovox.eval.stats import centred_by_group, spearman
-
     return spearman(intensity, centred_by_group(values, [str(g) for g in groups]))
 
 
@@ -268,6 +266,8 @@ def calibrate_intensity(
         raise ValueError(f"gains must be one or more numbers in (0, 2], got {gains}")
     if not (np.isfinite(cue_pace) and 0 <= cue_pace <= 2):
         raise ValueError(f"cue_pace must be in [0, 2], got {cue_pace}")
+    if not (np.isfinite(min_cue_move) and min_cue_move >= 0):
+        raise ValueError(f"min_cue_move must be a non-negative number, got {min_cue_move}")
     check_sentences(sentences, held_out_sentences)
     speakers, held_out_speakers = choose_speakers(tts, speakers, held_out_speakers, probed=2, held_out=3)
 
@@ -329,10 +329,7 @@ def calibrate_intensity(
     eps_rows = np.array(rows_eps)
 
     def centred(values: np.ndarray) -> np.ndarray:
-        values = values.copy()
-        for key in np.unique(groups):
-            values[groups == key] -= values[groups == key].mean()
-        return values
+        return centred_by_group(values, list(groups))
 
     g, cv_r = fit_gradient(eps_rows, centred(np.array([v for _, v in rows_y])), index)
     logger.info("gradient of log P(%s): cross-validated r %.2f", emotion, cv_r)

@@ -222,6 +222,7 @@ def test_cues_keep_moving_follows_each_cue_own_direction():
         ("angry", {"spread": 0.0}, "spread must be"),
         ("angry", {"gains": [float("inf")]}, "gains must be"),
         ("angry", {"cue_pace": -1.0}, "cue_pace must be"),
+        ("angry", {"min_cue_move": float("nan")}, "min_cue_move must be"),
         ("angry", {"speakers": ["carol"]}, "unknown speaker"),
         ("angry", {"sentences": ["Only one."]}, "two non-empty probe sentences"),
     ],
