@@ -29,6 +29,13 @@ This module measures where "more of this emotion" lies instead:
    ``emovox eval model`` (intensity ρ 0.26 → 0.87), but it did so by making angry at 2 no louder than at 1; the
    check rejects such a curve, and the steered step keeps the cues moving while it follows the gradient.
 
+A second method leaves ``z`` alone and continues the emotion's prosody instead
+(:func:`calibrate_prosody_trend`, ``--method prosody``): the variance adaptor's own move from intensity 0.5 to 1
+(log durations, F0, energy, averaged over phonemes, sentences and speakers) becomes the bank's prosody trend
+(:meth:`emovox.emotion.bank.EmotionBank.prosody`), applied beyond 1 on top of the curve. Candidates continue some
+or all of the three at a fraction of their pace; the same held-out check picks one. Every cue it moves keeps the
+sign it has up to 1, so this cannot turn an emotion's rate, pitch or level around.
+
 A gradient is local: a long step along it overshoots (a gain of 0.25 on angry raised P(angry) at 1.5 and lost it
 at 2), which is what the held-out check is for. The recogniser that rates the renderings is the project's
 yardstick too: name it next to any number measured after a calibration.
@@ -56,12 +63,16 @@ from emovox.eval.stats import centred_by_group, finite_mean, spearman
 
 __all__ = [
     "INTENSITIES",
+    "PROSODY_CUES",
     "IntensityCalibration",
+    "ProsodyTrendCalibration",
     "calibrate_intensity",
+    "calibrate_prosody_trend",
     "cues_keep_moving",
     "fit_gradient",
     "grouped_rho",
     "loudness_and_f0",
+    "measure_prosody_pace",
     "steered_step",
 ]
 
@@ -362,13 +373,48 @@ def calibrate_intensity(
                 base = original[k] if name.startswith("curve+") else original[one]
                 curve[k] = base + (float(knots[k]) - 1.0) * step
             candidates[name], gain_of[name] = curve, gain
+
+    def apply(name: str) -> None:
+        bank.curves[i] = candidates[name]
+
+    def restore() -> None:
+        bank.curves[i] = original
+
+    rho, mean_p, mean_cues, eligible = _held_out_check(
+        recogniser, emotion, list(candidates), apply, restore, render, rate, held_out_sentences,
+        held_out_speakers, cues, min_cue_move,
+    )  # fmt: skip
+    best, improved = _best(rho, eligible)
+    return IntensityCalibration(
+        emotion, candidates[best], gain_of[best], cv_r, rho, mean_p, mean_cues,
+        eligible, len(rows_y), recogniser_name, improved, cue_pace, cue_fits, best,
+    )  # fmt: skip
+
+
+def _held_out_check(
+    recogniser: Any,
+    emotion: str,
+    names: Sequence[str],
+    apply: Callable[[str], None],
+    restore: Callable[[], None],
+    render: Callable[[str, str, str], np.ndarray],
+    rate: int,
+    sentences: Sequence[str],
+    speakers: Sequence[str],
+    cues: Callable[[np.ndarray, int], dict[str, float]],
+    min_cue_move: float,
+) -> tuple[dict[str, float], dict[str, list[float]], dict[str, dict[str, list[float]]], dict[str, bool]]:
+    """Render ``emotion`` at :data:`INTENSITIES` with each candidate in place (``apply(name)``; ``restore()`` after
+    the last) on held-out sentences and speakers. Returns, per candidate, the Spearman ρ of intensity vs
+    P(emotion) centred per sentence and speaker, mean P and mean cues at each intensity, and whether its cues keep
+    moving beyond 1 (the first candidate, the current voice, always is)."""
     rho, mean_p, mean_cues, eligible = {}, {}, {}, {}
     try:
-        for name, curve in candidates.items():
-            bank.curves[i] = curve
+        for name in names:
+            apply(name)
             xs, ps, gs, measured = [], [], [], []
-            for speaker in held_out_speakers:
-                for t, text in enumerate(held_out_sentences):
+            for speaker in speakers:
+                for t, text in enumerate(sentences):
                     clips = [render(text, f"{emotion}:{a:g}", speaker) for a in INTENSITIES]
                     rated = recogniser.predict_batch(clips, rate, speakers=[speaker] * len(clips))
                     xs += list(INTENSITIES)
@@ -381,19 +427,184 @@ def calibrate_intensity(
                 cue: [finite_mean([m[cue] for x, m in zip(xs, measured) if x == a]) for a in INTENSITIES]
                 for cue in (measured[0] if measured else {})
             }
-            eligible[name] = name == "current" or cues_keep_moving(mean_cues[name], min_move=min_cue_move)
+            eligible[name] = name == names[0] or cues_keep_moving(mean_cues[name], min_move=min_cue_move)
     finally:
-        bank.curves[i] = original
+        restore()
     logger.info("held-out rho: %s", ", ".join(f"{k} {v:.2f}" for k, v in rho.items()))
+    return rho, mean_p, mean_cues, eligible
+
+
+def _best(rho: dict[str, float], eligible: dict[str, bool]) -> tuple[str, bool]:
+    """The eligible candidate with the highest ρ (to 0.001; ties go to the first, the current voice) and whether
+    it beats the first."""
 
     def score(name: str) -> float:
         return round(rho[name], 3) if np.isfinite(rho[name]) else -np.inf
 
-    best = max(
-        (n for n in candidates if eligible[n]), key=score
-    )  # ties go to the current curve, listed first
-    improved = best != "current" and score(best) > score("current")
-    return IntensityCalibration(
-        emotion, candidates[best], gain_of[best], cv_r, rho, mean_p, mean_cues,
-        eligible, len(rows_y), recogniser_name, improved, cue_pace, cue_fits, best,
+    names = list(rho)
+    best = max((n for n in names if eligible[n]), key=score)
+    return best, best != names[0] and score(best) > score(names[0])
+
+
+PROSODY_CUES = ("rate", "pitch", "energy")
+"""The variance-adaptor cues a prosody trend continues, in the order of the bank's trend vector."""
+
+
+def measure_prosody_pace(
+    tts: Any, emotion: str, sentences: Sequence[str], speakers: Sequence[str]
+) -> np.ndarray:
+    """The variance adaptor's move per unit of intensity from ``emotion`` at 0.5 to 1 (``[3]``: mean log
+    duration, mean normalised F0, mean normalised energy over the phonemes), averaged over ``sentences`` ×
+    ``speakers``. No audio is rendered: these are the model's own predictions."""
+    model = tts.model
+    device = model.mel_mean.device
+    moves = []
+    for speaker in speakers:
+        spk = tts.speaker_index(speaker)
+        for text in sentences:
+            ids = tts._tokens(text)
+            if not ids:
+                raise ValueError(f"nothing to say in probe sentence {text!r}")
+            outs = []
+            for a in (0.5, 1.0):
+                z = tts.emotion_vector(f"{emotion}:{a:g}", spk).reshape(-1)
+                outs.append(
+                    model.infer(
+                        torch.tensor([ids], device=device),
+                        torch.tensor([len(ids)], device=device),
+                        torch.tensor([spk], device=device),
+                        z.to(device)[None],
+                    )
+                )
+            lo, hi = outs
+            moves.append(
+                [
+                    float((torch.log1p(hi.durations.double()) - torch.log1p(lo.durations.double())).mean()),
+                    float((hi.pitch - lo.pitch).double().mean()),
+                    float((hi.energy - lo.energy).double().mean()),
+                ]
+            )
+    return np.mean(moves, axis=0) / 0.5
+
+
+@dataclass
+class ProsodyTrendCalibration:
+    """The prosody trend chosen for one emotion and how it was chosen."""
+
+    emotion: str
+    trend: np.ndarray  # [3] per unit of intensity beyond 1: log duration scale, F0 shift, energy shift
+    pace: np.ndarray  # [3] the variance adaptor's move per unit of intensity from 0.5 to 1
+    kept: str  # "current" or "<cues>x<gain>", e.g. "rate+energy x1"
+    held_out_rho: dict[str, float]
+    held_out_p: dict[str, list[float]]
+    held_out_cues: dict[str, dict[str, list[float]]]
+    eligible: dict[str, bool]
+    recogniser: str
+    improved: bool
+
+    def to_meta(self) -> dict[str, Any]:
+        return {
+            "kept": self.kept,
+            "trend": [round(float(x), 5) for x in self.trend],
+            "pace": [round(float(x), 5) for x in self.pace],
+            "cues": list(PROSODY_CUES),
+            "held_out_rho": {k: round(v, 4) for k, v in self.held_out_rho.items()},
+            "held_out_p": {k: [round(p, 4) for p in v] for k, v in self.held_out_p.items()},
+            "held_out_cues": {
+                k: {c: [round(x, 3) for x in v] for c, v in cues.items()}
+                for k, cues in self.held_out_cues.items()
+            },
+            "eligible": dict(self.eligible),
+            "intensities": list(INTENSITIES),
+            "recogniser": self.recogniser,
+        }
+
+
+def calibrate_prosody_trend(
+    tts: Any,
+    recogniser: Any,
+    emotion: str,
+    *,
+    gains: Sequence[float] = (0.5, 1.0),
+    cue_sets: Sequence[Sequence[str]] = (("rate",), ("rate", "energy"), PROSODY_CUES),
+    min_cue_move: float = MIN_CUE_MOVE,
+    sentences: Sequence[str] = PROBE_SENTENCES,
+    speakers: Sequence[str] | None = None,
+    held_out_sentences: Sequence[str] = HELD_OUT_SENTENCES,
+    held_out_speakers: Sequence[str] | None = None,
+    cues: Callable[[np.ndarray, int], dict[str, float]] = loudness_and_f0,
+    recogniser_name: str = "",
+    progress: Callable[[int, int], None] | None = None,
+) -> ProsodyTrendCalibration:
+    """Choose ``emotion``'s prosody trend beyond intensity 1 for ``tts`` against ``recogniser`` (module docs): the
+    pace from 0.5 to 1 is measured on ``sentences`` × ``speakers``; each candidate continues the cues of one of
+    ``cue_sets`` (names from :data:`PROSODY_CUES`) at ``gain`` times that pace; the held-out check on
+    ``held_out_sentences`` × ``held_out_speakers`` keeps the best eligible one (or the current trend). The voice is
+    not changed; write the result with :func:`emovox.tts.bank.write_prosody_trend`."""
+    bank = tts.bank
+    if bank is None:
+        raise ValueError("this model has no emotion bank; run `emovox bank` on it first")
+    if emotion not in bank.emotions or emotion == "neutral":
+        known = ", ".join(e for e in bank.emotions if e != "neutral")
+        raise ValueError(f"unknown emotion '{emotion}' for an intensity calibration; this model has: {known}")
+    gains = [float(g) for g in gains]
+    if not gains or not all(np.isfinite(g) and 0 < g <= 4 for g in gains):
+        raise ValueError(f"gains must be one or more numbers in (0, 4], got {gains}")
+    cue_sets = [tuple(c) for c in cue_sets]
+    bad = sorted({c for cs in cue_sets for c in cs} - set(PROSODY_CUES))
+    if not cue_sets or not all(cue_sets) or bad:
+        raise ValueError(
+            f"cue sets must be non-empty sets of {', '.join(PROSODY_CUES)}"
+            + (f"; unknown: {', '.join(bad)}" if bad else "")
+        )
+    if not (np.isfinite(min_cue_move) and min_cue_move >= 0):
+        raise ValueError(f"min_cue_move must be a non-negative number, got {min_cue_move}")
+    check_sentences(sentences, held_out_sentences)
+    speakers, held_out_speakers = choose_speakers(tts, speakers, held_out_speakers, probed=2, held_out=3)
+    i = bank.emotions.index(emotion)
+    pace = measure_prosody_pace(tts, emotion, sentences, speakers)
+    logger.info("%s's prosody pace from 0.5 to 1: %s", emotion, np.round(pace, 4).tolist())
+
+    original = None if bank.prosody_trend is None else bank.prosody_trend.clone()
+    current = np.zeros(3) if original is None else original[i].double().numpy()
+    trends = {"current": current}
+    for cue_set in cue_sets:
+        mask = np.array([c in cue_set for c in PROSODY_CUES], dtype=np.float64)
+        for gain in gains:
+            trends[f"{'+'.join(cue_set)} x{gain:g}"] = gain * mask * pace
+
+    normalised = bool(getattr(recogniser, "speaker_normalised", False))
+    reference_specs = [e for e in REFERENCE_EMOTIONS if e in tts.emotions]
+    total = (len(held_out_speakers) * (2 + 2 * len(reference_specs)) if normalised else 0) + len(
+        trends
+    ) * len(INTENSITIES) * len(held_out_speakers) * len(held_out_sentences)
+    done = 0
+
+    def render(text: str, spec: str, speaker: str) -> np.ndarray:
+        nonlocal done
+        audio, _ = tts.synthesize(text, emotion=spec, speaker=speaker, seed=0)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+        return audio
+
+    rate = tts.sample_rate
+    if normalised:
+        add_voice_references(recogniser, held_out_speakers, sentences, reference_specs, render, rate)
+
+    def apply(name: str) -> None:
+        table = torch.zeros(len(bank.emotions), 3) if original is None else original.clone()
+        table[i] = torch.as_tensor(trends[name], dtype=table.dtype)
+        bank.prosody_trend = table
+
+    def restore() -> None:
+        bank.prosody_trend = original
+
+    rho, mean_p, mean_cues, eligible = _held_out_check(
+        recogniser, emotion, list(trends), apply, restore, render, rate, held_out_sentences,
+        held_out_speakers, cues, min_cue_move,
     )  # fmt: skip
+    best, improved = _best(rho, eligible)
+    return ProsodyTrendCalibration(
+        emotion, trends[best], pace, best, rho, mean_p, mean_cues, eligible, recogniser_name, improved
+    )

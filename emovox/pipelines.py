@@ -28,7 +28,7 @@ from emovox.audio.level import normalise_level, soft_limit
 from emovox.audio.mel import MelConfig, MelSpectrogram
 from emovox.checkpoint import check_architecture, load_module_state
 from emovox.config import config_from_dict
-from emovox.emotion.bank import EmotionBank
+from emovox.emotion.bank import NO_PROSODY, EmotionBank
 from emovox.emotion.from_text import AutoSpec, TextEmotion, TextEmotionEstimator, parse_auto_spec
 from emovox.emotion.spec import EmotionSpec, parse_emotion_spec
 from emovox.paths import default_voice_path, is_builtin_voice
@@ -354,6 +354,16 @@ class EmotionalTTS:
             )
         return self.bank.resolve(self.parse_emotion(emotion or "neutral"), speaker)
 
+    def prosody_controls(
+        self, emotion: str | EmotionSpec | None, ref_audio: str | os.PathLike | None = None
+    ) -> tuple[float, float, float]:
+        """The variance-adaptor controls that continue an emotion's prosody beyond intensity 1 (log duration scale,
+        F0 shift in speaker standard deviations, energy shift; :meth:`EmotionBank.prosody`); none for reference
+        clips, ADV/VA specs and models without trends."""
+        if ref_audio is not None or self.bank is None:
+            return NO_PROSODY
+        return self.bank.prosody(self.parse_emotion(emotion or "neutral"))
+
     def mixture_components(
         self, emotion: str | EmotionSpec | None, speaker: int = 0
     ) -> list[tuple[torch.Tensor, float]]:
@@ -503,7 +513,7 @@ class EmotionalTTS:
                 "emotion 'auto' takes the emotion from the text; with a reference clip it comes from the clip "
                 "(give one or the other)"
             )
-        cache: dict[str | None, tuple[torch.Tensor, list]] = {}
+        cache: dict[str | None, tuple[torch.Tensor, list, tuple[float, float, float]]] = {}
         spoken = index = 0
         position = 0  # samples written so far
         sr = self.sample_rate
@@ -520,15 +530,20 @@ class EmotionalTTS:
                     if mix_mode == "noise" and not ref_audio
                     else []
                 )
-                cache[chunk.emotion] = (self.emotion_vector(chunk.emotion, spk, ref_audio), mix)
+                cache[chunk.emotion] = (
+                    self.emotion_vector(chunk.emotion, spk, ref_audio),
+                    mix,
+                    self.prosody_controls(chunk.emotion, ref_audio),
+                )
             ids = self._tokens(chunk.text)
             if not ids:
                 continue
-            z, mix = cache[chunk.emotion]
+            z, mix, prosody = cache[chunk.emotion]
             spoken += 1
             mel = self._acoustic_mel(
-                ids, spk, z, speed * chunk.rate, chunk.pitch, steps, mix, guidance, generator, noise_scale
-            )
+                ids, spk, z, speed * chunk.rate, chunk.pitch, steps, mix, guidance, generator, noise_scale,
+                prosody,
+            )  # fmt: skip
             used = None if ref_audio is not None and chunk.emotion is None else chunk.emotion
             for audio in self._vocode_windows(mel) if windowed else [self._vocode(mel)]:
                 audio = (audio * chunk.volume).astype(np.float32)
@@ -603,17 +618,20 @@ class EmotionalTTS:
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
         noise_scale: float | None = None,
+        prosody: tuple[float, float, float] = NO_PROSODY,
     ) -> np.ndarray:
         device = self.model.mel_mean.device
         tokens = torch.tensor([list(ids)], device=device)
         std = float(self.model.pitch_stats[speaker, 1])
+        log_length, pitch_shift, energy_shift = prosody
         out = self.model.infer(
             tokens,
             torch.tensor([len(ids)], device=device),
             torch.tensor([speaker], device=device),
             z.to(device).unsqueeze(0),
-            length_scale=1.0 / speed,
-            pitch_shift=math.log(2.0) * semitones / 12.0 / std,
+            length_scale=math.exp(log_length) / speed,
+            pitch_shift=math.log(2.0) * semitones / 12.0 / std + pitch_shift,
+            energy_shift=energy_shift,
         )
         mel = out.mel
         if steps and self.denoiser is not None:

@@ -12,11 +12,18 @@ On held-out sentences and speakers the current curve and each candidate render t
 A candidate is eligible only if loudness and F0 keep moving beyond 1 the way they move up to 1 (intensity
 extrapolates, it does not saturate). The eligible candidate whose P(emotion) rises most consistently with
 intensity (Spearman rho) is written, and only if it beats the current curve (--force writes it anyway).
-Everything up to intensity 1 stays as it is. Judge the result with `emovox eval model`, and name the recogniser:
+Everything up to intensity 1 stays as it is.
+
+--method prosody leaves the curve alone and continues the emotion's prosody instead: the variance adaptor's own
+move from intensity 0.5 to 1 (speaking rate, F0 level, energy, averaged over the probe sentences) is carried on
+beyond 1 for rate alone, rate and energy, or all three, at --trend-gain times that pace. The same held-out check
+picks one, and only one that beats the current voice is written (into the bank's prosody trend). Every cue it
+moves keeps the direction it has up to 1. Judge the result with `emovox eval model`, and name the recogniser:
 if it is also the judge, the number is measured in the calibration's own terms.
 
 example:
   emovox calibrate-intensity exp/voice.safetensors angry --ser ser/real/model.safetensors -o exp/voice_cal.safetensors
+  emovox calibrate-intensity exp/voice.safetensors surprise --method prosody --ser ser/real/model.safetensors -o exp/v2.safetensors
 """
 
 from __future__ import annotations
@@ -32,6 +39,12 @@ def add_arguments(parser) -> None:
         "--ser", required=True, metavar="CKPT", help="speech-emotion recogniser of real speech"
     )
     parser.add_argument("-o", "--output", required=True, help="write the calibrated checkpoint here")
+    parser.add_argument("--method", choices=("gradient", "prosody"), default="gradient",
+                        help="gradient: bend the curve of z beyond 1 (default); prosody: continue the emotion's "
+                             "rate, F0 and energy beyond 1 instead")  # fmt: skip
+    parser.add_argument("--trend-gain", type=float, nargs="+", default=[0.5, 1.0], metavar="K",
+                        help="--method prosody: candidate paces beyond 1, as fractions of the pace from 0.5 to 1 "
+                             "(default: 0.5 1)")  # fmt: skip
     parser.add_argument("--perturbations", type=int, default=48,
                         help="random moves of the point at intensity 1 (default 48)")  # fmt: skip
     parser.add_argument("--spread", type=float, default=0.2,
@@ -59,6 +72,8 @@ def run(args) -> int:
 
     out = check_output(args.output, args.ser)
     model, tts, ser = load_voice_and_recogniser(args.model, args.ser)
+    if args.method == "prosody":
+        return _run_prosody(args, model, tts, ser, out)
     with progress_bar("renderings", args.no_progress) as report:
         cal = calibrate_intensity(
             tts, ser, args.emotion, perturbations=args.perturbations, spread=args.spread, gains=args.gain,
@@ -91,4 +106,37 @@ def run(args) -> int:
     write_intensity_curve(model, cal.emotion, cal.curve, out, cal.to_meta())
     kept = "the current curve" if cal.gain is None else cal.kept
     print(f"{cal.emotion}: {kept}; written to {out}")
+    return 0
+
+
+def _run_prosody(args, model, tts, ser, out) -> int:
+    from emovox.commands.calibrate_adv import progress_bar
+    from emovox.intensity_calibration import INTENSITIES, PROSODY_CUES, calibrate_prosody_trend
+    from emovox.tts.bank import write_prosody_trend
+
+    with progress_bar("renderings", args.no_progress) as report:
+        cal = calibrate_prosody_trend(
+            tts, ser, args.emotion, gains=args.trend_gain, speakers=args.speakers,
+            held_out_speakers=args.held_out_speakers, recogniser_name=Path(args.ser).name, progress=report,
+        )  # fmt: skip
+    pace = ", ".join(f"{c} {p:+.3f}" for c, p in zip(PROSODY_CUES, cal.pace))
+    print(f"{cal.emotion}'s prosody from intensity 0.5 to 1, per unit (log duration, F0 sd, energy): {pace}")
+    heads = " / ".join(f"{a:g}" for a in INTENSITIES)
+    for name, rho in cal.held_out_rho.items():
+        ps = " / ".join(f"{p:.2f}" for p in cal.held_out_p[name])
+        cues = "; ".join(
+            f"{cue} {' / '.join(f'{v:.1f}' for v in values)}"
+            for cue, values in cal.held_out_cues[name].items()
+        )
+        flag = "" if cal.eligible[name] else " (rejected: a cue stops moving beyond 1)"
+        print(f"  {name:>22}: held-out rho {rho:.2f}, P({cal.emotion}) at {heads}: {ps}; {cues}{flag}")
+    if not cal.improved and not args.force:
+        print(
+            f"no prosody trend rises with intensity better than the current {cal.emotion} on the held-out "
+            "sentences; nothing written",
+            file=sys.stderr,
+        )
+        return 1
+    write_prosody_trend(model, cal.emotion, cal.trend, out, cal.to_meta())
+    print(f"{cal.emotion}: prosody trend {cal.kept}; written to {out}")
     return 0

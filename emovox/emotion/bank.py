@@ -20,6 +20,13 @@ Then, with ``α`` the intensity (1 = as in the data, 0 = neutral, < 0 = the oppo
 - mixture ``Σ wᵢ·eᵢ:αᵢ``      ``z = c0 + Σ wᵢ·o_eᵢ(αᵢ)``        (weights normalised to sum to 1)
 - ``adv:a,d,v`` / ``va:v,a``  ``z = c0 + M·(adv − adv_neutral)`` (VA keeps dominance neutral)
 - reference clip            ``z = encoder(mel_ref)``, optionally ``c0 + α·(z_ref − c0)``.
+
+Beyond intensity 1 an emotion may also carry a **prosody trend** ``t_e`` (``[3]``: log duration scale, F0 shift
+in speaker standard deviations, energy shift in the model's normalised log-energy, each per unit of intensity):
+the variance adaptor's own move from intensity 0.5 to 1, continued. ``e:α`` with ``|α| > 1`` then also scales
+durations by ``exp((|α| − 1)·t_e[0])`` and shifts the predicted F0 and energy by ``(|α| − 1)·t_e[1:]`` (mirrored
+for ``α < −1``; weighted like ``z`` in a mixture), so the emotion's rate, pitch and level keep moving the way
+they move up to 1 even where ``z`` saturates (:meth:`EmotionBank.prosody`). A bank without trends has none.
 """
 
 from __future__ import annotations
@@ -32,7 +39,10 @@ import torch
 
 from emovox.emotion.labels import CANONICAL, adv_anchor
 
-__all__ = ["EmotionBank"]
+__all__ = ["NO_PROSODY", "EmotionBank"]
+
+NO_PROSODY = (0.0, 0.0, 0.0)
+""":meth:`EmotionBank.prosody` of a spec without a trend: (log duration scale, F0 shift, energy shift)."""
 
 
 @dataclass
@@ -49,6 +59,7 @@ class EmotionBank:
     curve_knots: torch.Tensor | None = None  # [K] intensities of the curve's knots (increasing, > 0)
     curves: torch.Tensor | None = None  # [E, K, Dz] offsets from c0 at the knots (0 where not curve_has)
     curve_has: torch.Tensor | None = None  # [E] bool: the emotion has an intensity curve
+    prosody_trend: torch.Tensor | None = None  # [E, 3] per unit of intensity beyond 1 (see the module docs)
 
     # --------------------------------------------------------------------------------------------- building
 
@@ -184,6 +195,22 @@ class EmotionBank:
             z = z + (w / total) * self.offset(name, a, speaker)
         return z
 
+    def prosody(self, spec: Any) -> tuple[float, float, float]:
+        """The variance-adaptor controls of a parsed spec beyond intensity 1: (log duration scale, F0 shift in
+        speaker standard deviations, normalised energy shift); :data:`NO_PROSODY` for ADV/VA specs, intensities
+        within ±1 and banks without trends."""
+        if self.prosody_trend is None or spec.kind != "label":
+            return NO_PROSODY
+        total = sum(c.weight for c in spec.components)
+        out = torch.zeros(3, dtype=torch.float64)
+        for c in spec.components:
+            beyond = abs(c.intensity) - 1.0
+            if beyond > 0 and c.name in self.emotions and total > 0:
+                sign = -1.0 if c.intensity < 0 else 1.0
+                trend = self.prosody_trend[self.emotions.index(c.name)].double()
+                out += (c.weight / total) * sign * beyond * trend
+        return tuple(float(x) for x in out)  # type: ignore[return-value]
+
     def from_adv(self, adv: Sequence[float]) -> torch.Tensor:
         """``z`` for an (arousal, dominance, valence) point; neutral is the origin."""
         a = torch.as_tensor(adv, dtype=torch.float32)
@@ -215,6 +242,7 @@ class EmotionBank:
                 "curve_knots",
                 "curves",
                 "curve_has",
+                "prosody_trend",
             )
             if getattr(self, k) is not None
         }
@@ -246,6 +274,12 @@ class EmotionBank:
             )
             if not ok:
                 raise ValueError("the checkpoint's emotion bank is inconsistent (intensity curves)")
+        if bank.prosody_trend is not None and not (
+            tuple(bank.prosody_trend.shape) == (bank.directions.shape[0], 3)
+            and bool(torch.isfinite(bank.prosody_trend).all())
+            and float(bank.prosody_trend.abs().max()) <= MAX_PROSODY_TREND
+        ):
+            raise ValueError("the checkpoint's emotion bank is inconsistent (prosody trends)")
         return bank
 
 
@@ -256,6 +290,10 @@ def check_adv_fit(adv_fit: str) -> None:
     if adv_fit not in ADV_FITS:
         raise ValueError(f"adv_fit must be one of {', '.join(ADV_FITS)}, got {adv_fit!r}")
 
+
+MAX_PROSODY_TREND = 4.0
+"""Largest prosody-trend entry a checkpoint may carry (per unit of intensity: e^4 in duration, 4 standard
+deviations of F0 or energy); anything larger is a damaged or hostile file."""
 
 CURVE_STEP = 0.25  # spacing of the intensity curves' knots
 CURVE_BANDWIDTH = 0.25  # Gaussian kernel width of the local-linear fit, in units of intensity

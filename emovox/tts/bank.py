@@ -5,8 +5,10 @@ from __future__ import annotations
 import logging
 import math
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from emovox.checkpoint import (
@@ -17,7 +19,7 @@ from emovox.checkpoint import (
     save_checkpoint,
 )
 from emovox.config import config_from_dict
-from emovox.emotion.bank import EmotionBank, check_adv_fit
+from emovox.emotion.bank import MAX_PROSODY_TREND, EmotionBank, check_adv_fit
 from emovox.paths import is_builtin_voice
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
 
@@ -29,6 +31,8 @@ __all__ = [
     "resolve_acoustic_path",
     "write_adv_map",
     "write_bank",
+    "write_intensity_curve",
+    "write_prosody_trend",
 ]
 
 logger = logging.getLogger(__name__)
@@ -237,4 +241,41 @@ def write_intensity_curve(
     done = dict(keep["bank"].get("intensity_calibration", {}))
     done[emotion] = provenance
     keep["bank"] = {**keep["bank"], "intensity_calibration": done}
+    save_checkpoint(Path(out), tensors, keep, kind="acoustic")
+
+
+def write_prosody_trend(
+    path: str | os.PathLike, emotion: str, trend: Sequence[float], out: str | os.PathLike, provenance: dict
+) -> None:
+    """Save checkpoint ``path`` to ``out`` (atomically) with ``emotion``'s prosody trend beyond intensity 1 set to
+    ``trend`` (``[3]``, see :class:`emovox.emotion.bank.EmotionBank`) and ``provenance`` (JSON) recorded in the
+    bank's metadata under ``prosody_calibration[emotion]``. A bank without trends gets a table of zeros first."""
+    path = resolve_acoustic_path(path)
+    ckpt = load_checkpoint(path, kind="acoustic")
+    directions = ckpt.tensors.get("bank.directions")
+    if directions is None or "bank" not in ckpt.meta:
+        raise ValueError(f"{path} has no emotion bank; run `emovox bank` on it first")
+    emotions = list(ckpt.meta["bank"].get("emotions", []))
+    if emotion not in emotions or emotion == "neutral":
+        raise ValueError(
+            f"unknown emotion '{emotion}' for a prosody trend; this model has: {', '.join(emotions)}"
+        )
+    new = torch.as_tensor(np.asarray(trend, dtype=np.float32))
+    if (
+        tuple(new.shape) != (3,)
+        or not bool(torch.isfinite(new).all())
+        or float(new.abs().max()) > MAX_PROSODY_TREND
+    ):
+        raise ValueError(
+            f"a prosody trend is 3 finite numbers within ±{MAX_PROSODY_TREND:g}, got {list(trend)}"
+        )
+    tensors = dict(ckpt.tensors)
+    table = tensors.get("bank.prosody_trend")
+    table = torch.zeros(len(emotions), 3) if table is None else table.clone().float()
+    table[emotions.index(emotion)] = new
+    tensors["bank.prosody_trend"] = table
+    keep = _carried_meta(ckpt.meta)
+    done = dict(keep["bank"].get("prosody_calibration", {}))
+    done[emotion] = provenance
+    keep["bank"] = {**keep["bank"], "prosody_calibration": done}
     save_checkpoint(Path(out), tensors, keep, kind="acoustic")

@@ -1,0 +1,187 @@
+"""Prosody trends beyond intensity 1 (EmotionBank.prosody, the pipeline's variance controls,
+emovox.intensity_calibration.calibrate_prosody_trend, `emovox calibrate-intensity --method prosody`)."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+import torch
+
+from emovox.cli import main as cli
+from emovox.emotion.bank import NO_PROSODY, EmotionBank
+from emovox.emotion.spec import parse_emotion_spec
+from tests.evc_fakes import EMOTIONS, tiny_bank
+
+TREND = torch.tensor([-0.2, 0.5, 1.0])
+
+
+def _bank_with_trend() -> EmotionBank:
+    bank = tiny_bank()
+    bank.prosody_trend = torch.zeros(len(bank.emotions), 3)
+    bank.prosody_trend[bank.emotions.index("angry")] = TREND
+    return bank
+
+
+def _prosody(bank, spec):
+    return np.array(bank.prosody(parse_emotion_spec(spec, known=EMOTIONS)))
+
+
+def test_the_trend_applies_beyond_1_only_mirrored_and_weighted():
+    bank = _bank_with_trend()
+    for spec in ("angry", "angry:0.5", "angry:-1", "neutral", "sad:2", "adv:1,0,0", "va:0.5,0.5"):
+        assert _prosody(bank, spec).tolist() == list(NO_PROSODY), spec
+    np.testing.assert_allclose(_prosody(bank, "angry:2"), TREND.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(_prosody(bank, "angry:1.5"), 0.5 * TREND.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(_prosody(bank, "angry:-2"), -TREND.numpy(), rtol=1e-6)  # the opposite, further
+    # A mixture weighs each component's trend like its z: 70 % angry at 2, 30 % sad (no trend).
+    np.testing.assert_allclose(_prosody(bank, "angry:0.7@2+sad:0.3"), 0.7 * TREND.numpy(), rtol=1e-5)
+    assert _prosody(tiny_bank(), "angry:2").tolist() == list(NO_PROSODY)  # a bank without trends has none
+
+
+def test_trends_survive_the_checkpoint_and_bad_ones_are_refused():
+    bank = _bank_with_trend()
+    tensors, meta = bank.to_tensors()
+    again = EmotionBank.from_tensors(tensors, meta)
+    torch.testing.assert_close(again.prosody_trend, bank.prosody_trend)
+    for bad in (
+        torch.zeros(2, 3),
+        torch.full((len(EMOTIONS), 3), float("nan")),
+        torch.full((len(EMOTIONS), 3), 50.0),
+    ):
+        with pytest.raises(ValueError, match="prosody trends"):
+            EmotionBank.from_tensors({**tensors, "bank.prosody_trend": bad}, meta)
+
+
+def _tiny_voice(tmp_path):
+    from emovox.pipelines import EmotionalTTS
+    from tests.server_fakes import tiny_tts
+
+    tts = tiny_tts(tmp_path)
+    return tmp_path / "tiny.safetensors", tts.vocoder, EmotionalTTS
+
+
+def test_write_prosody_trend_sets_one_emotion_and_the_voice_follows_it(tmp_path):
+    """Written into a checkpoint, a rate trend makes the emotion at 2 shorter and leaves it at 1 (and every other
+    emotion) exactly as it was; refusals for neutral, unknown emotions and absurd trends write nothing."""
+    from emovox.checkpoint import load_checkpoint
+    from emovox.tts.bank import write_prosody_trend
+
+    source, vocoder, EmotionalTTS = _tiny_voice(tmp_path)
+    before = EmotionalTTS.load(source, vocoder=vocoder)
+    emotion = next(n for n in before.emotions if n != "neutral")
+    out = tmp_path / "trend.safetensors"
+    write_prosody_trend(source, emotion, [-0.7, 0.0, 0.0], out, {"kept": "rate x1"})
+    after = EmotionalTTS.load(out, vocoder=vocoder)
+    ckpt = load_checkpoint(out, kind="acoustic")
+    i = ckpt.meta["bank"]["emotions"].index(emotion)
+    table = ckpt.tensors["bank.prosody_trend"]
+    assert table[i].tolist() == pytest.approx([-0.7, 0.0, 0.0]) and float(table.abs().sum()) == pytest.approx(
+        0.7
+    )
+    assert ckpt.meta["bank"]["prosody_calibration"][emotion] == {"kept": "rate x1"}
+
+    text = "the old clock in the hall struck nine"
+    one = [t.synthesize(text, emotion=emotion, seed=0)[0] for t in (before, after)]
+    np.testing.assert_array_equal(one[0], one[1])
+    two = [t.synthesize(text, emotion=f"{emotion}:2", seed=0)[0] for t in (before, after)]
+    assert two[1].size < 0.75 * two[0].size  # durations scaled by e^-0.7 ≈ 0.5, up to rounding
+    neutral = [t.synthesize(text, emotion="neutral:2", seed=0)[0] for t in (before, after)]
+    np.testing.assert_array_equal(neutral[0], neutral[1])
+
+    for emotion_, trend, message in (
+        ("neutral", [0, 0, 0], "unknown emotion"),
+        ("nosuch", [0, 0, 0], "unknown emotion"),
+        (emotion, [0, 0], "3 finite numbers"),
+        (emotion, [0, 0, 99], "3 finite numbers"),
+    ):
+        bad = tmp_path / "bad.safetensors"
+        with pytest.raises(ValueError, match=message):
+            write_prosody_trend(source, emotion_, trend, bad, {})
+        assert not bad.exists()
+
+
+def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, capsys):
+    """`calibrate-intensity --method prosody` end to end on the tiny voice with a stand-in recogniser that hears
+    more of the emotion in longer clips: the kept candidate slows the emotion down beyond 1 (its own duration trend
+    continued, so the trend's sign follows the model's pace), nothing up to 1 changes; with a recogniser that
+    prefers shorter clips and a pace that lengthens them, nothing is written."""
+    import emovox.ser.infer as infer
+    from emovox.checkpoint import load_checkpoint
+    from emovox.intensity_calibration import INTENSITIES, calibrate_prosody_trend, measure_prosody_pace
+
+    source, vocoder, EmotionalTTS = _tiny_voice(tmp_path)
+    tts = EmotionalTTS.load(source, vocoder=vocoder)
+    emotion = next(n for n in tts.emotions if n != "neutral")
+    from emovox.adv_calibration import PROBE_SENTENCES
+
+    first = list(tts.speakers)[:1]
+    pace = measure_prosody_pace(tts, emotion, PROBE_SENTENCES, first)
+    assert pace.shape == (3,) and np.isfinite(pace).all()
+
+    class _LengthRater:
+        speaker_normalised = False
+
+        def __init__(self, sign):
+            self.sign = sign
+
+        def predict_batch(self, clips, rate, speakers):
+            return [
+                SimpleNamespace(probs={emotion: 0.5 + self.sign * np.tanh(c.size / rate - 1.0) / 2})
+                for c in clips
+            ]
+
+    sign = -1.0 if pace[0] < 0 else 1.0  # the rater likes what the emotion's own rate trend does
+    cal = calibrate_prosody_trend(tts, _LengthRater(sign), emotion, cue_sets=[("rate",)], gains=[1.0, 2.0],
+                                  speakers=first, held_out_speakers=first, cues=lambda audio, rate: {"level": 1.0})  # fmt: skip
+    assert cal.kept == "rate x2" and cal.improved, cal.held_out_rho
+    np.testing.assert_allclose(cal.trend, [2.0 * pace[0], 0.0, 0.0])
+    assert len(cal.held_out_p["current"]) == len(INTENSITIES)
+    assert cal.to_meta()["kept"] == "rate x2"
+    # The stand-in recogniser hears the same clips at 0.5 and 1 for every candidate: nothing up to 1 changed.
+    assert {tuple(p[:2]) for p in cal.held_out_p.values()} == {tuple(cal.held_out_p["current"][:2])}
+
+    ser = tmp_path / "ser.safetensors"
+    ser.write_bytes(b"stand-in; loading is patched")
+    import emovox.intensity_calibration as calibration
+
+    real = calibration.calibrate_prosody_trend
+    monkeypatch.setattr(calibration, "calibrate_prosody_trend", lambda *a, **kw: real(
+        *a, **kw, cue_sets=[("rate",)], cues=lambda audio, rate: {"level": 1.0}))  # fmt: skip
+    monkeypatch.setattr(EmotionalTTS, "load", classmethod(lambda cls, path=None, **kw: tts))
+    out = tmp_path / "out.safetensors"
+    args = ["calibrate-intensity", str(source), emotion, "--method", "prosody", "--ser", str(ser), "--no-progress",
+            "--trend-gain", "1", "2"]  # fmt: skip
+    monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(sign)))
+    assert cli([*args, "-o", str(out)]) == 0
+    ckpt = load_checkpoint(out, kind="acoustic")
+    i = ckpt.meta["bank"]["emotions"].index(emotion)
+    written = ckpt.tensors["bank.prosody_trend"][i].tolist()
+    assert written[0] * sign > 0 and written[1:] == [0.0, 0.0]  # the rate trend, continued at twice its pace
+    assert "held-out rho" in capsys.readouterr().out
+
+    monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(-sign)))
+    nothing = tmp_path / "nothing.safetensors"
+    assert cli([*args, "-o", str(nothing)]) == 1
+    assert not nothing.exists()
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"gains": []}, "gains"),
+        ({"gains": [5.0]}, "gains"),
+        ({"cue_sets": [("tempo",)]}, "unknown: tempo"),
+        ({"cue_sets": [()]}, "non-empty"),
+        ({"min_cue_move": -1.0}, "min_cue_move"),
+    ],
+)
+def test_calibrate_prosody_trend_refuses_bad_settings(kwargs, message):
+    from emovox.intensity_calibration import calibrate_prosody_trend
+    from tests.test_adv_calibration import _CodeTTS
+
+    with pytest.raises(ValueError, match=message):
+        calibrate_prosody_trend(_CodeTTS(), None, "angry", **kwargs)
+    with pytest.raises(ValueError, match="unknown emotion"):
+        calibrate_prosody_trend(_CodeTTS(), None, "neutral")
