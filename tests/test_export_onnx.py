@@ -35,6 +35,7 @@ from emovox.cli import main
 from emovox.export.onnx import METADATA_FILE, OnnxExportError, expand_by_durations
 from emovox.export.runtime import OnnxExport, load_onnx
 from emovox.pipelines import EmotionalTTS
+from emovox.tts.bank import write_prosody_trend
 from emovox.tts.models.layers import expand_by_durations as torch_expand
 from emovox.vocoder.models.hifigan import Generator, GeneratorConfig
 from tests.tiny_voice import make_tiny_voice
@@ -58,6 +59,8 @@ def exported(tmp_path_factory):
     """(model path, vocoder path, export folder, the command's output): exported through the CLI."""
     root = tmp_path_factory.mktemp("onnx")
     model = make_tiny_voice(root / "tiny.safetensors", denoiser=True)
+    # Angry carries a prosody trend beyond 1 (rate, F0, energy), which both backends must apply alike.
+    write_prosody_trend(model, "angry", [-0.3, 0.5, 0.4], model, {"kept": "test"})
     vocoder = make_tiny_vocoder(root / "voc.safetensors")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):
@@ -127,8 +130,19 @@ def test_acoustic_model_batch_of_different_lengths(backends):
         {"emotion": "va:0.6,0.3", "steps": 2, "seed": 3},
         {"emotion": "sad:0.7+angry:0.3", "steps": 2, "mix_mode": "noise", "guidance": 1.5, "seed": 1},
         {"emotion": "angry:1.5", "steps": 3, "noise_scale": 0.5, "seed": 2},
+        {"emotion": "angry:2", "speed": 1.2},
+        {"emotion": "angry:0.6@2+sad:0.4", "steps": 2, "seed": 4},
     ],
-    ids=["label", "negation-speaker-speed", "adv", "va-diffusion", "emomix-guidance", "noise-scale"],
+    ids=[
+        "label",
+        "negation-speaker-speed",
+        "adv",
+        "va-diffusion",
+        "emomix-guidance",
+        "noise-scale",
+        "prosody-trend",
+        "prosody-trend-mixture",
+    ],  # fmt: skip
 )
 def test_synthesis_agrees_with_pytorch(backends, kwargs):
     pt, ox = backends
