@@ -142,7 +142,7 @@ def test_acoustic_model_batch_of_different_lengths(backends):
         "noise-scale",
         "prosody-trend",
         "prosody-trend-mixture",
-    ],  # fmt: skip
+    ],
 )
 def test_synthesis_agrees_with_pytorch(backends, kwargs):
     pt, ox = backends
