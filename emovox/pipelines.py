@@ -726,18 +726,23 @@ class EmotionalTTS:
     ) -> dict[str, Any]:
         """The prosody the acoustic model plans for ``text``, without vocoding: per-phoneme F0 (Hz, from the
         pitch predictor and the speaker's statistics), durations (frames) and the mean F0 over phonemes that
-        last at least one frame. Cheap; useful to preview or test emotion controls."""
+        last at least one frame, with the emotion's prosody trend past intensity 1 applied as in synthesis.
+        Cheap; useful to preview or test emotion controls."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("text is empty")
         spk = self.speaker_index(speaker)
         ids = self._tokens(text)
         device = self.model.mel_mean.device
         z = self.emotion_vector(emotion, spk).to(device)
+        log_length, pitch_shift, energy_shift = self.prosody_controls(emotion)
         out = self.model.infer(
             torch.tensor([ids], device=device),
             torch.tensor([len(ids)], device=device),
             torch.tensor([spk], device=device),
             z[None],
+            length_scale=math.exp(log_length),
+            pitch_shift=pitch_shift,
+            energy_shift=energy_shift,
         )
         mean, std = self.model.pitch_stats[spk].tolist()
         f0 = torch.exp(out.pitch[0] * std + mean)

@@ -87,6 +87,8 @@ def test_write_prosody_trend_sets_one_emotion_and_the_voice_follows_it(tmp_path)
     np.testing.assert_array_equal(one[0], one[1])
     two = [t.synthesize(text, emotion=f"{emotion}:2", seed=0)[0] for t in (before, after)]
     assert two[1].size < 0.75 * two[0].size  # durations scaled by e^-0.7 ≈ 0.5, up to rounding
+    planned = [t.predict_prosody(text, f"{emotion}:2") for t in (before, after)]
+    assert planned[1]["frames"] < 0.75 * planned[0]["frames"]  # the preview plans what synthesis speaks
     neutral = [t.synthesize(text, emotion="neutral:2", seed=0)[0] for t in (before, after)]
     np.testing.assert_array_equal(neutral[0], neutral[1])
 
