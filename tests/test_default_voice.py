@@ -87,6 +87,19 @@ def test_f0_and_loudness_follow_emotion_and_the_intensity_of_anger(renderings):
     assert all(b > a for a, b in itertools.pairwise(louder)), louder
 
 
+def test_surprise_keeps_getting_louder_and_faster_past_1(tts):
+    """Surprise's curve alone let its level fall past intensity 1; the shipped voice's prosody trend carries rate and
+    energy on, so surprise at 1.5 and 2 is louder and shorter than at 1, and its F0 keeps rising."""
+    from emovox.audio.level import active_rms_db
+
+    audio = {a: tts.synthesize(TEXT, f"surprise:{a:g}", seed=0)[0] for a in (1.0, 1.5, 2.0)}
+    db = [active_rms_db(audio[a], 22050) for a in (1.0, 1.5, 2.0)]
+    assert db[1] > db[0] and db[2] > db[1], db
+    assert audio[2.0].size < audio[1.5].size <= audio[1.0].size
+    f0 = [_median_f0(audio[a]) for a in (1.0, 1.5, 2.0)]
+    assert f0[0] < f0[1] < f0[2], f0
+
+
 def test_readme_first_command(tmp_path, capsys):
     out = tmp_path / "hello.wav"
     assert cli(["synth", "Hello! This is emovox.", "--emotion", "happy:0.8", "-o", str(out)]) == 0
