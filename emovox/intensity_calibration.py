@@ -211,14 +211,7 @@ class IntensityCalibration:
             "gain": self.gain,
             "kept": self.kept,
             "cv_r": round(self.cv_r, 4),
-            "held_out_rho": {k: round(v, 4) for k, v in self.held_out_rho.items()},
-            "held_out_p": {k: [round(p, 4) for p in v] for k, v in self.held_out_p.items()},
-            "held_out_cues": {
-                k: {c: [round(x, 3) for x in v] for c, v in cues.items()}
-                for k, cues in self.held_out_cues.items()
-            },
-            "eligible": dict(self.eligible),
-            "intensities": list(INTENSITIES),
+            **_held_out_meta(self),
             "cue_pace": self.cue_pace,
             "cue_fits": {c: {k: round(v, 4) for k, v in f.items()} for c, f in (self.cue_fits or {}).items()},
             "clips": self.clips,
@@ -508,14 +501,7 @@ class ProsodyTrendCalibration:
             "trend": [round(float(x), 5) for x in self.trend],
             "pace": [round(float(x), 5) for x in self.pace],
             "cues": list(PROSODY_CUES),
-            "held_out_rho": {k: round(v, 4) for k, v in self.held_out_rho.items()},
-            "held_out_p": {k: [round(p, 4) for p in v] for k, v in self.held_out_p.items()},
-            "held_out_cues": {
-                k: {c: [round(x, 3) for x in v] for c, v in cues.items()}
-                for k, cues in self.held_out_cues.items()
-            },
-            "eligible": dict(self.eligible),
-            "intensities": list(INTENSITIES),
+            **_held_out_meta(self),
             "recogniser": self.recogniser,
         }
 
@@ -608,3 +594,16 @@ def calibrate_prosody_trend(
     return ProsodyTrendCalibration(
         emotion, trends[best], pace, best, rho, mean_p, mean_cues, eligible, recogniser_name, improved
     )
+
+
+def _held_out_meta(cal: Any) -> dict[str, Any]:
+    """The held-out check's results of a calibration, rounded for a checkpoint's metadata."""
+    return {
+        "held_out_rho": {k: round(v, 4) for k, v in cal.held_out_rho.items()},
+        "held_out_p": {k: [round(p, 4) for p in v] for k, v in cal.held_out_p.items()},
+        "held_out_cues": {
+            k: {c: [round(x, 3) for x in v] for c, v in cues.items()} for k, cues in cal.held_out_cues.items()
+        },
+        "eligible": dict(cal.eligible),
+        "intensities": list(INTENSITIES),
+    }

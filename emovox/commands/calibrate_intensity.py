@@ -67,7 +67,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from emovox.commands.calibrate_adv import check_output, load_voice_and_recogniser, progress_bar
-    from emovox.intensity_calibration import INTENSITIES, calibrate_intensity
+    from emovox.intensity_calibration import calibrate_intensity
     from emovox.tts.bank import write_intensity_curve
 
     out = check_output(args.output, args.ser)
@@ -87,15 +87,7 @@ def run(args) -> int:
         print(
             f"  {cue}: pace up to 1 {fit['pace']:+.2f} per unit; gradient cross-validated r {fit['cv_r']:.2f}"
         )
-    heads = " / ".join(f"{a:g}" for a in INTENSITIES)
-    for name, rho in cal.held_out_rho.items():
-        ps = " / ".join(f"{p:.2f}" for p in cal.held_out_p[name])
-        cues = "; ".join(
-            f"{cue} {' / '.join(f'{v:.1f}' for v in values)}"
-            for cue, values in cal.held_out_cues[name].items()
-        )
-        flag = "" if cal.eligible[name] else " (rejected: a cue stops moving beyond 1)"
-        print(f"  {name:>15}: held-out rho {rho:.2f}, P({cal.emotion}) at {heads}: {ps}; {cues}{flag}")
+    _print_held_out(cal, 15)
     if not cal.improved and not args.force:
         print(
             f"no candidate rises with intensity better than the current {cal.emotion} curve on the held-out "
@@ -111,7 +103,7 @@ def run(args) -> int:
 
 def _run_prosody(args, model, tts, ser, out) -> int:
     from emovox.commands.calibrate_adv import progress_bar
-    from emovox.intensity_calibration import INTENSITIES, PROSODY_CUES, calibrate_prosody_trend
+    from emovox.intensity_calibration import PROSODY_CUES, calibrate_prosody_trend
     from emovox.tts.bank import write_prosody_trend
 
     with progress_bar("renderings", args.no_progress) as report:
@@ -121,15 +113,7 @@ def _run_prosody(args, model, tts, ser, out) -> int:
         )  # fmt: skip
     pace = ", ".join(f"{c} {p:+.3f}" for c, p in zip(PROSODY_CUES, cal.pace))
     print(f"{cal.emotion}'s prosody from intensity 0.5 to 1, per unit (log duration, F0 sd, energy): {pace}")
-    heads = " / ".join(f"{a:g}" for a in INTENSITIES)
-    for name, rho in cal.held_out_rho.items():
-        ps = " / ".join(f"{p:.2f}" for p in cal.held_out_p[name])
-        cues = "; ".join(
-            f"{cue} {' / '.join(f'{v:.1f}' for v in values)}"
-            for cue, values in cal.held_out_cues[name].items()
-        )
-        flag = "" if cal.eligible[name] else " (rejected: a cue stops moving beyond 1)"
-        print(f"  {name:>22}: held-out rho {rho:.2f}, P({cal.emotion}) at {heads}: {ps}; {cues}{flag}")
+    _print_held_out(cal, 22)
     if not cal.improved and not args.force:
         print(
             f"no prosody trend rises with intensity better than the current {cal.emotion} on the held-out "
@@ -140,3 +124,18 @@ def _run_prosody(args, model, tts, ser, out) -> int:
     write_prosody_trend(model, cal.emotion, cal.trend, out, cal.to_meta())
     print(f"{cal.emotion}: prosody trend {cal.kept}; written to {out}")
     return 0
+
+
+def _print_held_out(cal, width: int) -> None:
+    """One line per candidate of the held-out check: ρ, P(emotion) and the cues at each intensity."""
+    from emovox.intensity_calibration import INTENSITIES
+
+    heads = " / ".join(f"{a:g}" for a in INTENSITIES)
+    for name, rho in cal.held_out_rho.items():
+        ps = " / ".join(f"{p:.2f}" for p in cal.held_out_p[name])
+        cues = "; ".join(
+            f"{cue} {' / '.join(f'{v:.1f}' for v in values)}"
+            for cue, values in cal.held_out_cues[name].items()
+        )
+        flag = "" if cal.eligible[name] else " (rejected: a cue stops moving beyond 1)"
+        print(f"  {name:>{width}}: held-out rho {rho:.2f}, P({cal.emotion}) at {heads}: {ps}; {cues}{flag}")
