@@ -52,6 +52,7 @@ __all__ = [
     "calibrate_adv",
     "check_sentences",
     "choose_speakers",
+    "counting_renderer",
     "fit_sensitivity",
     "perceptual_columns",
     "probe_specs",
@@ -165,6 +166,24 @@ def choose_speakers(
     return list(speakers), list(held_out_speakers)
 
 
+def counting_renderer(
+    tts: Any, total: int, progress: Callable[[int, int], None] | None, seed: int = 0
+) -> Callable[[str, str, str], np.ndarray]:
+    """``render(text, spec, speaker)`` -> audio of ``tts`` (seeded), calling ``progress(done, total)`` after each
+    rendering: the calibrations' one way to render and count."""
+    done = 0
+
+    def render(text: str, spec: str, speaker: str) -> np.ndarray:
+        nonlocal done
+        audio, _ = tts.synthesize(text, emotion=spec, speaker=speaker, seed=seed)
+        done += 1
+        if progress is not None:
+            progress(done, total)
+        return audio
+
+    return render
+
+
 def add_voice_references(
     recogniser: Any,
     speakers: Sequence[str],
@@ -254,16 +273,7 @@ def calibrate_adv(
         + len(speakers) * len(sentences) * len(specs)
         + len(held_out_speakers) * sweep_clips
     )
-    done = 0
-
-    def render(text: str, spec: str, speaker: str) -> np.ndarray:
-        nonlocal done
-        audio, _ = tts.synthesize(text, emotion=spec, speaker=speaker, seed=0)
-        done += 1
-        if progress is not None:
-            progress(done, total)
-        return audio
-
+    render = counting_renderer(tts, total, progress)
     rate = tts.sample_rate
     if normalised:
         add_voice_references(recogniser, referenced, sentences, reference_specs, render, rate)

@@ -58,6 +58,7 @@ from emovox.adv_calibration import (
     add_voice_references,
     check_sentences,
     choose_speakers,
+    counting_renderer,
 )
 from emovox.eval.stats import centred_by_group, finite_mean, spearman
 
@@ -245,12 +246,7 @@ def calibrate_intensity(
     the cues a candidate must keep moving beyond 1 (see :func:`cues_keep_moving`); ``cue_pace``: how fast the
     candidates move them beyond 1, as a fraction of their pace from 0.5 to 1 (0: the plain gradient, orthogonal
     to the cues); a cue that moves less than ``min_cue_move`` from 0.5 to 1 neither steers nor constrains."""
-    bank = tts.bank
-    if bank is None:
-        raise ValueError("this model has no emotion bank; run `emovox bank` on it first")
-    if emotion not in bank.emotions or emotion == "neutral":
-        known = ", ".join(e for e in bank.emotions if e != "neutral")
-        raise ValueError(f"unknown emotion '{emotion}' for an intensity calibration; this model has: {known}")
+    bank = _bank_with(tts, emotion)
     i = bank.emotions.index(emotion)
     if bank.curves is None or bank.curve_has is None or not bool(bank.curve_has[i]):
         raise ValueError(
@@ -283,16 +279,7 @@ def calibrate_intensity(
         + (perturbations + 2) * len(speakers) * len(sentences)
         + (1 + 2 * len(gains)) * len(INTENSITIES) * len(held_out_speakers) * len(held_out_sentences)
     )
-    done = 0
-
-    def render(text: str, spec: str, speaker: str) -> np.ndarray:
-        nonlocal done
-        audio, _ = tts.synthesize(text, emotion=spec, speaker=speaker, seed=seed)
-        done += 1
-        if progress is not None:
-            progress(done, total)
-        return audio
-
+    render = counting_renderer(tts, total, progress, seed)
     rate = tts.sample_rate
     if normalised:
         add_voice_references(recogniser, referenced, sentences, reference_specs, render, rate)
@@ -527,12 +514,7 @@ def calibrate_prosody_trend(
     ``cue_sets`` (names from :data:`PROSODY_CUES`) at ``gain`` times that pace; the held-out check on
     ``held_out_sentences`` × ``held_out_speakers`` keeps the best eligible one (or the current trend). The voice is
     not changed; write the result with :func:`emovox.tts.bank.write_prosody_trend`."""
-    bank = tts.bank
-    if bank is None:
-        raise ValueError("this model has no emotion bank; run `emovox bank` on it first")
-    if emotion not in bank.emotions or emotion == "neutral":
-        known = ", ".join(e for e in bank.emotions if e != "neutral")
-        raise ValueError(f"unknown emotion '{emotion}' for an intensity calibration; this model has: {known}")
+    bank = _bank_with(tts, emotion)
     gains = [float(g) for g in gains]
     if not gains or not all(np.isfinite(g) and 0 < g <= 4 for g in gains):
         raise ValueError(f"gains must be one or more numbers in (0, 4], got {gains}")
@@ -564,16 +546,7 @@ def calibrate_prosody_trend(
     total = (len(held_out_speakers) * (2 + 2 * len(reference_specs)) if normalised else 0) + len(
         trends
     ) * len(INTENSITIES) * len(held_out_speakers) * len(held_out_sentences)
-    done = 0
-
-    def render(text: str, spec: str, speaker: str) -> np.ndarray:
-        nonlocal done
-        audio, _ = tts.synthesize(text, emotion=spec, speaker=speaker, seed=0)
-        done += 1
-        if progress is not None:
-            progress(done, total)
-        return audio
-
+    render = counting_renderer(tts, total, progress)
     rate = tts.sample_rate
     if normalised:
         add_voice_references(recogniser, held_out_speakers, sentences, reference_specs, render, rate)
@@ -607,3 +580,14 @@ def _held_out_meta(cal: Any) -> dict[str, Any]:
         "eligible": dict(cal.eligible),
         "intensities": list(INTENSITIES),
     }
+
+
+def _bank_with(tts: Any, emotion: str) -> Any:
+    """``tts``'s emotion bank, refusing a voice without one or an emotion it does not have (or neutral)."""
+    bank = tts.bank
+    if bank is None:
+        raise ValueError("this model has no emotion bank; run `emovox bank` on it first")
+    if emotion not in bank.emotions or emotion == "neutral":
+        known = ", ".join(e for e in bank.emotions if e != "neutral")
+        raise ValueError(f"unknown emotion '{emotion}' for an intensity calibration; this model has: {known}")
+    return bank
