@@ -60,9 +60,11 @@ from emovox.adv_calibration import (
     choose_speakers,
     counting_renderer,
 )
+from emovox.audio.mel import TILT_PIVOT_HZ, MelConfig, mel_centres
 from emovox.eval.stats import centred_by_group, finite_mean, spearman
 
 __all__ = [
+    "DEFAULT_CUE_SETS",
     "INTENSITIES",
     "PROSODY_CUES",
     "IntensityCalibration",
@@ -72,8 +74,10 @@ __all__ = [
     "cues_keep_moving",
     "fit_gradient",
     "grouped_rho",
+    "held_curve",
     "loudness_and_f0",
     "measure_prosody_pace",
+    "mel_tilt",
     "steered_step",
 ]
 
@@ -426,15 +430,31 @@ def _best(rho: dict[str, float], eligible: dict[str, bool]) -> tuple[str, bool]:
     return best, best != names[0] and score(best) > score(names[0])
 
 
-PROSODY_CUES = ("rate", "pitch", "energy")
-"""The variance-adaptor cues a prosody trend continues, in the order of the bank's trend vector."""
+PROSODY_CUES = ("rate", "pitch", "energy", "effort")
+"""The cues a prosody trend continues, in the order of the bank's trend vector: the variance adaptor's three and
+vocal effort (the spectral tilt of the mel)."""
+
+
+DEFAULT_CUE_SETS = (("rate",), ("rate", "energy"), ("rate", "pitch", "energy"), ("effort",))
+"""The cue sets :func:`calibrate_prosody_trend` tries by default."""
+
+
+def mel_tilt(mel_change: torch.Tensor, cfg: MelConfig) -> float:
+    """The spectral tilt (dB per octave above :data:`~emovox.audio.mel.TILT_PIVOT_HZ`) of a change in a log-mel's
+    long-term spectrum (``[n_mels]``, natural-log magnitude): the least-squares slope, with an intercept, over the
+    channels above the pivot."""
+    octaves = np.log2(mel_centres(cfg) / TILT_PIVOT_HZ)
+    above = octaves > 0
+    db = mel_change.double().cpu().numpy() * 20.0 / np.log(10.0)
+    return float(np.polyfit(octaves[above], db[above], 1)[0])
 
 
 def measure_prosody_pace(
     tts: Any, emotion: str, sentences: Sequence[str], speakers: Sequence[str]
 ) -> np.ndarray:
-    """The variance adaptor's move per unit of intensity from ``emotion`` at 0.5 to 1 (``[3]``: mean log
-    duration, mean normalised F0, mean normalised energy over the phonemes), averaged over ``sentences`` ×
+    """The acoustic model's move per unit of intensity from ``emotion`` at 0.5 to 1 (``[4]``, the cues of
+    :data:`PROSODY_CUES`: mean log duration, mean normalised F0 and mean normalised energy over the phonemes, and
+    the tilt of the FastSpeech2 mel's long-term spectrum in dB per octave), averaged over ``sentences`` ×
     ``speakers``. No audio is rendered: these are the model's own predictions."""
     model = tts.model
     device = model.mel_mean.device
@@ -462,6 +482,7 @@ def measure_prosody_pace(
                     float((torch.log1p(hi.durations.double()) - torch.log1p(lo.durations.double())).mean()),
                     float((hi.pitch - lo.pitch).double().mean()),
                     float((hi.energy - lo.energy).double().mean()),
+                    mel_tilt(hi.mel[0].mean(-1) - lo.mel[0].mean(-1), tts.mel_config),
                 ]
             )
     return np.mean(moves, axis=0) / 0.5
@@ -472,8 +493,8 @@ class ProsodyTrendCalibration:
     """The prosody trend chosen for one emotion and how it was chosen."""
 
     emotion: str
-    trend: np.ndarray  # [3] per unit of intensity beyond 1: log duration scale, F0 shift, energy shift
-    pace: np.ndarray  # [3] the variance adaptor's move per unit of intensity from 0.5 to 1
+    trend: np.ndarray  # [4] per unit of intensity beyond 1: log duration scale, F0 shift, energy shift, tilt
+    pace: np.ndarray  # [4] the acoustic model's move per unit of intensity from 0.5 to 1
     kept: str  # "current" or "<cues>x<gain>", e.g. "rate+energy x1"
     held_out_rho: dict[str, float]
     held_out_p: dict[str, list[float]]
@@ -481,10 +502,15 @@ class ProsodyTrendCalibration:
     eligible: dict[str, bool]
     recogniser: str
     improved: bool
+    hold: float | None = (
+        None  # the intensity from which the kept candidate holds the curve of z (None: as it was)
+    )
+    curve: torch.Tensor | None = None  # [K, Dz] the emotion's curve with that hold, to write with the trend
 
     def to_meta(self) -> dict[str, Any]:
         return {
             "kept": self.kept,
+            "hold": self.hold,
             "trend": [round(float(x), 5) for x in self.trend],
             "pace": [round(float(x), 5) for x in self.pace],
             "cues": list(PROSODY_CUES),
@@ -499,7 +525,8 @@ def calibrate_prosody_trend(
     emotion: str,
     *,
     gains: Sequence[float] = (0.5, 1.0),
-    cue_sets: Sequence[Sequence[str]] = (("rate",), ("rate", "energy"), PROSODY_CUES),
+    cue_sets: Sequence[Sequence[str]] = DEFAULT_CUE_SETS,
+    holds: Sequence[float | None] = (None,),
     min_cue_move: float = MIN_CUE_MOVE,
     sentences: Sequence[str] = PROBE_SENTENCES,
     speakers: Sequence[str] | None = None,
@@ -511,9 +538,11 @@ def calibrate_prosody_trend(
 ) -> ProsodyTrendCalibration:
     """Choose ``emotion``'s prosody trend beyond intensity 1 for ``tts`` against ``recogniser`` (module docs): the
     pace from 0.5 to 1 is measured on ``sentences`` × ``speakers``; each candidate continues the cues of one of
-    ``cue_sets`` (names from :data:`PROSODY_CUES`) at ``gain`` times that pace; the held-out check on
-    ``held_out_sentences`` × ``held_out_speakers`` keeps the best eligible one (or the current trend). The voice is
-    not changed; write the result with :func:`emovox.tts.bank.write_prosody_trend`."""
+    ``cue_sets`` (names from :data:`PROSODY_CUES`) at ``gain`` times that pace, with the curve of ``z`` as it is
+    (``None`` in ``holds``) or held from a knot ``h >= 1`` of the curve on (:func:`held_curve`: the trend alone
+    carries the cues beyond ``h``); the held-out check on ``held_out_sentences`` × ``held_out_speakers`` keeps the
+    best eligible one (or the current trend). The voice is not changed; write the result with
+    :func:`emovox.tts.bank.write_prosody_trend` (its ``curve`` too, when the kept candidate holds it)."""
     bank = _bank_with(tts, emotion)
     gains = [float(g) for g in gains]
     if not gains or not all(np.isfinite(g) and 0 < g <= 4 for g in gains):
@@ -528,18 +557,23 @@ def calibrate_prosody_trend(
     if not (np.isfinite(min_cue_move) and min_cue_move >= 0):
         raise ValueError(f"min_cue_move must be a non-negative number, got {min_cue_move}")
     check_sentences(sentences, held_out_sentences)
-    speakers, held_out_speakers = choose_speakers(tts, speakers, held_out_speakers, probed=2, held_out=3)
     i = bank.emotions.index(emotion)
+    holds = list(holds) or [None]
+    curves = {h: None if h is None else held_curve(bank, emotion, h) for h in holds}
+    speakers, held_out_speakers = choose_speakers(tts, speakers, held_out_speakers, probed=2, held_out=3)
     pace = measure_prosody_pace(tts, emotion, sentences, speakers)
     logger.info("%s's prosody pace from 0.5 to 1: %s", emotion, np.round(pace, 4).tolist())
 
     original = None if bank.prosody_trend is None else bank.prosody_trend.clone()
-    current = np.zeros(3) if original is None else original[i].double().numpy()
-    trends = {"current": current}
-    for cue_set in cue_sets:
-        mask = np.array([c in cue_set for c in PROSODY_CUES], dtype=np.float64)
-        for gain in gains:
-            trends[f"{'+'.join(cue_set)} x{gain:g}"] = gain * mask * pace
+    original_curves = None if bank.curves is None else bank.curves.clone()
+    current = np.zeros(len(PROSODY_CUES)) if original is None else original[i].double().numpy()
+    trends: dict[str, tuple[np.ndarray, float | None]] = {"current": (current, None)}
+    for hold in holds:
+        for cue_set in cue_sets:
+            mask = np.array([c in cue_set for c in PROSODY_CUES], dtype=np.float64)
+            for gain in gains:
+                name = f"{'+'.join(cue_set)} x{gain:g}" + ("" if hold is None else f" hold {hold:g}")
+                trends[name] = (gain * mask * pace, hold)
 
     normalised = bool(getattr(recogniser, "speaker_normalised", False))
     reference_specs = [e for e in REFERENCE_EMOTIONS if e in tts.emotions]
@@ -552,21 +586,48 @@ def calibrate_prosody_trend(
         add_voice_references(recogniser, held_out_speakers, sentences, reference_specs, render, rate)
 
     def apply(name: str) -> None:
-        table = torch.zeros(len(bank.emotions), 3) if original is None else original.clone()
-        table[i] = torch.as_tensor(trends[name], dtype=table.dtype)
+        trend, hold = trends[name]
+        table = torch.zeros(len(bank.emotions), len(PROSODY_CUES)) if original is None else original.clone()
+        table[i] = torch.as_tensor(trend, dtype=table.dtype)
         bank.prosody_trend = table
+        if original_curves is not None:
+            bank.curves = original_curves.clone()
+            if hold is not None:
+                bank.curves[i] = curves[hold]
 
     def restore() -> None:
         bank.prosody_trend = original
+        bank.curves = original_curves
 
     rho, mean_p, mean_cues, eligible = _held_out_check(
         recogniser, emotion, list(trends), apply, restore, render, rate, held_out_sentences,
         held_out_speakers, cues, min_cue_move,
     )  # fmt: skip
     best, improved = _best(rho, eligible)
+    trend, hold = trends[best]
     return ProsodyTrendCalibration(
-        emotion, trends[best], pace, best, rho, mean_p, mean_cues, eligible, recogniser_name, improved
-    )
+        emotion, trend, pace, best, rho, mean_p, mean_cues, eligible, recogniser_name, improved, hold,
+        None if hold is None else curves[hold],
+    )  # fmt: skip
+
+
+def held_curve(bank: Any, emotion: str, hold: float) -> torch.Tensor:
+    """``emotion``'s intensity curve (``[K, Dz]``) held from knot ``hold`` (>= 1) on: every later knot takes the
+    value at ``hold``, so ``z`` stops moving there (the last segment is flat, so it stays put beyond the last knot
+    too). Up to ``hold`` nothing changes."""
+    i = bank.emotions.index(emotion)
+    if bank.curves is None or bank.curve_has is None or not bool(bank.curve_has[i]):
+        raise ValueError(f"{emotion} has no intensity curve to hold")
+    knots = [float(k) for k in bank.curve_knots]
+    matches = [k for k, x in enumerate(knots) if abs(x - float(hold)) < 1e-6]
+    if not (np.isfinite(hold) and hold >= 1.0) or not matches:
+        raise ValueError(
+            f"a hold must be a knot of the intensity curve at 1 or above ({', '.join(f'{k:g}' for k in knots if k >= 1)}), "
+            f"got {hold}"
+        )
+    curve = bank.curves[i].clone()
+    curve[matches[0] :] = curve[matches[0]]
+    return curve
 
 
 def _held_out_meta(cal: Any) -> dict[str, Any]:

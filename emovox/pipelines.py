@@ -25,7 +25,7 @@ import torch
 
 from emovox.audio.io import load_audio
 from emovox.audio.level import normalise_level, soft_limit
-from emovox.audio.mel import MelConfig, MelSpectrogram
+from emovox.audio.mel import MelConfig, MelSpectrogram, tilt_gains
 from emovox.checkpoint import check_architecture, load_module_state
 from emovox.config import config_from_dict
 from emovox.emotion.bank import NO_PROSODY, EmotionBank
@@ -356,10 +356,10 @@ class EmotionalTTS:
 
     def prosody_controls(
         self, emotion: str | EmotionSpec | None, ref_audio: str | os.PathLike | None = None
-    ) -> tuple[float, float, float]:
-        """The variance-adaptor controls that continue an emotion's prosody beyond intensity 1 (log duration scale,
-        F0 shift in speaker standard deviations, energy shift; :meth:`EmotionBank.prosody`); none for reference
-        clips, ADV/VA specs and models without trends."""
+    ) -> tuple[float, float, float, float]:
+        """The controls that continue an emotion's prosody beyond intensity 1 (log duration scale, F0 shift in
+        speaker standard deviations, energy shift, mel tilt in dB per octave; :meth:`EmotionBank.prosody`); none
+        for reference clips, ADV/VA specs and models without trends."""
         if ref_audio is not None or self.bank is None:
             return NO_PROSODY
         return self.bank.prosody(self.parse_emotion(emotion or "neutral"))
@@ -513,7 +513,7 @@ class EmotionalTTS:
                 "emotion 'auto' takes the emotion from the text; with a reference clip it comes from the clip "
                 "(give one or the other)"
             )
-        cache: dict[str | None, tuple[torch.Tensor, list, tuple[float, float, float]]] = {}
+        cache: dict[str | None, tuple[torch.Tensor, list, tuple[float, float, float, float]]] = {}
         spoken = index = 0
         position = 0  # samples written so far
         sr = self.sample_rate
@@ -618,12 +618,14 @@ class EmotionalTTS:
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
         noise_scale: float | None = None,
-        prosody: tuple[float, float, float] = NO_PROSODY,
-    ) -> np.ndarray:
+        prosody: tuple[float, float, float, float] = NO_PROSODY,
+    ) -> torch.Tensor:
+        """The mel ``[1, n_mels, T]`` of one chunk: FastSpeech2 with the prosody controls, refined by the diffusion
+        decoder for ``steps``, then tilted by the prosody's effort (dB per octave above 500 Hz)."""
         device = self.model.mel_mean.device
         tokens = torch.tensor([list(ids)], device=device)
         std = float(self.model.pitch_stats[speaker, 1])
-        log_length, pitch_shift, energy_shift = prosody
+        log_length, pitch_shift, energy_shift, tilt = prosody
         out = self.model.infer(
             tokens,
             torch.tensor([len(ids)], device=device),
@@ -636,6 +638,8 @@ class EmotionalTTS:
         mel = out.mel
         if steps and self.denoiser is not None:
             mel = self._refine(out, speaker, z, steps, mix, guidance, generator, noise_scale)
+        if tilt:
+            mel = mel + tilt_gains(self.mel_config, tilt).to(mel)[:, None]
         return mel
 
     def _vocode(self, mel: torch.Tensor) -> np.ndarray:
@@ -734,7 +738,7 @@ class EmotionalTTS:
         ids = self._tokens(text)
         device = self.model.mel_mean.device
         z = self.emotion_vector(emotion, spk).to(device)
-        log_length, pitch_shift, energy_shift = self.prosody_controls(emotion)
+        log_length, pitch_shift, energy_shift, _ = self.prosody_controls(emotion)
         out = self.model.infer(
             torch.tensor([ids], device=device),
             torch.tensor([len(ids)], device=device),

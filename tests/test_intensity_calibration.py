@@ -39,6 +39,26 @@ def curved_bank() -> EmotionBank:
     return bank
 
 
+def tiny_voice_with_curves(tmp_path):
+    """The tiny voice's checkpoint (``tmp_path/tiny.safetensors``) with straight intensity curves at knots 0.5-2
+    for every emotion but neutral, and the voice loaded from it: ``(path, tts)``."""
+    from emovox.checkpoint import load_checkpoint, save_checkpoint
+    from emovox.pipelines import EmotionalTTS
+    from tests.server_fakes import tiny_tts
+
+    vocoder = tiny_tts(tmp_path).vocoder
+    source = tmp_path / "tiny.safetensors"
+    ckpt = load_checkpoint(source, kind="acoustic")
+    knots = torch.tensor([0.5, 1.0, 1.5, 2.0])
+    tensors = dict(ckpt.tensors)
+    tensors["bank.curve_knots"] = knots
+    tensors["bank.curves"] = knots[None, :, None] * ckpt.tensors["bank.directions"][:, None, :]
+    tensors["bank.curve_has"] = torch.tensor([n != "neutral" for n in ckpt.meta["bank"]["emotions"]])
+    meta = {k: v for k, v in ckpt.meta.items() if k not in ("format", "format_version", "kind", "sha256")}
+    save_checkpoint(source, tensors, meta, kind="acoustic")
+    return source, EmotionalTTS.load(source, vocoder=vocoder)
+
+
 class _CurvedTTS(_CodeTTS):
     def __init__(self):
         super().__init__()
@@ -244,22 +264,11 @@ def test_calibrate_intensity_command_writes_the_curve_and_loads(tmp_path, monkey
     nothing is written."""
     import emovox.intensity_calibration as calibration
     import emovox.ser.infer as infer
-    from emovox.checkpoint import load_checkpoint, save_checkpoint
+    from emovox.checkpoint import load_checkpoint
     from emovox.pipelines import EmotionalTTS
-    from tests.server_fakes import tiny_tts
 
-    tts = tiny_tts(tmp_path)
-    source = tmp_path / "tiny.safetensors"
-    ckpt = load_checkpoint(source, kind="acoustic")
-    e, dz = ckpt.tensors["bank.directions"].shape
-    knots = torch.tensor([0.5, 1.0, 1.5, 2.0])
-    tensors = dict(ckpt.tensors)
-    tensors["bank.curve_knots"] = knots
-    tensors["bank.curves"] = knots[None, :, None] * ckpt.tensors["bank.directions"][:, None, :]
-    tensors["bank.curve_has"] = torch.tensor([n != "neutral" for n in ckpt.meta["bank"]["emotions"]])
-    meta = {k: v for k, v in ckpt.meta.items() if k not in ("format", "format_version", "kind", "sha256")}
-    save_checkpoint(source, tensors, meta, kind="acoustic")
-    tts = EmotionalTTS.load(source, vocoder=tts.vocoder)
+    source, tts = tiny_voice_with_curves(tmp_path)
+    e = len(tts.bank.emotions)
     emotion = next(n for n in tts.emotions if n != "neutral")
     ser = tmp_path / "ser.safetensors"
     ser.write_bytes(b"stand-in; loading is patched")
@@ -303,4 +312,4 @@ def test_calibrate_intensity_command_writes_the_curve_and_loads(tmp_path, monkey
     loaded = EmotionalTTS.load(out, vocoder=tts.vocoder)
     audio, _ = loaded.synthesize("Hello there.", emotion=f"{emotion}:2", seed=0)
     assert np.isfinite(audio).all() and audio.size > 0
-    assert dz == tts.bank.center.shape[0]
+    assert after.tensors["bank.curves"].shape[-1] == tts.bank.center.shape[0]

@@ -14,12 +14,12 @@ from emovox.emotion.bank import NO_PROSODY, EmotionBank
 from emovox.emotion.spec import parse_emotion_spec
 from tests.evc_fakes import EMOTIONS, tiny_bank
 
-TREND = torch.tensor([-0.2, 0.5, 1.0])
+TREND = torch.tensor([-0.2, 0.5, 1.0, 3.0])
 
 
 def _bank_with_trend() -> EmotionBank:
     bank = tiny_bank()
-    bank.prosody_trend = torch.zeros(len(bank.emotions), 3)
+    bank.prosody_trend = torch.zeros(len(bank.emotions), 4)
     bank.prosody_trend[bank.emotions.index("angry")] = TREND
     return bank
 
@@ -45,10 +45,19 @@ def test_trends_survive_the_checkpoint_and_bad_ones_are_refused():
     tensors, meta = bank.to_tensors()
     again = EmotionBank.from_tensors(tensors, meta)
     torch.testing.assert_close(again.prosody_trend, bank.prosody_trend)
+    # A table written before the effort column reads as one without effort.
+    old = EmotionBank.from_tensors({**tensors, "bank.prosody_trend": bank.prosody_trend[:, :3]}, meta)
+    torch.testing.assert_close(old.prosody_trend[:, :3], bank.prosody_trend[:, :3])
+    assert float(old.prosody_trend[:, 3].abs().sum()) == 0.0
+    effort_ok = torch.zeros(len(EMOTIONS), 4)
+    effort_ok[:, 3] = 10.0  # 10 dB per octave: within the effort column's bound, beyond the others'
+    EmotionBank.from_tensors({**tensors, "bank.prosody_trend": effort_ok}, meta)
     for bad in (
-        torch.zeros(2, 3),
-        torch.full((len(EMOTIONS), 3), float("nan")),
-        torch.full((len(EMOTIONS), 3), 50.0),
+        torch.zeros(2, 4),
+        torch.zeros(len(EMOTIONS), 5),
+        torch.full((len(EMOTIONS), 4), float("nan")),
+        torch.full((len(EMOTIONS), 4), 50.0),
+        effort_ok.roll(1, dims=1),  # 10 in the energy column
     ):
         with pytest.raises(ValueError, match="prosody trends"):
             EmotionBank.from_tensors({**tensors, "bank.prosody_trend": bad}, meta)
@@ -77,9 +86,9 @@ def test_write_prosody_trend_sets_one_emotion_and_the_voice_follows_it(tmp_path)
     ckpt = load_checkpoint(out, kind="acoustic")
     i = ckpt.meta["bank"]["emotions"].index(emotion)
     table = ckpt.tensors["bank.prosody_trend"]
-    assert table[i].tolist() == pytest.approx([-0.7, 0.0, 0.0]) and float(table.abs().sum()) == pytest.approx(
-        0.7
-    )
+    assert table[i].tolist() == pytest.approx([-0.7, 0.0, 0.0, 0.0]) and float(
+        table.abs().sum()
+    ) == pytest.approx(0.7)
     assert ckpt.meta["bank"]["prosody_calibration"][emotion] == {"kept": "rate x1"}
 
     text = "the old clock in the hall struck nine"
@@ -95,8 +104,10 @@ def test_write_prosody_trend_sets_one_emotion_and_the_voice_follows_it(tmp_path)
     for emotion_, trend, message in (
         ("neutral", [0, 0, 0], "unknown emotion"),
         ("nosuch", [0, 0, 0], "unknown emotion"),
-        (emotion, [0, 0], "3 finite numbers"),
-        (emotion, [0, 0, 99], "3 finite numbers"),
+        (emotion, [0, 0], "4 finite numbers"),
+        (emotion, [0, 0, 99], "4 finite numbers"),
+        (emotion, [0, 0, 0, 13], "4 finite numbers"),
+        (emotion, [0, 0, 0, float("nan")], "4 finite numbers"),
     ):
         bad = tmp_path / "bad.safetensors"
         with pytest.raises(ValueError, match=message):
@@ -120,7 +131,7 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
 
     first = list(tts.speakers)[:1]
     pace = measure_prosody_pace(tts, emotion, PROBE_SENTENCES, first)
-    assert pace.shape == (3,) and np.isfinite(pace).all()
+    assert pace.shape == (4,) and np.isfinite(pace).all()
 
     class _LengthRater:
         speaker_normalised = False
@@ -138,7 +149,7 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
     cal = calibrate_prosody_trend(tts, _LengthRater(sign), emotion, cue_sets=[("rate",)], gains=[1.0, 2.0],
                                   speakers=first, held_out_speakers=first, cues=lambda audio, rate: {"level": 1.0})  # fmt: skip
     assert cal.kept == "rate x2" and cal.improved, cal.held_out_rho
-    np.testing.assert_allclose(cal.trend, [2.0 * pace[0], 0.0, 0.0])
+    np.testing.assert_allclose(cal.trend, [2.0 * pace[0], 0.0, 0.0, 0.0])
     assert len(cal.held_out_p["current"]) == len(INTENSITIES)
     assert cal.to_meta()["kept"] == "rate x2"
     # The stand-in recogniser hears the same clips at 0.5 and 1 for every candidate: nothing up to 1 changed.
@@ -150,17 +161,21 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
 
     real = calibration.calibrate_prosody_trend
     monkeypatch.setattr(calibration, "calibrate_prosody_trend", lambda *a, **kw: real(
-        *a, **kw, cue_sets=[("rate",)], cues=lambda audio, rate: {"level": 1.0}))  # fmt: skip
+        *a, **kw, cues=lambda audio, rate: {"level": 1.0}))  # fmt: skip
     monkeypatch.setattr(EmotionalTTS, "load", classmethod(lambda cls, path=None, **kw: tts))
     out = tmp_path / "out.safetensors"
     args = ["calibrate-intensity", str(source), emotion, "--method", "prosody", "--ser", str(ser), "--no-progress",
-            "--trend-gain", "1", "2"]  # fmt: skip
+            "--trend-gain", "1", "2", "--cues", "rate"]  # fmt: skip
     monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(sign)))
     assert cli([*args, "-o", str(out)]) == 0
     ckpt = load_checkpoint(out, kind="acoustic")
     i = ckpt.meta["bank"]["emotions"].index(emotion)
     written = ckpt.tensors["bank.prosody_trend"][i].tolist()
-    assert written[0] * sign > 0 and written[1:] == [0.0, 0.0]  # the rate trend, continued at twice its pace
+    assert written[0] * sign > 0 and written[1:] == [
+        0.0,
+        0.0,
+        0.0,
+    ]  # the rate trend, continued at twice its pace
     assert "held-out rho" in capsys.readouterr().out
 
     monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(-sign)))
@@ -187,3 +202,84 @@ def test_calibrate_prosody_trend_refuses_bad_settings(kwargs, message):
         calibrate_prosody_trend(_CodeTTS(), None, "angry", **kwargs)
     with pytest.raises(ValueError, match="unknown emotion"):
         calibrate_prosody_trend(_CodeTTS(), None, "neutral")
+
+
+def test_tilt_gains_and_mel_tilt_measure_the_same_slope():
+    """The effort cue: ``tilt_gains`` tilts a log-mel by a known slope above 500 Hz and leaves the channels below it
+    alone; ``mel_tilt`` reads the slope back from a change of long-term spectrum, whatever the level change."""
+    from emovox.audio.mel import TILT_PIVOT_HZ, MelConfig, mel_centres, tilt_gains
+    from emovox.intensity_calibration import mel_tilt
+
+    cfg = MelConfig()
+    gains = tilt_gains(cfg, 4.0)
+    centres = mel_centres(cfg)
+    assert gains.shape == (cfg.n_mels,)
+    assert float(gains[centres <= TILT_PIVOT_HZ].abs().max()) == 0.0
+    top = float(gains[-1]) * 20 / np.log(10)  # dB at the top channel: 4 dB per octave above 500 Hz
+    assert top == pytest.approx(4.0 * np.log2(centres[-1] / TILT_PIVOT_HZ), rel=1e-5)
+    for slope in (-3.0, 0.0, 2.5):
+        change = tilt_gains(cfg, slope) + 0.4  # a level change (+3.5 dB) too
+        assert mel_tilt(change, cfg) == pytest.approx(slope, abs=1e-6)
+
+
+def test_the_effort_trend_tilts_the_mel_beyond_1_only(tmp_path):
+    """An effort trend written into the tiny voice: the emotion at 2 gets a flatter spectrum (more energy above
+    500 Hz relative to below) by the trend's slope, intensity 1 and other emotions stay bit-identical."""
+    from emovox.tts.bank import write_prosody_trend
+
+    source, vocoder, EmotionalTTS = _tiny_voice(tmp_path)
+    before = EmotionalTTS.load(source, vocoder=vocoder)
+    emotion = next(n for n in before.emotions if n != "neutral")
+    out = tmp_path / "effort.safetensors"
+    write_prosody_trend(source, emotion, [0.0, 0.0, 0.0, 6.0], out, {"kept": "effort x1"})
+    after = EmotionalTTS.load(out, vocoder=vocoder)
+    ids = before._tokens("the old clock in the hall struck nine")
+    mels = {}
+    for name, tts in (("before", before), ("after", after)):
+        for spec in (emotion, f"{emotion}:2", "neutral:2"):
+            z = tts.emotion_vector(spec, 0)
+            mels[name, spec] = tts._acoustic_mel(ids, 0, z, 1.0, 0.0, 0, prosody=tts.prosody_controls(spec))
+    torch.testing.assert_close(mels["after", emotion], mels["before", emotion], rtol=0, atol=0)
+    torch.testing.assert_close(mels["after", "neutral:2"], mels["before", "neutral:2"], rtol=0, atol=0)
+    change = mels["after", f"{emotion}:2"][0] - mels["before", f"{emotion}:2"][0]
+    from emovox.intensity_calibration import mel_tilt
+
+    assert mel_tilt(change.mean(-1), after.mel_config) == pytest.approx(6.0, abs=1e-4)
+    a = after.synthesize("the old clock in the hall struck nine", emotion=f"{emotion}:2", seed=0)[0]
+    b = before.synthesize("the old clock in the hall struck nine", emotion=f"{emotion}:2", seed=0)[0]
+    assert a.size == b.size and not np.array_equal(a, b)  # the vocoder hears the tilt; timing is untouched
+
+
+def test_a_held_curve_stops_z_from_its_knot_on_and_is_written_with_the_trend(tmp_path):
+    """``held_curve`` keeps the curve up to the hold and freezes it after (z at 2 equals z at the hold); a bad
+    hold is refused; ``write_prosody_trend(..., curve=)`` writes both in one checkpoint and the voice follows."""
+    from emovox.intensity_calibration import held_curve
+    from emovox.pipelines import EmotionalTTS
+    from emovox.tts.bank import write_prosody_trend
+    from tests.test_intensity_calibration import tiny_voice_with_curves
+
+    source, tts = tiny_voice_with_curves(tmp_path)
+    bank = tts.bank
+    emotion = next(e for e in bank.emotions if e != "neutral")
+    knots = [float(k) for k in bank.curve_knots]
+    hold = next(k for k in knots if k >= 1.0)
+    curve = held_curve(bank, emotion, hold)
+    i = bank.emotions.index(emotion)
+    before = [k for k, x in enumerate(knots) if x <= hold]
+    torch.testing.assert_close(curve[before], bank.curves[i][before])
+    assert not torch.equal(curve, bank.curves[i]) or all(x <= hold for x in knots)
+    for bad in (0.5, hold + 0.1, float("nan")):
+        with pytest.raises(ValueError, match="knot"):
+            held_curve(bank, emotion, bad)
+
+    out = tmp_path / "held.safetensors"
+    write_prosody_trend(source, emotion, [0.0, 0.0, 0.0, 2.0], out, {"kept": "effort x1 hold"}, curve=curve)
+    after = EmotionalTTS.load(out, vocoder=tts.vocoder)
+    at = lambda voice, a: voice.bank.offset(emotion, a)  # noqa: E731 (global direction: no speaker term)
+    torch.testing.assert_close(at(after, 2.0), at(after, hold))
+    torch.testing.assert_close(at(after, hold), at(tts, hold))
+    assert after.bank.prosody_trend[i].tolist() == pytest.approx([0.0, 0.0, 0.0, 2.0])
+    wrong = tmp_path / "wrong.safetensors"
+    with pytest.raises(ValueError, match="curve"):
+        write_prosody_trend(source, emotion, [0.0, 0.0, 0.0, 2.0], wrong, {}, curve=curve[:-1])
+    assert not wrong.exists()

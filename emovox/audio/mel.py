@@ -15,7 +15,17 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["MelConfig", "MelSpectrogram", "griffin_lim", "mel_filterbank", "mel_spectrogram", "n_frames"]
+__all__ = [
+    "TILT_PIVOT_HZ",
+    "MelConfig",
+    "MelSpectrogram",
+    "griffin_lim",
+    "mel_centres",
+    "mel_filterbank",
+    "mel_spectrogram",
+    "n_frames",
+    "tilt_gains",
+]
 
 
 @dataclass
@@ -51,6 +61,24 @@ def _hz_to_mel(f: np.ndarray) -> np.ndarray:
 def _mel_to_hz(m: np.ndarray) -> np.ndarray:
     m = np.asarray(m, dtype=np.float64)
     return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), (200.0 / 3.0) * m)
+
+
+def mel_centres(cfg: MelConfig) -> np.ndarray:
+    """Centre frequency (Hz) of each mel channel, ``[n_mels]``."""
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    return edges[1:-1]
+
+
+TILT_PIVOT_HZ = 500.0
+"""Spectral tilt (:func:`tilt_gains`) leaves the mel channels below this frequency alone."""
+
+
+def tilt_gains(cfg: MelConfig, db_per_octave: float) -> torch.Tensor:
+    """Per-channel log-magnitude offsets ``[n_mels]`` that tilt a log-mel by ``db_per_octave`` above
+    :data:`TILT_PIVOT_HZ`: positive flattens the spectrum (more energy high up, as with more vocal effort),
+    negative steepens it. Add them to a log-mel ``[..., n_mels, T]`` as ``mel + gains[:, None]``."""
+    octaves = np.log2(np.maximum(mel_centres(cfg), TILT_PIVOT_HZ) / TILT_PIVOT_HZ)
+    return torch.from_numpy(db_per_octave * octaves * np.log(10.0) / 20.0).float()
 
 
 def mel_filterbank(cfg: MelConfig) -> np.ndarray:

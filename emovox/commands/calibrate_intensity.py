@@ -14,9 +14,10 @@ extrapolates, it does not saturate). The eligible candidate whose P(emotion) ris
 intensity (Spearman rho) is written, and only if it beats the current curve (--force writes it anyway).
 Everything up to intensity 1 stays as it is.
 
---method prosody leaves the curve alone and continues the emotion's prosody instead: the variance adaptor's own
-move from intensity 0.5 to 1 (speaking rate, F0 level, energy, averaged over the probe sentences) is carried on
-beyond 1 for rate alone, rate and energy, or all three, at --trend-gain times that pace. The same held-out check
+--method prosody leaves the curve alone and continues the emotion's prosody instead: the acoustic model's own
+move from intensity 0.5 to 1 (speaking rate, F0 level, energy, and vocal effort: the tilt of the mel's spectrum
+in dB per octave above 500 Hz, averaged over the probe sentences) is carried on beyond 1 for each set of --cues
+(default: rate; rate+energy; rate+pitch+energy; effort), at --trend-gain times that pace. The same held-out check
 picks one, and only one that beats the current voice is written (into the bank's prosody trend). Every cue it
 moves keeps the direction it has up to 1. Judge the result with `emovox eval model`, and name the recogniser:
 if it is also the judge, the number is measured in the calibration's own terms.
@@ -24,6 +25,7 @@ if it is also the judge, the number is measured in the calibration's own terms.
 example:
   emovox calibrate-intensity exp/voice.safetensors angry --ser ser/real/model.safetensors -o exp/voice_cal.safetensors
   emovox calibrate-intensity exp/voice.safetensors surprise --method prosody --ser ser/real/model.safetensors -o exp/v2.safetensors
+  emovox calibrate-intensity exp/v2.safetensors angry --method prosody --cues effort --trend-gain 1 1.5 2 --ser ser/real/model.safetensors -o exp/v3.safetensors
 """
 
 from __future__ import annotations
@@ -41,7 +43,13 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", required=True, help="write the calibrated checkpoint here")
     parser.add_argument("--method", choices=("gradient", "prosody"), default="gradient",
                         help="gradient: bend the curve of z beyond 1 (default); prosody: continue the emotion's "
-                             "rate, F0 and energy beyond 1 instead")  # fmt: skip
+                             "rate, F0, energy and vocal effort beyond 1 instead")  # fmt: skip
+    parser.add_argument("--cues", nargs="+", metavar="SET",
+                        help="--method prosody: the cue sets to try, each cues joined by '+' from rate, pitch, "
+                             "energy, effort (default: rate rate+energy rate+pitch+energy effort)")  # fmt: skip
+    parser.add_argument("--hold", type=float, nargs="+", default=[], metavar="H",
+                        help="--method prosody: also try each cue set with the curve of z held from intensity H "
+                             "on (a knot of the curve, >= 1), the trend alone carrying the cues beyond it")  # fmt: skip
     parser.add_argument("--trend-gain", type=float, nargs="+", default=[0.5, 1.0], metavar="K",
                         help="--method prosody: candidate paces beyond 1, as fractions of the pace from 0.5 to 1 "
                              "(default: 0.5 1)")  # fmt: skip
@@ -103,16 +111,21 @@ def run(args) -> int:
 
 def _run_prosody(args, model, tts, ser, out) -> int:
     from emovox.commands.calibrate_adv import progress_bar
-    from emovox.intensity_calibration import PROSODY_CUES, calibrate_prosody_trend
+    from emovox.intensity_calibration import DEFAULT_CUE_SETS, PROSODY_CUES, calibrate_prosody_trend
     from emovox.tts.bank import write_prosody_trend
 
+    cue_sets = DEFAULT_CUE_SETS if not args.cues else [tuple(c.split("+")) for c in args.cues]
     with progress_bar("renderings", args.no_progress) as report:
         cal = calibrate_prosody_trend(
-            tts, ser, args.emotion, gains=args.trend_gain, speakers=args.speakers,
+            tts, ser, args.emotion, gains=args.trend_gain, cue_sets=cue_sets, holds=[None, *args.hold],
+            speakers=args.speakers,
             held_out_speakers=args.held_out_speakers, recogniser_name=Path(args.ser).name, progress=report,
         )  # fmt: skip
     pace = ", ".join(f"{c} {p:+.3f}" for c, p in zip(PROSODY_CUES, cal.pace))
-    print(f"{cal.emotion}'s prosody from intensity 0.5 to 1, per unit (log duration, F0 sd, energy): {pace}")
+    print(
+        f"{cal.emotion}'s prosody from intensity 0.5 to 1, per unit (log duration, F0 sd, energy, tilt dB/octave): "
+        f"{pace}"
+    )
     _print_held_out(cal, 22)
     if not cal.improved and not args.force:
         print(
@@ -121,7 +134,7 @@ def _run_prosody(args, model, tts, ser, out) -> int:
             file=sys.stderr,
         )
         return 1
-    write_prosody_trend(model, cal.emotion, cal.trend, out, cal.to_meta())
+    write_prosody_trend(model, cal.emotion, cal.trend, out, cal.to_meta(), curve=cal.curve)
     print(f"{cal.emotion}: prosody trend {cal.kept}; written to {out}")
     return 0
 

@@ -21,12 +21,15 @@ Then, with ``α`` the intensity (1 = as in the data, 0 = neutral, < 0 = the oppo
 - ``adv:a,d,v`` / ``va:v,a``  ``z = c0 + M·(adv − adv_neutral)`` (VA keeps dominance neutral)
 - reference clip            ``z = encoder(mel_ref)``, optionally ``c0 + α·(z_ref − c0)``.
 
-Beyond intensity 1 an emotion may also carry a **prosody trend** ``t_e`` (``[3]``: log duration scale, F0 shift
-in speaker standard deviations, energy shift in the model's normalised log-energy, each per unit of intensity):
-the variance adaptor's own move from intensity 0.5 to 1, continued. ``e:α`` with ``|α| > 1`` then also scales
-durations by ``exp((|α| − 1)·t_e[0])`` and shifts the predicted F0 and energy by ``(|α| − 1)·t_e[1:]`` (mirrored
-for ``α < −1``; weighted like ``z`` in a mixture), so the emotion's rate, pitch and level keep moving the way
-they move up to 1 even where ``z`` saturates (:meth:`EmotionBank.prosody`). A bank without trends has none.
+Beyond intensity 1 an emotion may also carry a **prosody trend** ``t_e`` (``[4]``: log duration scale, F0 shift
+in speaker standard deviations, energy shift in the model's normalised log-energy, and vocal effort as a spectral
+tilt of the mel in dB per octave above 500 Hz, each per unit of intensity): the variance adaptor's own move from
+intensity 0.5 to 1, continued, and the flatter spectrum of more effortful speech. ``e:α`` with ``|α| > 1`` then
+also scales durations by ``exp((|α| − 1)·t_e[0])``, shifts the predicted F0 and energy by ``(|α| − 1)·t_e[1:3]``
+and tilts the mel by ``(|α| − 1)·t_e[3]`` (mirrored for ``α < −1``; weighted like ``z`` in a mixture), so the
+emotion's rate, pitch, level and effort keep moving the way they move up to 1 even where ``z`` saturates
+(:meth:`EmotionBank.prosody`). A bank without trends has none; a three-column table (rate, pitch, energy: banks
+written before effort) reads as one without effort.
 """
 
 from __future__ import annotations
@@ -41,8 +44,8 @@ from emovox.emotion.labels import CANONICAL, adv_anchor
 
 __all__ = ["NO_PROSODY", "EmotionBank"]
 
-NO_PROSODY = (0.0, 0.0, 0.0)
-""":meth:`EmotionBank.prosody` of a spec without a trend: (log duration scale, F0 shift, energy shift)."""
+NO_PROSODY = (0.0, 0.0, 0.0, 0.0)
+""":meth:`EmotionBank.prosody` of a spec without a trend: (log duration scale, F0 shift, energy shift, tilt)."""
 
 
 @dataclass
@@ -59,7 +62,7 @@ class EmotionBank:
     curve_knots: torch.Tensor | None = None  # [K] intensities of the curve's knots (increasing, > 0)
     curves: torch.Tensor | None = None  # [E, K, Dz] offsets from c0 at the knots (0 where not curve_has)
     curve_has: torch.Tensor | None = None  # [E] bool: the emotion has an intensity curve
-    prosody_trend: torch.Tensor | None = None  # [E, 3] per unit of intensity beyond 1 (see the module docs)
+    prosody_trend: torch.Tensor | None = None  # [E, 4] per unit of intensity beyond 1 (see the module docs)
 
     # --------------------------------------------------------------------------------------------- building
 
@@ -195,14 +198,14 @@ class EmotionBank:
             z = z + (w / total) * self.offset(name, a, speaker)
         return z
 
-    def prosody(self, spec: Any) -> tuple[float, float, float]:
-        """The variance-adaptor controls of a parsed spec beyond intensity 1: (log duration scale, F0 shift in
-        speaker standard deviations, normalised energy shift); :data:`NO_PROSODY` for ADV/VA specs, intensities
-        within ±1 and banks without trends."""
+    def prosody(self, spec: Any) -> tuple[float, float, float, float]:
+        """The prosody controls of a parsed spec beyond intensity 1: (log duration scale, F0 shift in speaker
+        standard deviations, normalised energy shift, mel tilt in dB per octave above 500 Hz);
+        :data:`NO_PROSODY` for ADV/VA specs, intensities within ±1 and banks without trends."""
         if self.prosody_trend is None or spec.kind != "label":
             return NO_PROSODY
         total = sum(c.weight for c in spec.components)
-        out = torch.zeros(3, dtype=torch.float64)
+        out = torch.zeros(len(NO_PROSODY), dtype=torch.float64)
         for c in spec.components:
             beyond = abs(c.intensity) - 1.0
             if beyond > 0 and c.name in self.emotions and total > 0:
@@ -274,12 +277,17 @@ class EmotionBank:
             )
             if not ok:
                 raise ValueError("the checkpoint's emotion bank is inconsistent (intensity curves)")
-        if bank.prosody_trend is not None and not (
-            tuple(bank.prosody_trend.shape) == (bank.directions.shape[0], 3)
-            and bool(torch.isfinite(bank.prosody_trend).all())
-            and float(bank.prosody_trend.abs().max()) <= MAX_PROSODY_TREND
-        ):
-            raise ValueError("the checkpoint's emotion bank is inconsistent (prosody trends)")
+        trend = bank.prosody_trend
+        if trend is not None:
+            if trend.dim() == 2 and trend.shape[1] == 3:  # written before the effort column
+                trend = torch.cat([trend, torch.zeros(trend.shape[0], 1, dtype=trend.dtype)], dim=1)
+            if not (
+                tuple(trend.shape) == (bank.directions.shape[0], len(NO_PROSODY))
+                and bool(torch.isfinite(trend).all())
+                and bool((trend.abs() <= torch.tensor(PROSODY_TREND_LIMITS, dtype=trend.dtype)).all())
+            ):
+                raise ValueError("the checkpoint's emotion bank is inconsistent (prosody trends)")
+            bank.prosody_trend = trend
         return bank
 
 
@@ -292,8 +300,14 @@ def check_adv_fit(adv_fit: str) -> None:
 
 
 MAX_PROSODY_TREND = 4.0
-"""Largest prosody-trend entry a checkpoint may carry (per unit of intensity: e^4 in duration, 4 standard
-deviations of F0 or energy); anything larger is a damaged or hostile file."""
+"""Largest rate, pitch or energy entry of a prosody trend a checkpoint may carry (per unit of intensity: e^4 in
+duration, 4 standard deviations of F0 or energy); anything larger is a damaged or hostile file."""
+
+MAX_EFFORT_TREND = 12.0
+"""Largest effort entry (mel tilt, dB per octave above 500 Hz per unit of intensity) a checkpoint may carry."""
+
+PROSODY_TREND_LIMITS = (MAX_PROSODY_TREND, MAX_PROSODY_TREND, MAX_PROSODY_TREND, MAX_EFFORT_TREND)
+"""The bound of each column of a prosody trend."""
 
 CURVE_STEP = 0.25  # spacing of the intensity curves' knots
 CURVE_BANDWIDTH = 0.25  # Gaussian kernel width of the local-linear fit, in units of intensity

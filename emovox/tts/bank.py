@@ -19,7 +19,7 @@ from emovox.checkpoint import (
     save_checkpoint,
 )
 from emovox.config import config_from_dict
-from emovox.emotion.bank import MAX_PROSODY_TREND, EmotionBank, check_adv_fit
+from emovox.emotion.bank import NO_PROSODY, PROSODY_TREND_LIMITS, EmotionBank, check_adv_fit
 from emovox.paths import is_builtin_voice
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
 
@@ -245,11 +245,19 @@ def write_intensity_curve(
 
 
 def write_prosody_trend(
-    path: str | os.PathLike, emotion: str, trend: Sequence[float], out: str | os.PathLike, provenance: dict
+    path: str | os.PathLike,
+    emotion: str,
+    trend: Sequence[float],
+    out: str | os.PathLike,
+    provenance: dict,
+    curve: torch.Tensor | None = None,
 ) -> None:
     """Save checkpoint ``path`` to ``out`` (atomically) with ``emotion``'s prosody trend beyond intensity 1 set to
-    ``trend`` (``[3]``, see :class:`emovox.emotion.bank.EmotionBank`) and ``provenance`` (JSON) recorded in the
-    bank's metadata under ``prosody_calibration[emotion]``. A bank without trends gets a table of zeros first."""
+    ``trend`` (``[4]``: rate, pitch, energy, effort, see :class:`emovox.emotion.bank.EmotionBank`; three values
+    leave effort at 0) and ``provenance`` (JSON) recorded in the bank's metadata under
+    ``prosody_calibration[emotion]``. A bank without trends gets a table of zeros first. With ``curve``
+    (``[K, Dz]``), the emotion's intensity curve is replaced in the same write (a trend that carries the cues on
+    where the curve is held)."""
     path = resolve_acoustic_path(path)
     ckpt = load_checkpoint(path, kind="acoustic")
     directions = ckpt.tensors.get("bank.directions")
@@ -260,20 +268,40 @@ def write_prosody_trend(
         raise ValueError(
             f"unknown emotion '{emotion}' for a prosody trend; this model has: {', '.join(emotions)}"
         )
-    new = torch.as_tensor(np.asarray(trend, dtype=np.float32))
+    width = len(NO_PROSODY)
+    new = torch.as_tensor(np.asarray(trend, dtype=np.float32)).reshape(-1)
+    if new.numel() == width - 1:
+        new = torch.cat([new, torch.zeros(1)])
+    limits = torch.tensor(PROSODY_TREND_LIMITS)
     if (
-        tuple(new.shape) != (3,)
+        tuple(new.shape) != (width,)
         or not bool(torch.isfinite(new).all())
-        or float(new.abs().max()) > MAX_PROSODY_TREND
+        or bool((new.abs() > limits).any())
     ):
         raise ValueError(
-            f"a prosody trend is 3 finite numbers within ±{MAX_PROSODY_TREND:g}, got {list(trend)}"
+            "a prosody trend is 4 finite numbers (rate, pitch, energy within ±"
+            f"{PROSODY_TREND_LIMITS[0]:g}; effort within ±{PROSODY_TREND_LIMITS[3]:g} dB per octave), "
+            f"got {list(trend)}"
         )
     tensors = dict(ckpt.tensors)
     table = tensors.get("bank.prosody_trend")
-    table = torch.zeros(len(emotions), 3) if table is None else table.clone().float()
+    table = torch.zeros(len(emotions), width) if table is None else table.clone().float()
+    if table.shape[1] == width - 1:
+        table = torch.cat([table, torch.zeros(len(table), 1)], dim=1)
     table[emotions.index(emotion)] = new
     tensors["bank.prosody_trend"] = table
+    if curve is not None:
+        curves = tensors.get("bank.curves")
+        if (
+            curves is None
+            or tuple(curve.shape) != tuple(curves.shape[1:])
+            or not bool(torch.isfinite(curve).all())
+        ):
+            raise ValueError(
+                f"the new curve must be finite and shaped like the bank's curves, got {tuple(curve.shape)}"
+            )
+        tensors["bank.curves"] = curves.clone()
+        tensors["bank.curves"][emotions.index(emotion)] = curve.detach().to(curves.dtype).cpu()
     keep = _carried_meta(ckpt.meta)
     done = dict(keep["bank"].get("prosody_calibration", {}))
     done[emotion] = provenance
