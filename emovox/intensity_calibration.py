@@ -71,6 +71,7 @@ __all__ = [
     "ProsodyTrendCalibration",
     "calibrate_intensity",
     "calibrate_prosody_trend",
+    "cue_weights",
     "cues_keep_moving",
     "fit_gradient",
     "grouped_rho",
@@ -439,6 +440,29 @@ DEFAULT_CUE_SETS = (("rate",), ("rate", "energy"), ("rate", "pitch", "energy"), 
 """The cue sets :func:`calibrate_prosody_trend` tries by default."""
 
 
+def cue_weights(cue_set: Sequence[str]) -> np.ndarray:
+    """The weight of each of :data:`PROSODY_CUES` in a cue set: its names, each optionally with a fraction of the
+    set's gain (``("effort", "pitch*0.25")``: effort at the gain, F0 at a quarter of it); ``[4]``."""
+    out = np.zeros(len(PROSODY_CUES))
+    bad = []
+    for item in cue_set:
+        name, star, weight = str(item).partition("*")
+        try:
+            w = float(weight) if star else 1.0
+        except ValueError:
+            w = float("nan")
+        if name not in PROSODY_CUES or not (np.isfinite(w) and 0 < w <= 4) or out[PROSODY_CUES.index(name)]:
+            bad.append(str(item))
+        else:
+            out[PROSODY_CUES.index(name)] = w
+    if not cue_set or bad:
+        raise ValueError(
+            f"cue sets must be non-empty sets of {', '.join(PROSODY_CUES)}, each at most once and optionally "
+            "weighted as cue*w with 0 < w <= 4" + (f"; unknown: {', '.join(bad)}" if bad else "")
+        )
+    return out
+
+
 def mel_tilt(mel_change: torch.Tensor, cfg: MelConfig) -> float:
     """The spectral tilt (dB per octave above :data:`~emovox.audio.mel.TILT_PIVOT_HZ`) of a change in a log-mel's
     long-term spectrum (``[n_mels]``, natural-log magnitude): the least-squares slope, with an intercept, over the
@@ -548,12 +572,7 @@ def calibrate_prosody_trend(
     if not gains or not all(np.isfinite(g) and 0 < g <= 4 for g in gains):
         raise ValueError(f"gains must be one or more numbers in (0, 4], got {gains}")
     cue_sets = [tuple(c) for c in cue_sets]
-    bad = sorted({c for cs in cue_sets for c in cs} - set(PROSODY_CUES))
-    if not cue_sets or not all(cue_sets) or bad:
-        raise ValueError(
-            f"cue sets must be non-empty sets of {', '.join(PROSODY_CUES)}"
-            + (f"; unknown: {', '.join(bad)}" if bad else "")
-        )
+    weights = [cue_weights(cs) for cs in cue_sets]
     if not (np.isfinite(min_cue_move) and min_cue_move >= 0):
         raise ValueError(f"min_cue_move must be a non-negative number, got {min_cue_move}")
     check_sentences(sentences, held_out_sentences)
@@ -569,8 +588,7 @@ def calibrate_prosody_trend(
     current = np.zeros(len(PROSODY_CUES)) if original is None else original[i].double().numpy()
     trends: dict[str, tuple[np.ndarray, float | None]] = {"current": (current, None)}
     for hold in holds:
-        for cue_set in cue_sets:
-            mask = np.array([c in cue_set for c in PROSODY_CUES], dtype=np.float64)
+        for cue_set, mask in zip(cue_sets, weights):
             for gain in gains:
                 name = f"{'+'.join(cue_set)} x{gain:g}" + ("" if hold is None else f" hold {hold:g}")
                 trends[name] = (gain * mask * pace, hold)

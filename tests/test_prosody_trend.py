@@ -191,6 +191,10 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
         ({"gains": [5.0]}, "gains"),
         ({"cue_sets": [("tempo",)]}, "unknown: tempo"),
         ({"cue_sets": [()]}, "non-empty"),
+        ({"cue_sets": [("pitch*0",)]}, "unknown: pitch\\*0"),
+        ({"cue_sets": [("pitch*x",)]}, "unknown: pitch\\*x"),
+        ({"cue_sets": [("effort", "effort*0.5")]}, "at most once"),
+        ({"holds": [0.5]}, "curve to hold"),
         ({"min_cue_move": -1.0}, "min_cue_move"),
     ],
 )
@@ -283,3 +287,50 @@ def test_a_held_curve_stops_z_from_its_knot_on_and_is_written_with_the_trend(tmp
     with pytest.raises(ValueError, match="curve"):
         write_prosody_trend(source, emotion, [0.0, 0.0, 0.0, 2.0], wrong, {}, curve=curve[:-1])
     assert not wrong.exists()
+
+
+def test_a_hold_off_the_curve_knots_is_refused():
+    from emovox.intensity_calibration import calibrate_prosody_trend
+    from tests.test_intensity_calibration import _CurvedTTS
+
+    for hold in (0.5, 1.2, float("inf")):
+        with pytest.raises(ValueError, match="a knot of the intensity curve at 1 or above"):
+            calibrate_prosody_trend(_CurvedTTS(), None, "angry", holds=[hold])
+
+
+def test_cue_weights_weigh_each_cue_of_a_set():
+    from emovox.intensity_calibration import PROSODY_CUES, cue_weights
+
+    assert cue_weights(("effort", "pitch*0.25")).tolist() == [0.0, 0.25, 0.0, 1.0]
+    assert cue_weights(PROSODY_CUES).tolist() == [1.0] * 4
+
+
+def test_hold_candidates_change_nothing_up_to_1_and_the_bank_is_restored(tmp_path):
+    """With holds, every candidate is tried with the curve as it is and held; up to intensity 1 all candidates
+    render the same clips, the bank's curves and trends are restored afterwards, and a kept hold comes with its
+    held curve."""
+    from emovox.intensity_calibration import calibrate_prosody_trend, held_curve
+    from tests.test_intensity_calibration import tiny_voice_with_curves
+
+    _, tts = tiny_voice_with_curves(tmp_path)
+    emotion = next(e for e in tts.emotions if e != "neutral")
+    curves, trend = tts.bank.curves.clone(), tts.bank.prosody_trend
+
+    class _Rater:
+        speaker_normalised = False
+
+        def predict_batch(self, clips, rate, speakers):
+            return [SimpleNamespace(probs={emotion: float(np.abs(c).mean())}) for c in clips]
+
+    first = list(tts.speakers)[:1]
+    cal = calibrate_prosody_trend(tts, _Rater(), emotion, cue_sets=[("rate",)], gains=[1.0], holds=[None, 1.5],
+                                  speakers=first, held_out_speakers=first, cues=lambda audio, rate: {"level": 1.0})  # fmt: skip
+    assert list(cal.held_out_rho) == ["current", "rate x1", "rate x1 hold 1.5"]
+    assert {tuple(p[:2]) for p in cal.held_out_p.values()} == {tuple(cal.held_out_p["current"][:2])}
+    torch.testing.assert_close(tts.bank.curves, curves)
+    assert tts.bank.prosody_trend is trend
+    if cal.hold is None:
+        assert cal.curve is None
+    else:
+        torch.testing.assert_close(cal.curve, held_curve(tts.bank, emotion, 1.5))
+    assert cal.to_meta()["hold"] == cal.hold

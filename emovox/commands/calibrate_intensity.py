@@ -46,7 +46,8 @@ def add_arguments(parser) -> None:
                              "rate, F0, energy and vocal effort beyond 1 instead")  # fmt: skip
     parser.add_argument("--cues", nargs="+", metavar="SET",
                         help="--method prosody: the cue sets to try, each cues joined by '+' from rate, pitch, "
-                             "energy, effort (default: rate rate+energy rate+pitch+energy effort)")  # fmt: skip
+                             "energy, effort, a cue optionally at a fraction of the gain (effort+pitch*0.25) "
+                             "(default: rate rate+energy rate+pitch+energy effort)")  # fmt: skip
     parser.add_argument("--hold", type=float, nargs="+", default=[], metavar="H",
                         help="--method prosody: also try each cue set with the curve of z held from intensity H "
                              "on (a knot of the curve, >= 1), the trend alone carrying the cues beyond it")  # fmt: skip
