@@ -61,6 +61,7 @@ from emovox.adv_calibration import (
     counting_renderer,
 )
 from emovox.audio.mel import TILT_PIVOT_HZ, MelConfig, mel_centres
+from emovox.emotion.bank import PROSODY_TREND_LIMITS
 from emovox.eval.stats import centred_by_group, finite_mean, spearman
 
 __all__ = [
@@ -431,36 +432,44 @@ def _best(rho: dict[str, float], eligible: dict[str, bool]) -> tuple[str, bool]:
     return best, best != names[0] and score(best) > score(names[0])
 
 
-PROSODY_CUES = ("rate", "pitch", "energy", "effort")
-"""The cues a prosody trend continues, in the order of the bank's trend vector: the variance adaptor's three and
-vocal effort (the spectral tilt of the mel)."""
+PROSODY_CUES = ("rate", "pitch", "energy", "effort", "range")
+"""The cues a prosody trend continues, in the order of the bank's trend vector: the variance adaptor's three, vocal
+effort (the spectral tilt of the mel) and the F0 range."""
 
 
 DEFAULT_CUE_SETS = (("rate",), ("rate", "energy"), ("rate", "pitch", "energy"), ("effort",))
 """The cue sets :func:`calibrate_prosody_trend` tries by default."""
 
 
-def cue_weights(cue_set: Sequence[str]) -> np.ndarray:
-    """The weight of each of :data:`PROSODY_CUES` in a cue set: its names, each optionally with a fraction of the
-    set's gain (``("effort", "pitch*0.25")``: effort at the gain, F0 at a quarter of it); ``[4]``."""
-    out = np.zeros(len(PROSODY_CUES))
-    bad = []
+def cue_weights(cue_set: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """A cue set's terms, per cue of :data:`PROSODY_CUES` (``[5]`` each): ``(weights, values)``. A name alone
+    continues that cue at its pace from 0.5 to 1 (weight 1), ``cue*w`` at ``w`` times its pace (``0 < w <= 4``) and
+    ``cue=v`` at ``v`` per unit of intensity whatever its pace (for a cue the model hardly moves up to 1 that real
+    speech moves, e.g. a happy voice's F0 range: ``range=0.25``); the set's gain scales both. E.g.
+    ``("effort", "pitch*0.25")``: effort at the gain, F0 at a quarter of it."""
+    weights, values = np.zeros(len(PROSODY_CUES)), np.zeros(len(PROSODY_CUES))
+    seen, bad = set(), []
     for item in cue_set:
-        name, star, weight = str(item).partition("*")
+        text = str(item)
+        absolute = "=" in text
+        name, _, number = text.partition("=" if absolute else "*")
         try:
-            w = float(weight) if star else 1.0
+            x = float(number) if number else (float("nan") if absolute or "*" in text else 1.0)
         except ValueError:
-            w = float("nan")
-        if name not in PROSODY_CUES or not (np.isfinite(w) and 0 < w <= 4) or out[PROSODY_CUES.index(name)]:
-            bad.append(str(item))
-        else:
-            out[PROSODY_CUES.index(name)] = w
+            x = float("nan")
+        ok = np.isfinite(x) and (abs(x) <= PROSODY_TREND_LIMITS[PROSODY_CUES.index(name)] if absolute and name
+                                 in PROSODY_CUES else 0 < x <= 4)  # fmt: skip
+        if name not in PROSODY_CUES or name in seen or not ok:
+            bad.append(text)
+            continue
+        seen.add(name)
+        (values if absolute else weights)[PROSODY_CUES.index(name)] = x
     if not cue_set or bad:
         raise ValueError(
-            f"cue sets must be non-empty sets of {', '.join(PROSODY_CUES)}, each at most once and optionally "
-            "weighted as cue*w with 0 < w <= 4" + (f"; unknown: {', '.join(bad)}" if bad else "")
+            f"cue sets must be non-empty sets of {', '.join(PROSODY_CUES)}, each at most once, optionally "
+            "weighted as cue*w (0 < w <= 4) or set as cue=v" + (f"; unknown: {', '.join(bad)}" if bad else "")
         )
-    return out
+    return weights, values
 
 
 def mel_tilt(mel_change: torch.Tensor, cfg: MelConfig) -> float:
@@ -476,10 +485,11 @@ def mel_tilt(mel_change: torch.Tensor, cfg: MelConfig) -> float:
 def measure_prosody_pace(
     tts: Any, emotion: str, sentences: Sequence[str], speakers: Sequence[str]
 ) -> np.ndarray:
-    """The acoustic model's move per unit of intensity from ``emotion`` at 0.5 to 1 (``[4]``, the cues of
-    :data:`PROSODY_CUES`: mean log duration, mean normalised F0 and mean normalised energy over the phonemes, and
-    the tilt of the FastSpeech2 mel's long-term spectrum in dB per octave), averaged over ``sentences`` ×
-    ``speakers``. No audio is rendered: these are the model's own predictions."""
+    """The acoustic model's move per unit of intensity from ``emotion`` at 0.5 to 1 (``[5]``, the cues of
+    :data:`PROSODY_CUES`: mean log duration, mean normalised F0 and mean normalised energy over the phonemes, the
+    tilt of the FastSpeech2 mel's long-term spectrum in dB per octave, and the log ratio of the F0 contour's
+    standard deviation over the spoken phonemes), averaged over ``sentences`` × ``speakers``. No audio is rendered:
+    these are the model's own predictions."""
     model = tts.model
     device = model.mel_mean.device
     moves = []
@@ -507,9 +517,16 @@ def measure_prosody_pace(
                     float((hi.pitch - lo.pitch).double().mean()),
                     float((hi.energy - lo.energy).double().mean()),
                     mel_tilt(hi.mel[0].mean(-1) - lo.mel[0].mean(-1), tts.mel_config),
+                    float(torch.log(_spoken_std(hi) / _spoken_std(lo))),
                 ]
             )
     return np.mean(moves, axis=0) / 0.5
+
+
+def _spoken_std(out: Any) -> torch.Tensor:
+    """Standard deviation of the predicted normalised F0 over the phonemes that last at least one frame."""
+    pitch = out.pitch[0].double()[out.durations[0] > 0]
+    return pitch.std().clamp(min=1e-6) if pitch.numel() > 1 else torch.tensor(1e-6, dtype=torch.float64)
 
 
 @dataclass
@@ -517,8 +534,8 @@ class ProsodyTrendCalibration:
     """The prosody trend chosen for one emotion and how it was chosen."""
 
     emotion: str
-    trend: np.ndarray  # [4] per unit of intensity beyond 1: log duration scale, F0 shift, energy shift, tilt
-    pace: np.ndarray  # [4] the acoustic model's move per unit of intensity from 0.5 to 1
+    trend: np.ndarray  # [5] per unit of intensity beyond 1: rate, pitch, energy, effort, range (PROSODY_CUES)
+    pace: np.ndarray  # [5] the acoustic model's move per unit of intensity from 0.5 to 1
     kept: str  # "current" or "<cues>x<gain>", e.g. "rate+energy x1"
     held_out_rho: dict[str, float]
     held_out_p: dict[str, list[float]]
@@ -588,10 +605,17 @@ def calibrate_prosody_trend(
     current = np.zeros(len(PROSODY_CUES)) if original is None else original[i].double().numpy()
     trends: dict[str, tuple[np.ndarray, float | None]] = {"current": (current, None)}
     for hold in holds:
-        for cue_set, mask in zip(cue_sets, weights):
+        for cue_set, (mask, values) in zip(cue_sets, weights):
             for gain in gains:
                 name = f"{'+'.join(cue_set)} x{gain:g}" + ("" if hold is None else f" hold {hold:g}")
-                trends[name] = (gain * mask * pace, hold)
+                trends[name] = (gain * (mask * pace + values), hold)
+    limits = np.array(PROSODY_TREND_LIMITS)
+    beyond = [n for n, (t, _) in trends.items() if not (np.isfinite(t).all() and (np.abs(t) <= limits).all())]
+    if beyond:
+        raise ValueError(
+            f"candidate trend(s) {', '.join(beyond)} exceed a checkpoint's bounds ({list(limits)} per cue); "
+            "use smaller gains or weights"
+        )
 
     normalised = bool(getattr(recogniser, "speaker_normalised", False))
     reference_specs = [e for e in REFERENCE_EMOTIONS if e in tts.emotions]

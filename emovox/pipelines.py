@@ -356,10 +356,10 @@ class EmotionalTTS:
 
     def prosody_controls(
         self, emotion: str | EmotionSpec | None, ref_audio: str | os.PathLike | None = None
-    ) -> tuple[float, float, float, float]:
+    ) -> tuple[float, float, float, float, float]:
         """The controls that continue an emotion's prosody beyond intensity 1 (log duration scale, F0 shift in
-        speaker standard deviations, energy shift, mel tilt in dB per octave; :meth:`EmotionBank.prosody`); none
-        for reference clips, ADV/VA specs and models without trends."""
+        speaker standard deviations, energy shift, mel tilt in dB per octave, log F0 range scale;
+        :meth:`EmotionBank.prosody`); none for reference clips, ADV/VA specs and models without trends."""
         if ref_audio is not None or self.bank is None:
             return NO_PROSODY
         return self.bank.prosody(self.parse_emotion(emotion or "neutral"))
@@ -513,7 +513,7 @@ class EmotionalTTS:
                 "emotion 'auto' takes the emotion from the text; with a reference clip it comes from the clip "
                 "(give one or the other)"
             )
-        cache: dict[str | None, tuple[torch.Tensor, list, tuple[float, float, float, float]]] = {}
+        cache: dict[str | None, tuple[torch.Tensor, list, tuple[float, ...]]] = {}
         spoken = index = 0
         position = 0  # samples written so far
         sr = self.sample_rate
@@ -618,14 +618,14 @@ class EmotionalTTS:
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
         noise_scale: float | None = None,
-        prosody: tuple[float, float, float, float] = NO_PROSODY,
+        prosody: tuple[float, float, float, float, float] = NO_PROSODY,
     ) -> torch.Tensor:
         """The mel ``[1, n_mels, T]`` of one chunk: FastSpeech2 with the prosody controls, refined by the diffusion
         decoder for ``steps``, then tilted by the prosody's effort (dB per octave above 500 Hz)."""
         device = self.model.mel_mean.device
         tokens = torch.tensor([list(ids)], device=device)
         std = float(self.model.pitch_stats[speaker, 1])
-        log_length, pitch_shift, energy_shift, tilt = prosody
+        log_length, pitch_shift, energy_shift, tilt, log_range = prosody
         out = self.model.infer(
             tokens,
             torch.tensor([len(ids)], device=device),
@@ -633,6 +633,7 @@ class EmotionalTTS:
             z.to(device).unsqueeze(0),
             length_scale=math.exp(log_length) / speed,
             pitch_shift=math.log(2.0) * semitones / 12.0 / std + pitch_shift,
+            pitch_scale=math.exp(log_range),
             energy_shift=energy_shift,
         )
         mel = out.mel
@@ -738,7 +739,7 @@ class EmotionalTTS:
         ids = self._tokens(text)
         device = self.model.mel_mean.device
         z = self.emotion_vector(emotion, spk).to(device)
-        log_length, pitch_shift, energy_shift, _ = self.prosody_controls(emotion)
+        log_length, pitch_shift, energy_shift, _, log_range = self.prosody_controls(emotion)
         out = self.model.infer(
             torch.tensor([ids], device=device),
             torch.tensor([len(ids)], device=device),
@@ -746,6 +747,7 @@ class EmotionalTTS:
             z[None],
             length_scale=math.exp(log_length),
             pitch_shift=pitch_shift,
+            pitch_scale=math.exp(log_range),
             energy_shift=energy_shift,
         )
         mean, std = self.model.pitch_stats[spk].tolist()

@@ -59,8 +59,8 @@ def exported(tmp_path_factory):
     """(model path, vocoder path, export folder, the command's output): exported through the CLI."""
     root = tmp_path_factory.mktemp("onnx")
     model = make_tiny_voice(root / "tiny.safetensors", denoiser=True)
-    # Angry carries a prosody trend beyond 1 (rate, F0, energy), which both backends must apply alike.
-    write_prosody_trend(model, "angry", [-0.3, 0.5, 0.4], model, {"kept": "test"})
+    # Angry carries a prosody trend beyond 1 (rate, F0, energy, effort, range), which both backends apply alike.
+    write_prosody_trend(model, "angry", [-0.3, 0.5, 0.4, 3.0, 0.2], model, {"kept": "test"})
     vocoder = make_tiny_vocoder(root / "voc.safetensors")
     out = io.StringIO()
     with contextlib.redirect_stdout(out):

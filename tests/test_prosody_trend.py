@@ -14,12 +14,12 @@ from emovox.emotion.bank import NO_PROSODY, EmotionBank
 from emovox.emotion.spec import parse_emotion_spec
 from tests.evc_fakes import EMOTIONS, tiny_bank
 
-TREND = torch.tensor([-0.2, 0.5, 1.0, 3.0])
+TREND = torch.tensor([-0.2, 0.5, 1.0, 3.0, 0.2])
 
 
 def _bank_with_trend() -> EmotionBank:
     bank = tiny_bank()
-    bank.prosody_trend = torch.zeros(len(bank.emotions), 4)
+    bank.prosody_trend = torch.zeros(len(bank.emotions), 5)
     bank.prosody_trend[bank.emotions.index("angry")] = TREND
     return bank
 
@@ -45,19 +45,22 @@ def test_trends_survive_the_checkpoint_and_bad_ones_are_refused():
     tensors, meta = bank.to_tensors()
     again = EmotionBank.from_tensors(tensors, meta)
     torch.testing.assert_close(again.prosody_trend, bank.prosody_trend)
-    # A table written before the effort column reads as one without effort.
-    old = EmotionBank.from_tensors({**tensors, "bank.prosody_trend": bank.prosody_trend[:, :3]}, meta)
-    torch.testing.assert_close(old.prosody_trend[:, :3], bank.prosody_trend[:, :3])
-    assert float(old.prosody_trend[:, 3].abs().sum()) == 0.0
-    effort_ok = torch.zeros(len(EMOTIONS), 4)
+    # Tables written before the effort and range columns read as ones without them.
+    for width in (3, 4):
+        old = EmotionBank.from_tensors({**tensors, "bank.prosody_trend": bank.prosody_trend[:, :width]}, meta)
+        torch.testing.assert_close(old.prosody_trend[:, :width], bank.prosody_trend[:, :width])
+        assert float(old.prosody_trend[:, width:].abs().sum()) == 0.0 and old.prosody_trend.shape[1] == 5
+    effort_ok = torch.zeros(len(EMOTIONS), 5)
     effort_ok[:, 3] = 10.0  # 10 dB per octave: within the effort column's bound, beyond the others'
     EmotionBank.from_tensors({**tensors, "bank.prosody_trend": effort_ok}, meta)
     for bad in (
-        torch.zeros(2, 4),
-        torch.zeros(len(EMOTIONS), 5),
-        torch.full((len(EMOTIONS), 4), float("nan")),
-        torch.full((len(EMOTIONS), 4), 50.0),
-        effort_ok.roll(1, dims=1),  # 10 in the energy column
+        torch.zeros(2, 5),
+        torch.zeros(len(EMOTIONS), 6),
+        torch.zeros(len(EMOTIONS), 2),
+        torch.full((len(EMOTIONS), 5), float("nan")),
+        torch.full((len(EMOTIONS), 5), 50.0),
+        effort_ok.roll(-1, dims=1),  # 10 in the energy column
+        effort_ok.roll(1, dims=1),  # 10 in the range column (at most 1.5)
     ):
         with pytest.raises(ValueError, match="prosody trends"):
             EmotionBank.from_tensors({**tensors, "bank.prosody_trend": bad}, meta)
@@ -86,7 +89,7 @@ def test_write_prosody_trend_sets_one_emotion_and_the_voice_follows_it(tmp_path)
     ckpt = load_checkpoint(out, kind="acoustic")
     i = ckpt.meta["bank"]["emotions"].index(emotion)
     table = ckpt.tensors["bank.prosody_trend"]
-    assert table[i].tolist() == pytest.approx([-0.7, 0.0, 0.0, 0.0]) and float(
+    assert table[i].tolist() == pytest.approx([-0.7, 0.0, 0.0, 0.0, 0.0]) and float(
         table.abs().sum()
     ) == pytest.approx(0.7)
     assert ckpt.meta["bank"]["prosody_calibration"][emotion] == {"kept": "rate x1"}
@@ -104,10 +107,12 @@ def test_write_prosody_trend_sets_one_emotion_and_the_voice_follows_it(tmp_path)
     for emotion_, trend, message in (
         ("neutral", [0, 0, 0], "unknown emotion"),
         ("nosuch", [0, 0, 0], "unknown emotion"),
-        (emotion, [0, 0], "4 finite numbers"),
-        (emotion, [0, 0, 99], "4 finite numbers"),
-        (emotion, [0, 0, 0, 13], "4 finite numbers"),
-        (emotion, [0, 0, 0, float("nan")], "4 finite numbers"),
+        (emotion, [0, 0], "3 to 5 finite numbers"),
+        (emotion, [0, 0, 99], "3 to 5 finite numbers"),
+        (emotion, [0, 0, 0, 13], "3 to 5 finite numbers"),
+        (emotion, [0, 0, 0, float("nan")], "3 to 5 finite numbers"),
+        (emotion, [0, 0, 0, 0, 2.0], "3 to 5 finite numbers"),
+        (emotion, [0, 0, 0, 0, 0, 0], "3 to 5 finite numbers"),
     ):
         bad = tmp_path / "bad.safetensors"
         with pytest.raises(ValueError, match=message):
@@ -131,7 +136,7 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
 
     first = list(tts.speakers)[:1]
     pace = measure_prosody_pace(tts, emotion, PROBE_SENTENCES, first)
-    assert pace.shape == (4,) and np.isfinite(pace).all()
+    assert pace.shape == (5,) and np.isfinite(pace).all()
 
     class _LengthRater:
         speaker_normalised = False
@@ -149,7 +154,7 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
     cal = calibrate_prosody_trend(tts, _LengthRater(sign), emotion, cue_sets=[("rate",)], gains=[1.0, 2.0],
                                   speakers=first, held_out_speakers=first, cues=lambda audio, rate: {"level": 1.0})  # fmt: skip
     assert cal.kept == "rate x2" and cal.improved, cal.held_out_rho
-    np.testing.assert_allclose(cal.trend, [2.0 * pace[0], 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(cal.trend, [2.0 * pace[0], 0.0, 0.0, 0.0, 0.0])
     assert len(cal.held_out_p["current"]) == len(INTENSITIES)
     assert cal.to_meta()["kept"] == "rate x2"
     # The stand-in recogniser hears the same clips at 0.5 and 1 for every candidate: nothing up to 1 changed.
@@ -171,11 +176,8 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
     ckpt = load_checkpoint(out, kind="acoustic")
     i = ckpt.meta["bank"]["emotions"].index(emotion)
     written = ckpt.tensors["bank.prosody_trend"][i].tolist()
-    assert written[0] * sign > 0 and written[1:] == [
-        0.0,
-        0.0,
-        0.0,
-    ]  # the rate trend, continued at twice its pace
+    # the rate trend, continued at twice its pace
+    assert written[0] * sign > 0 and written[1:] == [0.0] * 4
     assert "held-out rho" in capsys.readouterr().out
 
     monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(-sign)))
@@ -282,7 +284,7 @@ def test_a_held_curve_stops_z_from_its_knot_on_and_is_written_with_the_trend(tmp
     at = lambda voice, a: voice.bank.offset(emotion, a)  # noqa: E731 (global direction: no speaker term)
     torch.testing.assert_close(at(after, 2.0), at(after, hold))
     torch.testing.assert_close(at(after, hold), at(tts, hold))
-    assert after.bank.prosody_trend[i].tolist() == pytest.approx([0.0, 0.0, 0.0, 2.0])
+    assert after.bank.prosody_trend[i].tolist() == pytest.approx([0.0, 0.0, 0.0, 2.0, 0.0])
     wrong = tmp_path / "wrong.safetensors"
     with pytest.raises(ValueError, match="curve"):
         write_prosody_trend(source, emotion, [0.0, 0.0, 0.0, 2.0], wrong, {}, curve=curve[:-1])
@@ -301,8 +303,12 @@ def test_a_hold_off_the_curve_knots_is_refused():
 def test_cue_weights_weigh_each_cue_of_a_set():
     from emovox.intensity_calibration import PROSODY_CUES, cue_weights
 
-    assert cue_weights(("effort", "pitch*0.25")).tolist() == [0.0, 0.25, 0.0, 1.0]
-    assert cue_weights(PROSODY_CUES).tolist() == [1.0] * 4
+    weights, values = cue_weights(("effort", "pitch*0.25", "range=0.3"))
+    assert weights.tolist() == [0.0, 0.25, 0.0, 1.0, 0.0] and values.tolist() == [0.0, 0.0, 0.0, 0.0, 0.3]
+    assert cue_weights(PROSODY_CUES)[0].tolist() == [1.0] * 5
+    for bad in (("range=2",), ("range=",), ("effort=x",), ("range=0.1", "range*2")):
+        with pytest.raises(ValueError, match="cue sets"):
+            cue_weights(bad)
 
 
 def test_hold_candidates_change_nothing_up_to_1_and_the_bank_is_restored(tmp_path):
@@ -334,3 +340,22 @@ def test_hold_candidates_change_nothing_up_to_1_and_the_bank_is_restored(tmp_pat
     else:
         torch.testing.assert_close(cal.curve, held_curve(tts.bank, emotion, 1.5))
     assert cal.to_meta()["hold"] == cal.hold
+
+
+def test_the_range_trend_widens_the_melody_beyond_1(tmp_path):
+    """A range trend of 0.5 per unit: at intensity 2 the planned log-F0 contour's spread around its mean is e^0.5
+    times as wide as without the trend, with the same timing; intensity 1 is unchanged."""
+    from emovox.tts.bank import write_prosody_trend
+
+    source, vocoder, EmotionalTTS = _tiny_voice(tmp_path)
+    before = EmotionalTTS.load(source, vocoder=vocoder)
+    emotion = next(n for n in before.emotions if n != "neutral")
+    out = tmp_path / "range.safetensors"
+    write_prosody_trend(source, emotion, [0.0, 0.0, 0.0, 0.0, 0.5], out, {"kept": "range=0.5 x1"})
+    after = EmotionalTTS.load(out, vocoder=vocoder)
+    text = "the old clock in the hall struck nine"
+    for spec, ratio in ((emotion, 1.0), (f"{emotion}:2", float(np.exp(0.5)))):
+        plans = [t.predict_prosody(text, spec) for t in (before, after)]
+        np.testing.assert_array_equal(plans[0]["durations"], plans[1]["durations"])
+        spread = [np.log(p["f0_hz"]).std() for p in plans]
+        assert spread[1] / spread[0] == pytest.approx(ratio, rel=1e-4), spec

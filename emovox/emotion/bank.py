@@ -21,15 +21,16 @@ Then, with ``α`` the intensity (1 = as in the data, 0 = neutral, < 0 = the oppo
 - ``adv:a,d,v`` / ``va:v,a``  ``z = c0 + M·(adv − adv_neutral)`` (VA keeps dominance neutral)
 - reference clip            ``z = encoder(mel_ref)``, optionally ``c0 + α·(z_ref − c0)``.
 
-Beyond intensity 1 an emotion may also carry a **prosody trend** ``t_e`` (``[4]``: log duration scale, F0 shift
-in speaker standard deviations, energy shift in the model's normalised log-energy, and vocal effort as a spectral
-tilt of the mel in dB per octave above 500 Hz, each per unit of intensity): the variance adaptor's own move from
-intensity 0.5 to 1, continued, and the flatter spectrum of more effortful speech. ``e:α`` with ``|α| > 1`` then
-also scales durations by ``exp((|α| − 1)·t_e[0])``, shifts the predicted F0 and energy by ``(|α| − 1)·t_e[1:3]``
-and tilts the mel by ``(|α| − 1)·t_e[3]`` (mirrored for ``α < −1``; weighted like ``z`` in a mixture), so the
-emotion's rate, pitch, level and effort keep moving the way they move up to 1 even where ``z`` saturates
-(:meth:`EmotionBank.prosody`). A bank without trends has none; a three-column table (rate, pitch, energy: banks
-written before effort) reads as one without effort.
+Beyond intensity 1 an emotion may also carry a **prosody trend** ``t_e`` (``[5]``: log duration scale, F0 shift
+in speaker standard deviations, energy shift in the model's normalised log-energy, vocal effort as a spectral
+tilt of the mel in dB per octave above 500 Hz, and the log of the F0 range's scale, each per unit of intensity):
+the acoustic model's own move from intensity 0.5 to 1, continued, the flatter spectrum of more effortful speech
+and a wider (or narrower) melody. ``e:α`` with ``|α| > 1`` then also scales durations by
+``exp((|α| − 1)·t_e[0])``, shifts the predicted F0 and energy by ``(|α| − 1)·t_e[1:3]``, tilts the mel by
+``(|α| − 1)·t_e[3]`` and scales the F0 contour around the speaker's mean by ``exp((|α| − 1)·t_e[4])`` (mirrored
+for ``α < −1``; weighted like ``z`` in a mixture), so the emotion's rate, pitch, level, effort and melody keep
+moving the way they move up to 1 even where ``z`` saturates (:meth:`EmotionBank.prosody`). A bank without trends
+has none; a table with fewer columns (banks written before effort or range) reads as zeros in the missing ones.
 """
 
 from __future__ import annotations
@@ -44,8 +45,9 @@ from emovox.emotion.labels import CANONICAL, adv_anchor
 
 __all__ = ["NO_PROSODY", "EmotionBank"]
 
-NO_PROSODY = (0.0, 0.0, 0.0, 0.0)
-""":meth:`EmotionBank.prosody` of a spec without a trend: (log duration scale, F0 shift, energy shift, tilt)."""
+NO_PROSODY = (0.0, 0.0, 0.0, 0.0, 0.0)
+""":meth:`EmotionBank.prosody` of a spec without a trend: (log duration scale, F0 shift, energy shift, tilt, log F0
+range scale)."""
 
 
 @dataclass
@@ -62,7 +64,7 @@ class EmotionBank:
     curve_knots: torch.Tensor | None = None  # [K] intensities of the curve's knots (increasing, > 0)
     curves: torch.Tensor | None = None  # [E, K, Dz] offsets from c0 at the knots (0 where not curve_has)
     curve_has: torch.Tensor | None = None  # [E] bool: the emotion has an intensity curve
-    prosody_trend: torch.Tensor | None = None  # [E, 4] per unit of intensity beyond 1 (see the module docs)
+    prosody_trend: torch.Tensor | None = None  # [E, 5] per unit of intensity beyond 1 (see the module docs)
 
     # --------------------------------------------------------------------------------------------- building
 
@@ -198,9 +200,9 @@ class EmotionBank:
             z = z + (w / total) * self.offset(name, a, speaker)
         return z
 
-    def prosody(self, spec: Any) -> tuple[float, float, float, float]:
+    def prosody(self, spec: Any) -> tuple[float, float, float, float, float]:
         """The prosody controls of a parsed spec beyond intensity 1: (log duration scale, F0 shift in speaker
-        standard deviations, normalised energy shift, mel tilt in dB per octave above 500 Hz);
+        standard deviations, normalised energy shift, mel tilt in dB per octave above 500 Hz, log F0 range scale);
         :data:`NO_PROSODY` for ADV/VA specs, intensities within ±1 and banks without trends."""
         if self.prosody_trend is None or spec.kind != "label":
             return NO_PROSODY
@@ -279,8 +281,9 @@ class EmotionBank:
                 raise ValueError("the checkpoint's emotion bank is inconsistent (intensity curves)")
         trend = bank.prosody_trend
         if trend is not None:
-            if trend.dim() == 2 and trend.shape[1] == 3:  # written before the effort column
-                trend = torch.cat([trend, torch.zeros(trend.shape[0], 1, dtype=trend.dtype)], dim=1)
+            missing = len(NO_PROSODY) - (trend.shape[1] if trend.dim() == 2 else 0)
+            if trend.dim() == 2 and missing in (1, 2):  # written before the effort or range columns
+                trend = torch.cat([trend, torch.zeros(trend.shape[0], missing, dtype=trend.dtype)], dim=1)
             if not (
                 tuple(trend.shape) == (bank.directions.shape[0], len(NO_PROSODY))
                 and bool(torch.isfinite(trend).all())
@@ -306,7 +309,17 @@ duration, 4 standard deviations of F0 or energy); anything larger is a damaged o
 MAX_EFFORT_TREND = 12.0
 """Largest effort entry (mel tilt, dB per octave above 500 Hz per unit of intensity) a checkpoint may carry."""
 
-PROSODY_TREND_LIMITS = (MAX_PROSODY_TREND, MAX_PROSODY_TREND, MAX_PROSODY_TREND, MAX_EFFORT_TREND)
+MAX_RANGE_TREND = 1.5
+"""Largest F0-range entry (log of the range's scale per unit of intensity: e^1.5 ≈ 4.5 times) a checkpoint may
+carry."""
+
+PROSODY_TREND_LIMITS = (
+    MAX_PROSODY_TREND,
+    MAX_PROSODY_TREND,
+    MAX_PROSODY_TREND,
+    MAX_EFFORT_TREND,
+    MAX_RANGE_TREND,
+)
 """The bound of each column of a prosody trend."""
 
 CURVE_STEP = 0.25  # spacing of the intensity curves' knots

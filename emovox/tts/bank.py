@@ -253,8 +253,8 @@ def write_prosody_trend(
     curve: torch.Tensor | None = None,
 ) -> None:
     """Save checkpoint ``path`` to ``out`` (atomically) with ``emotion``'s prosody trend beyond intensity 1 set to
-    ``trend`` (``[4]``: rate, pitch, energy, effort, see :class:`emovox.emotion.bank.EmotionBank`; three values
-    leave effort at 0) and ``provenance`` (JSON) recorded in the bank's metadata under
+    ``trend`` (``[5]``: rate, pitch, energy, effort, range, see :class:`emovox.emotion.bank.EmotionBank`; fewer
+    values leave the later cues at 0) and ``provenance`` (JSON) recorded in the bank's metadata under
     ``prosody_calibration[emotion]``. A bank without trends gets a table of zeros first. With ``curve``
     (``[K, Dz]``), the emotion's intensity curve is replaced in the same write (a trend that carries the cues on
     where the curve is held)."""
@@ -270,8 +270,8 @@ def write_prosody_trend(
         )
     width = len(NO_PROSODY)
     new = torch.as_tensor(np.asarray(trend, dtype=np.float32)).reshape(-1)
-    if new.numel() == width - 1:
-        new = torch.cat([new, torch.zeros(1)])
+    if 3 <= new.numel() < width:
+        new = torch.cat([new, torch.zeros(width - new.numel())])
     limits = torch.tensor(PROSODY_TREND_LIMITS)
     if (
         tuple(new.shape) != (width,)
@@ -279,15 +279,16 @@ def write_prosody_trend(
         or bool((new.abs() > limits).any())
     ):
         raise ValueError(
-            "a prosody trend is 4 finite numbers (rate, pitch, energy within ±"
-            f"{PROSODY_TREND_LIMITS[0]:g}; effort within ±{PROSODY_TREND_LIMITS[3]:g} dB per octave), "
+            "a prosody trend is 3 to 5 finite numbers (rate, pitch, energy within ±"
+            f"{PROSODY_TREND_LIMITS[0]:g}; effort within ±{PROSODY_TREND_LIMITS[3]:g} dB per octave; range within "
+            f"±{PROSODY_TREND_LIMITS[4]:g}), "
             f"got {list(trend)}"
         )
     tensors = dict(ckpt.tensors)
     table = tensors.get("bank.prosody_trend")
     table = torch.zeros(len(emotions), width) if table is None else table.clone().float()
-    if table.shape[1] == width - 1:
-        table = torch.cat([table, torch.zeros(len(table), 1)], dim=1)
+    if table.shape[1] < width:
+        table = torch.cat([table, torch.zeros(len(table), width - table.shape[1])], dim=1)
     table[emotions.index(emotion)] = new
     tensors["bank.prosody_trend"] = table
     if curve is not None:
