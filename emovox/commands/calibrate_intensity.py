@@ -15,17 +15,21 @@ intensity (Spearman rho) is written, and only if it beats the current curve (--f
 Everything up to intensity 1 stays as it is.
 
 --method prosody leaves the curve alone and continues the emotion's prosody instead: the acoustic model's own
-move from intensity 0.5 to 1 (speaking rate, F0 level, energy, and vocal effort: the tilt of the mel's spectrum
-in dB per octave above 500 Hz, averaged over the probe sentences) is carried on beyond 1 for each set of --cues
-(default: rate; rate+energy; rate+pitch+energy; effort), at --trend-gain times that pace. The same held-out check
-picks one, and only one that beats the current voice is written (into the bank's prosody trend). Every cue it
-moves keeps the direction it has up to 1. Judge the result with `emovox eval model`, and name the recogniser:
-if it is also the judge, the number is measured in the calibration's own terms.
+move from intensity 0.5 to 1 (speaking rate, F0 level, energy, vocal effort -- the tilt of the mel's spectrum in
+dB per octave above 500 Hz -- and F0 range, averaged over the probe sentences) is carried on beyond 1 for each set
+of --cues (default: rate; rate+energy; rate+pitch+energy; effort), at --trend-gain times that pace. In a set,
+cue*w runs a cue at w times the gain, and cue=v sets it to v per unit of intensity outright (for a cue the model
+hardly moves up to 1, e.g. range=0.3). --hold H also tries each set with the curve of z held from intensity H on,
+the trend alone carrying the cues beyond it. The same held-out check picks one, and only one that beats the
+current voice is written (into the bank's prosody trend, with the held curve). Cues continued at their pace keep
+the direction they have up to 1. Judge the result with `emovox eval model`, and name the recogniser: if it is also
+the judge, the number is measured in the calibration's own terms.
 
 example:
   emovox calibrate-intensity exp/voice.safetensors angry --ser ser/real/model.safetensors -o exp/voice_cal.safetensors
   emovox calibrate-intensity exp/voice.safetensors surprise --method prosody --ser ser/real/model.safetensors -o exp/v2.safetensors
-  emovox calibrate-intensity exp/v2.safetensors angry --method prosody --cues effort --trend-gain 1 1.5 2 --ser ser/real/model.safetensors -o exp/v3.safetensors
+  emovox calibrate-intensity exp/v2.safetensors angry --method prosody --cues effort effort+pitch*0.5 --trend-gain 2 2.5 --hold 1.25 --ser ser/real/model.safetensors -o exp/v3.safetensors
+  emovox calibrate-intensity exp/v3.safetensors happy --method prosody --cues range=0.3 --trend-gain 1 2 --ser ser/real/model.safetensors -o exp/v4.safetensors
 """
 
 from __future__ import annotations
@@ -43,10 +47,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", required=True, help="write the calibrated checkpoint here")
     parser.add_argument("--method", choices=("gradient", "prosody"), default="gradient",
                         help="gradient: bend the curve of z beyond 1 (default); prosody: continue the emotion's "
-                             "rate, F0, energy and vocal effort beyond 1 instead")  # fmt: skip
+                             "rate, F0, energy, vocal effort and F0 range beyond 1 instead")  # fmt: skip
     parser.add_argument("--cues", nargs="+", metavar="SET",
                         help="--method prosody: the cue sets to try, each cues joined by '+' from rate, pitch, "
-                             "energy, effort, a cue optionally at a fraction of the gain (effort+pitch*0.25) "
+                             "energy, effort, range; cue*w runs a cue at w times the gain (effort+pitch*0.25), "
+                             "cue=v sets it outright per unit of intensity (range=0.3) "
                              "(default: rate rate+energy rate+pitch+energy effort)")  # fmt: skip
     parser.add_argument("--hold", type=float, nargs="+", default=[], metavar="H",
                         help="--method prosody: also try each cue set with the curve of z held from intensity H "
@@ -124,7 +129,8 @@ def _run_prosody(args, model, tts, ser, out) -> int:
         )  # fmt: skip
     pace = ", ".join(f"{c} {p:+.3f}" for c, p in zip(PROSODY_CUES, cal.pace))
     print(
-        f"{cal.emotion}'s prosody from intensity 0.5 to 1, per unit (log duration, F0 sd, energy, tilt dB/octave): "
+        f"{cal.emotion}'s prosody from intensity 0.5 to 1, per unit (log duration, F0 sd, energy, tilt dB/octave, "
+        f"log F0 range): "
         f"{pace}"
     )
     _print_held_out(cal, 22)
