@@ -68,8 +68,8 @@ from emovox.adv_calibration import (
     choose_speakers,
     counting_renderer,
 )
-from emovox.audio.mel import TILT_PIVOT_HZ, MelConfig, mel_centres
-from emovox.emotion.bank import PROSODY_TREND_LIMITS
+from emovox.audio.mel import measure_tilt
+from emovox.emotion.bank import PROSODY_TREND_LIMITS, prosody_trend_ok
 from emovox.eval.stats import centred_by_group, finite_mean, spearman
 
 __all__ = [
@@ -87,7 +87,6 @@ __all__ = [
     "held_curve",
     "loudness_and_f0",
     "measure_prosody_pace",
-    "mel_tilt",
     "steered_step",
 ]
 
@@ -460,14 +459,15 @@ def cue_weights(cue_set: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     for item in cue_set:
         text = str(item)
         absolute = "=" in text
-        name, _, number = text.partition("=" if absolute else "*")
+        name, sep, number = text.partition("=" if absolute else "*")
         try:
-            x = float(number) if number else (float("nan") if absolute or "*" in text else 1.0)
-        except ValueError:
+            x = float(number) if sep else 1.0
+        except ValueError:  # "pitch*", "range=x"
             x = float("nan")
-        ok = np.isfinite(x) and (abs(x) <= PROSODY_TREND_LIMITS[PROSODY_CUES.index(name)] if absolute and name
-                                 in PROSODY_CUES else 0 < x <= 4)  # fmt: skip
-        if name not in PROSODY_CUES or name in seen or not ok:
+        known = name in PROSODY_CUES
+        bound = PROSODY_TREND_LIMITS[PROSODY_CUES.index(name)] if absolute and known else 4.0
+        ok = np.isfinite(x) and (abs(x) <= bound if absolute else 0 < x <= bound)
+        if not known or name in seen or not ok:
             bad.append(text)
             continue
         seen.add(name)
@@ -478,16 +478,6 @@ def cue_weights(cue_set: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
             "weighted as cue*w (0 < w <= 4) or set as cue=v" + (f"; unknown: {', '.join(bad)}" if bad else "")
         )
     return weights, values
-
-
-def mel_tilt(mel_change: torch.Tensor, cfg: MelConfig) -> float:
-    """The spectral tilt (dB per octave above :data:`~emovox.audio.mel.TILT_PIVOT_HZ`) of a change in a log-mel's
-    long-term spectrum (``[n_mels]``, natural-log magnitude): the least-squares slope, with an intercept, over the
-    channels above the pivot."""
-    octaves = np.log2(mel_centres(cfg) / TILT_PIVOT_HZ)
-    above = octaves > 0
-    db = mel_change.double().cpu().numpy() * 20.0 / np.log(10.0)
-    return float(np.polyfit(octaves[above], db[above], 1)[0])
 
 
 def measure_prosody_pace(
@@ -524,7 +514,7 @@ def measure_prosody_pace(
                     float((torch.log1p(hi.durations.double()) - torch.log1p(lo.durations.double())).mean()),
                     float((hi.pitch - lo.pitch).double().mean()),
                     float((hi.energy - lo.energy).double().mean()),
-                    mel_tilt(hi.mel[0].mean(-1) - lo.mel[0].mean(-1), tts.mel_config),
+                    measure_tilt(hi.mel[0].mean(-1) - lo.mel[0].mean(-1), tts.mel_config),
                     float(torch.log(_spoken_std(hi) / _spoken_std(lo))),
                 ]
             )
@@ -551,9 +541,8 @@ class ProsodyTrendCalibration:
     eligible: dict[str, bool]
     recogniser: str
     improved: bool
-    hold: float | None = (
-        None  # the intensity from which the kept candidate holds the curve of z (None: as it was)
-    )
+    # the intensity from which the kept candidate holds the curve of z (None: as it was)
+    hold: float | None = None
     curve: torch.Tensor | None = None  # [K, Dz] the emotion's curve with that hold, to write with the trend
 
     def to_meta(self) -> dict[str, Any]:
@@ -617,12 +606,11 @@ def calibrate_prosody_trend(
             for gain in gains:
                 name = f"{'+'.join(cue_set)} x{gain:g}" + ("" if hold is None else f" hold {hold:g}")
                 trends[name] = (gain * (mask * pace + values), hold)
-    limits = np.array(PROSODY_TREND_LIMITS)
-    beyond = [n for n, (t, _) in trends.items() if not (np.isfinite(t).all() and (np.abs(t) <= limits).all())]
+    beyond = [n for n, (t, _) in trends.items() if not prosody_trend_ok(t)]
     if beyond:
         raise ValueError(
-            f"candidate trend(s) {', '.join(beyond)} exceed a checkpoint's bounds ({list(limits)} per cue); "
-            "use smaller gains or weights"
+            f"candidate trend(s) {', '.join(beyond)} exceed a checkpoint's bounds "
+            f"({list(PROSODY_TREND_LIMITS)} per cue); use smaller gains or weights"
         )
 
     normalised = bool(getattr(recogniser, "speaker_normalised", False))

@@ -210,11 +210,10 @@ def test_calibrate_prosody_trend_refuses_bad_settings(kwargs, message):
         calibrate_prosody_trend(_CodeTTS(), None, "neutral")
 
 
-def test_tilt_gains_and_mel_tilt_measure_the_same_slope():
+def test_tilt_gains_and_measure_tilt_agree_on_the_slope():
     """The effort cue: ``tilt_gains`` tilts a log-mel by a known slope above 500 Hz and leaves the channels below it
-    alone; ``mel_tilt`` reads the slope back from a change of long-term spectrum, whatever the level change."""
-    from emovox.audio.mel import TILT_PIVOT_HZ, MelConfig, mel_centres, tilt_gains
-    from emovox.intensity_calibration import mel_tilt
+    alone; ``measure_tilt`` reads the slope back from a change of long-term spectrum, whatever the level change."""
+    from emovox.audio.mel import TILT_PIVOT_HZ, MelConfig, measure_tilt, mel_centres, tilt_gains
 
     cfg = MelConfig()
     gains = tilt_gains(cfg, 4.0)
@@ -225,7 +224,7 @@ def test_tilt_gains_and_mel_tilt_measure_the_same_slope():
     assert top == pytest.approx(4.0 * np.log2(centres[-1] / TILT_PIVOT_HZ), rel=1e-5)
     for slope in (-3.0, 0.0, 2.5):
         change = tilt_gains(cfg, slope) + 0.4  # a level change (+3.5 dB) too
-        assert mel_tilt(change, cfg) == pytest.approx(slope, abs=1e-6)
+        assert measure_tilt(change, cfg) == pytest.approx(slope, abs=1e-6)
 
 
 def test_the_effort_trend_tilts_the_mel_beyond_1_only(tmp_path):
@@ -248,9 +247,9 @@ def test_the_effort_trend_tilts_the_mel_beyond_1_only(tmp_path):
     torch.testing.assert_close(mels["after", emotion], mels["before", emotion], rtol=0, atol=0)
     torch.testing.assert_close(mels["after", "neutral:2"], mels["before", "neutral:2"], rtol=0, atol=0)
     change = mels["after", f"{emotion}:2"][0] - mels["before", f"{emotion}:2"][0]
-    from emovox.intensity_calibration import mel_tilt
+    from emovox.audio.mel import measure_tilt
 
-    assert mel_tilt(change.mean(-1), after.mel_config) == pytest.approx(6.0, abs=1e-4)
+    assert measure_tilt(change.mean(-1), after.mel_config) == pytest.approx(6.0, abs=1e-4)
     a = after.synthesize("the old clock in the hall struck nine", emotion=f"{emotion}:2", seed=0)[0]
     b = before.synthesize("the old clock in the hall struck nine", emotion=f"{emotion}:2", seed=0)[0]
     assert a.size == b.size and not np.array_equal(a, b)  # the vocoder hears the tilt; timing is untouched

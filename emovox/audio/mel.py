@@ -20,6 +20,7 @@ __all__ = [
     "MelConfig",
     "MelSpectrogram",
     "griffin_lim",
+    "measure_tilt",
     "mel_centres",
     "mel_filterbank",
     "mel_spectrogram",
@@ -63,22 +64,44 @@ def _mel_to_hz(m: np.ndarray) -> np.ndarray:
     return np.where(m >= 15.0, 1000.0 * np.exp((np.log(6.4) / 27.0) * (m - 15.0)), (200.0 / 3.0) * m)
 
 
+def _mel_edges(cfg: MelConfig) -> np.ndarray:
+    """The filterbank's ``n_mels + 2`` edge frequencies (Hz), equally spaced on the mel scale."""
+    return _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+
+
 def mel_centres(cfg: MelConfig) -> np.ndarray:
     """Centre frequency (Hz) of each mel channel, ``[n_mels]``."""
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
-    return edges[1:-1]
+    return _mel_edges(cfg)[1:-1]
 
 
 TILT_PIVOT_HZ = 500.0
 """Spectral tilt (:func:`tilt_gains`) leaves the mel channels below this frequency alone."""
 
 
+_DB_PER_LOG = 20.0 / np.log(10.0)  # dB per unit of natural-log magnitude
+
+
+def _octaves_above_pivot(cfg: MelConfig) -> np.ndarray:
+    """Each channel's centre in octaves above :data:`TILT_PIVOT_HZ` (negative below it), ``[n_mels]``."""
+    return np.log2(mel_centres(cfg) / TILT_PIVOT_HZ)
+
+
 def tilt_gains(cfg: MelConfig, db_per_octave: float) -> torch.Tensor:
     """Per-channel log-magnitude offsets ``[n_mels]`` that tilt a log-mel by ``db_per_octave`` above
     :data:`TILT_PIVOT_HZ`: positive flattens the spectrum (more energy high up, as with more vocal effort),
     negative steepens it. Add them to a log-mel ``[..., n_mels, T]`` as ``mel + gains[:, None]``."""
-    octaves = np.log2(np.maximum(mel_centres(cfg), TILT_PIVOT_HZ) / TILT_PIVOT_HZ)
-    return torch.from_numpy(db_per_octave * octaves * np.log(10.0) / 20.0).float()
+    octaves = np.maximum(_octaves_above_pivot(cfg), 0.0)
+    return torch.from_numpy(db_per_octave * octaves / _DB_PER_LOG).float()
+
+
+def measure_tilt(mel_change: torch.Tensor | np.ndarray, cfg: MelConfig) -> float:
+    """The tilt (dB per octave above :data:`TILT_PIVOT_HZ`) of a change in a log-mel's long-term spectrum
+    (``[n_mels]``, natural-log magnitude), the inverse of :func:`tilt_gains`: the least-squares slope, with an
+    intercept (a level change), over the channels above the pivot."""
+    octaves = _octaves_above_pivot(cfg)
+    above = octaves > 0
+    db = np.asarray(torch.as_tensor(mel_change).double().cpu()) * _DB_PER_LOG
+    return float(np.polyfit(octaves[above], db[above], 1)[0])
 
 
 def mel_filterbank(cfg: MelConfig) -> np.ndarray:
@@ -86,7 +109,7 @@ def mel_filterbank(cfg: MelConfig) -> np.ndarray:
     ``[n_mels, n_fft // 2 + 1]``; the same matrix as ``librosa.filters.mel`` (checked in the tests), built here
     because importing librosa's filters (and SciPy's signal package behind it) costs seconds at start-up."""
     fft_hz = np.linspace(0.0, cfg.sample_rate / 2.0, 1 + cfg.n_fft // 2)
-    edges = _mel_to_hz(np.linspace(_hz_to_mel(cfg.fmin), _hz_to_mel(cfg.fmax), cfg.n_mels + 2))
+    edges = _mel_edges(cfg)
     widths = np.diff(edges)
     ramps = edges[:, None] - fft_hz[None, :]
     rising = -ramps[:-2] / widths[:-1, None]

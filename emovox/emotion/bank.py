@@ -279,16 +279,9 @@ class EmotionBank:
             )
             if not ok:
                 raise ValueError("the checkpoint's emotion bank is inconsistent (intensity curves)")
-        trend = bank.prosody_trend
-        if trend is not None:
-            missing = len(NO_PROSODY) - (trend.shape[1] if trend.dim() == 2 else 0)
-            if trend.dim() == 2 and missing in (1, 2):  # written before the effort or range columns
-                trend = torch.cat([trend, torch.zeros(trend.shape[0], missing, dtype=trend.dtype)], dim=1)
-            if not (
-                tuple(trend.shape) == (bank.directions.shape[0], len(NO_PROSODY))
-                and bool(torch.isfinite(trend).all())
-                and bool((trend.abs() <= torch.tensor(PROSODY_TREND_LIMITS, dtype=trend.dtype)).all())
-            ):
+        if bank.prosody_trend is not None:
+            trend = pad_prosody_trend(bank.prosody_trend)
+            if trend.shape[:-1] != (bank.directions.shape[0],) or not prosody_trend_ok(trend):
                 raise ValueError("the checkpoint's emotion bank is inconsistent (prosody trends)")
             bank.prosody_trend = trend
         return bank
@@ -321,6 +314,28 @@ PROSODY_TREND_LIMITS = (
     MAX_RANGE_TREND,
 )
 """The bound of each column of a prosody trend."""
+
+
+def pad_prosody_trend(trend: torch.Tensor) -> torch.Tensor:
+    """A trend (``[..., C]``) with 3 or 4 cues (written before the effort or range cues) padded with zeros to all
+    of :data:`NO_PROSODY`'s; any other width is returned as it is (for :func:`prosody_trend_ok` to refuse)."""
+    missing = len(NO_PROSODY) - (trend.shape[-1] if trend.dim() else 0)
+    if trend.dim() and missing in (1, 2):
+        trend = torch.cat([trend, trend.new_zeros(*trend.shape[:-1], missing)], dim=-1)
+    return trend
+
+
+def prosody_trend_ok(trend: Any) -> bool:
+    """Whether ``trend`` (one emotion's ``[5]`` or a table ``[E, 5]``) is finite and within
+    :data:`PROSODY_TREND_LIMITS`, cue by cue."""
+    trend = torch.as_tensor(trend, dtype=torch.float64)
+    return (
+        trend.dim() in (1, 2)
+        and trend.shape[-1] == len(NO_PROSODY)
+        and bool(torch.isfinite(trend).all())
+        and bool((trend.abs() <= torch.tensor(PROSODY_TREND_LIMITS, dtype=torch.float64)).all())
+    )
+
 
 CURVE_STEP = 0.25  # spacing of the intensity curves' knots
 CURVE_BANDWIDTH = 0.25  # Gaussian kernel width of the local-linear fit, in units of intensity

@@ -19,7 +19,13 @@ from emovox.checkpoint import (
     save_checkpoint,
 )
 from emovox.config import config_from_dict
-from emovox.emotion.bank import NO_PROSODY, PROSODY_TREND_LIMITS, EmotionBank, check_adv_fit
+from emovox.emotion.bank import (
+    PROSODY_TREND_LIMITS,
+    EmotionBank,
+    check_adv_fit,
+    pad_prosody_trend,
+    prosody_trend_ok,
+)
 from emovox.paths import is_builtin_voice
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
 
@@ -229,19 +235,26 @@ def write_intensity_curve(
     emotions = list(ckpt.meta["bank"].get("emotions", []))
     if emotion not in emotions:
         raise ValueError(f"unknown emotion '{emotion}'; this model has: {', '.join(emotions)}")
-    i = emotions.index(emotion)
-    if tuple(curve.shape) != tuple(curves.shape[1:]) or not bool(torch.isfinite(curve).all()):
-        raise ValueError(
-            f"the new curve must be finite and shaped {tuple(curves.shape[1:])}, got {tuple(curve.shape)}"
-        )
-    tensors = dict(ckpt.tensors)
-    tensors["bank.curves"] = curves.clone()
-    tensors["bank.curves"][i] = curve.detach().to(curves.dtype).cpu()
+    tensors = _with_curve(dict(ckpt.tensors), emotions.index(emotion), curve)
     keep = _carried_meta(ckpt.meta)
     done = dict(keep["bank"].get("intensity_calibration", {}))
     done[emotion] = provenance
     keep["bank"] = {**keep["bank"], "intensity_calibration": done}
     save_checkpoint(Path(out), tensors, keep, kind="acoustic")
+
+
+def _with_curve(tensors: dict[str, torch.Tensor], i: int, curve: torch.Tensor) -> dict[str, torch.Tensor]:
+    """``tensors`` with emotion ``i``'s intensity curve replaced by ``curve`` (``[K, Dz]``, finite)."""
+    curves = tensors.get("bank.curves")
+    if curves is None:
+        raise ValueError("the model's emotion bank has no intensity curves; run `emovox bank` on it first")
+    if tuple(curve.shape) != tuple(curves.shape[1:]) or not bool(torch.isfinite(curve).all()):
+        raise ValueError(
+            f"the new curve must be finite and shaped {tuple(curves.shape[1:])}, got {tuple(curve.shape)}"
+        )
+    tensors["bank.curves"] = curves.clone()
+    tensors["bank.curves"][i] = curve.detach().to(curves.dtype).cpu()
+    return tensors
 
 
 def write_prosody_trend(
@@ -268,16 +281,8 @@ def write_prosody_trend(
         raise ValueError(
             f"unknown emotion '{emotion}' for a prosody trend; this model has: {', '.join(emotions)}"
         )
-    width = len(NO_PROSODY)
-    new = torch.as_tensor(np.asarray(trend, dtype=np.float32)).reshape(-1)
-    if 3 <= new.numel() < width:
-        new = torch.cat([new, torch.zeros(width - new.numel())])
-    limits = torch.tensor(PROSODY_TREND_LIMITS)
-    if (
-        tuple(new.shape) != (width,)
-        or not bool(torch.isfinite(new).all())
-        or bool((new.abs() > limits).any())
-    ):
+    new = pad_prosody_trend(torch.as_tensor(np.asarray(trend, dtype=np.float32)).reshape(-1))
+    if not prosody_trend_ok(new):
         raise ValueError(
             "a prosody trend is 3 to 5 finite numbers (rate, pitch, energy within ±"
             f"{PROSODY_TREND_LIMITS[0]:g}; effort within ±{PROSODY_TREND_LIMITS[3]:g} dB per octave; range within "
@@ -286,23 +291,13 @@ def write_prosody_trend(
         )
     tensors = dict(ckpt.tensors)
     table = tensors.get("bank.prosody_trend")
-    table = torch.zeros(len(emotions), width) if table is None else table.clone().float()
-    if table.shape[1] < width:
-        table = torch.cat([table, torch.zeros(len(table), width - table.shape[1])], dim=1)
+    table = (
+        torch.zeros(len(emotions), len(new)) if table is None else pad_prosody_trend(table.clone().float())
+    )
     table[emotions.index(emotion)] = new
     tensors["bank.prosody_trend"] = table
     if curve is not None:
-        curves = tensors.get("bank.curves")
-        if (
-            curves is None
-            or tuple(curve.shape) != tuple(curves.shape[1:])
-            or not bool(torch.isfinite(curve).all())
-        ):
-            raise ValueError(
-                f"the new curve must be finite and shaped like the bank's curves, got {tuple(curve.shape)}"
-            )
-        tensors["bank.curves"] = curves.clone()
-        tensors["bank.curves"][emotions.index(emotion)] = curve.detach().to(curves.dtype).cpu()
+        tensors = _with_curve(tensors, emotions.index(emotion), curve)
     keep = _carried_meta(ckpt.meta)
     done = dict(keep["bank"].get("prosody_calibration", {}))
     done[emotion] = provenance
