@@ -423,14 +423,18 @@ class VoiceConversion:
         needs_source = isinstance(emotion, str) and _SAME.match(emotion)
         source_z = self._reference_z(head, sample_rate) if needs_source else None
         z = self.emotion_vector(emotion, source_z=source_z, ref_audio=ref_audio)
+        # A label's prosody trend past intensity 1 (vocal effort, F0, rate...) as in synthesis; none for "same:",
+        # a reference clip or ADV, whose z is all there is.
+        prosody = None if needs_source else converter.tts.prosody_controls(emotion, ref_audio)
         if speaker is None:
             speaker = converter.nearest_speaker(resample(head, sample_rate, converter.sample_rate))
         rate = self.working_rate(sample_rate)
 
         def convert_piece(piece: np.ndarray) -> np.ndarray:
             return converter.convert(
-                piece, rate, z, keep_timing=keep_timing, speaker=speaker, seed=seed, out_rate=rate
-            )
+                piece, rate, z, keep_timing=keep_timing, speaker=speaker, seed=seed, out_rate=rate,
+                prosody=prosody,
+            )  # fmt: skip
 
         return convert_piece
 

@@ -76,6 +76,7 @@ __all__ = [
     "DEFAULT_CUE_SETS",
     "INTENSITIES",
     "PROSODY_CUES",
+    "WHOLE_CURVE_INTENSITIES",
     "IntensityCalibration",
     "ProsodyTrendCalibration",
     "calibrate_intensity",
@@ -94,6 +95,10 @@ logger = logging.getLogger(__name__)
 
 INTENSITIES = (0.5, 1.0, 1.5, 2.0)
 """Intensities of the held-out check."""
+
+WHOLE_CURVE_INTENSITIES = (0.25, 0.5, 0.75, 1.0, 1.5, 2.0)
+"""Intensities of the held-out check when candidates change the curve below 1 too (those of ``emovox eval
+model``): low intensities must rise as consistently as high ones."""
 
 
 def fit_gradient(
@@ -218,7 +223,8 @@ class IntensityCalibration:
     cue_fits: dict[str, dict[str, float]] | None = (
         None  # per steering cue: pace up to 1 and its gradient's cv r
     )
-    kept: str = "current"  # the candidate written: "current", "gain<g>" or "curve+gain<g>"
+    kept: str = "current"  # the candidate written: "current", "gain<g>", "curve+gain<g>" or "whole+gain<g>"
+    intensities: tuple[float, ...] = INTENSITIES  # those of the held-out check
 
     def to_meta(self) -> dict[str, Any]:
         return {
@@ -251,6 +257,7 @@ def calibrate_intensity(
     cues: Callable[[np.ndarray, int], dict[str, float]] = loudness_and_f0,
     recogniser_name: str = "",
     progress: Callable[[int, int], None] | None = None,
+    whole_curve: bool = False,
 ) -> IntensityCalibration:
     """Calibrate ``emotion``'s intensity curve of ``tts`` (:class:`emovox.pipelines.EmotionalTTS`) beyond 1 against
     ``recogniser`` (see the module docs). ``speakers``: probed (default: the default speaker and one other);
@@ -258,7 +265,12 @@ def calibrate_intensity(
     changed; write the result with :func:`emovox.tts.bank.write_intensity_curve`. ``cues(audio, rate)`` measures
     the cues a candidate must keep moving beyond 1 (see :func:`cues_keep_moving`); ``cue_pace``: how fast the
     candidates move them beyond 1, as a fraction of their pace from 0.5 to 1 (0: the plain gradient, orthogonal
-    to the cues); a cue that moves less than ``min_cue_move`` from 0.5 to 1 neither steers nor constrains."""
+    to the cues); a cue that moves less than ``min_cue_move`` from 0.5 to 1 neither steers nor constrains.
+
+    ``whole_curve`` adds a third family, ``whole+gain<g>``: the cue-free part of the gradient added from intensity
+    0 on, in proportion up to 1 and as a constant shift beyond (``o(α) + min(α, 1)·s``), so that low intensities
+    move towards what the recogniser hears as the emotion too, and whatever the curve does beyond 1 (a hold, a
+    bend) is kept. The held-out check then renders every candidate at :data:`WHOLE_CURVE_INTENSITIES`."""
     bank = _bank_with(tts, emotion)
     i = bank.emotions.index(emotion)
     if bank.curves is None or bank.curve_has is None or not bool(bank.curve_has[i]):
@@ -287,10 +299,12 @@ def calibrate_intensity(
     normalised = bool(getattr(recogniser, "speaker_normalised", False))
     reference_specs = [e for e in REFERENCE_EMOTIONS if e in tts.emotions]
     referenced = list(dict.fromkeys([*speakers, *held_out_speakers]))
+    checked = WHOLE_CURVE_INTENSITIES if whole_curve else INTENSITIES
+    families = 3 if whole_curve else 2
     total = (
         (len(referenced) * (2 + 2 * len(reference_specs)) if normalised else 0)
         + (perturbations + 2) * len(speakers) * len(sentences)
-        + (1 + 2 * len(gains)) * len(INTENSITIES) * len(held_out_speakers) * len(held_out_sentences)
+        + (1 + families * len(gains)) * len(checked) * len(held_out_speakers) * len(held_out_sentences)
     )
     render = counting_renderer(tts, total, progress, seed)
     rate = tts.sample_rate
@@ -350,14 +364,14 @@ def calibrate_intensity(
         cue_moves.append(cue_pace * pace)
 
     # Two families per gain: from the point at 1 with the steered step ("gain<g>"), and the current curve with the
-    # gradient's cue-free part added ("curve+gain<g>": its cues move as the current curve moves them).
+    # gradient's cue-free part added ("curve+gain<g>": its cues move as the current curve moves them); with
+    # whole_curve a third adds that part from intensity 0 on ("whole+gain<g>").
     candidates, gain_of = {"current": original}, {"current": None}
     for gain in gains:
+        free = steered_step(g, np.array(cue_gradients), np.zeros(len(cue_moves)), gain * length)
         steps = {
             f"gain{gain:g}": steered_step(g, np.array(cue_gradients), np.array(cue_moves), gain * length),
-            f"curve+gain{gain:g}": steered_step(
-                g, np.array(cue_gradients), np.zeros(len(cue_moves)), gain * length
-            ),
+            f"curve+gain{gain:g}": free,
         }
         for name, step in steps.items():
             step = torch.as_tensor(step, dtype=original.dtype)
@@ -366,6 +380,10 @@ def calibrate_intensity(
                 base = original[k] if name.startswith("curve+") else original[one]
                 curve[k] = base + (float(knots[k]) - 1.0) * step
             candidates[name], gain_of[name] = curve, gain
+        if whole_curve:
+            step = torch.as_tensor(free, dtype=original.dtype)
+            reach = knots.to(original.dtype).clamp(max=1.0)[:, None]
+            candidates[f"whole+gain{gain:g}"], gain_of[f"whole+gain{gain:g}"] = original + reach * step, gain
 
     def apply(name: str) -> None:
         bank.curves[i] = candidates[name]
@@ -375,12 +393,12 @@ def calibrate_intensity(
 
     rho, mean_p, mean_cues, eligible = _held_out_check(
         recogniser, emotion, list(candidates), apply, restore, render, rate, held_out_sentences,
-        held_out_speakers, cues, min_cue_move,
+        held_out_speakers, cues, min_cue_move, checked,
     )  # fmt: skip
     best, improved = _best(rho, eligible)
     return IntensityCalibration(
         emotion, candidates[best], gain_of[best], cv_r, rho, mean_p, mean_cues,
-        eligible, len(rows_y), recogniser_name, improved, cue_pace, cue_fits, best,
+        eligible, len(rows_y), recogniser_name, improved, cue_pace, cue_fits, best, tuple(checked),
     )  # fmt: skip
 
 
@@ -396,8 +414,9 @@ def _held_out_check(
     speakers: Sequence[str],
     cues: Callable[[np.ndarray, int], dict[str, float]],
     min_cue_move: float,
+    intensities: Sequence[float] = INTENSITIES,
 ) -> tuple[dict[str, float], dict[str, list[float]], dict[str, dict[str, list[float]]], dict[str, bool]]:
-    """Render ``emotion`` at :data:`INTENSITIES` with each candidate in place (``apply(name)``; ``restore()`` after
+    """Render ``emotion`` at ``intensities`` (which include 0.5, 1, 1.5 and 2) with each candidate in place (``apply(name)``; ``restore()`` after
     the last) on held-out sentences and speakers. Returns, per candidate, the Spearman ρ of intensity vs
     P(emotion) centred per sentence and speaker, mean P and mean cues at each intensity, and whether its cues keep
     moving beyond 1 (the first candidate, the current voice, always is)."""
@@ -408,19 +427,21 @@ def _held_out_check(
             xs, ps, gs, measured = [], [], [], []
             for speaker in speakers:
                 for t, text in enumerate(sentences):
-                    clips = [render(text, f"{emotion}:{a:g}", speaker) for a in INTENSITIES]
+                    clips = [render(text, f"{emotion}:{a:g}", speaker) for a in intensities]
                     rated = recogniser.predict_batch(clips, rate, speakers=[speaker] * len(clips))
-                    xs += list(INTENSITIES)
+                    xs += list(intensities)
                     ps += [r.probs.get(emotion, 0.0) for r in rated]
                     gs += [f"{speaker}/{t}"] * len(clips)
                     measured += [cues(c, rate) for c in clips]
             rho[name] = grouped_rho(xs, ps, gs)
-            mean_p[name] = [float(np.mean([p for x, p in zip(xs, ps) if x == a])) for a in INTENSITIES]
+            mean_p[name] = [float(np.mean([p for x, p in zip(xs, ps) if x == a])) for a in intensities]
             mean_cues[name] = {
-                cue: [finite_mean([m[cue] for x, m in zip(xs, measured) if x == a]) for a in INTENSITIES]
+                cue: [finite_mean([m[cue] for x, m in zip(xs, measured) if x == a]) for a in intensities]
                 for cue in (measured[0] if measured else {})
             }
-            eligible[name] = name == names[0] or cues_keep_moving(mean_cues[name], min_move=min_cue_move)
+            eligible[name] = name == names[0] or cues_keep_moving(
+                mean_cues[name], intensities, min_move=min_cue_move
+            )
     finally:
         restore()
     logger.info("held-out rho: %s", ", ".join(f"{k} {v:.2f}" for k, v in rho.items()))
@@ -544,6 +565,7 @@ class ProsodyTrendCalibration:
     # the intensity from which the kept candidate holds the curve of z (None: as it was)
     hold: float | None = None
     curve: torch.Tensor | None = None  # [K, Dz] the emotion's curve with that hold, to write with the trend
+    intensities: tuple[float, ...] = INTENSITIES  # those of the held-out check
 
     def to_meta(self) -> dict[str, Any]:
         return {
@@ -677,7 +699,7 @@ def _held_out_meta(cal: Any) -> dict[str, Any]:
             k: {c: [round(x, 3) for x in v] for c, v in cues.items()} for k, cues in cal.held_out_cues.items()
         },
         "eligible": dict(cal.eligible),
-        "intensities": list(INTENSITIES),
+        "intensities": list(cal.intensities),
     }
 
 

@@ -619,9 +619,11 @@ class EmotionalTTS:
         generator: torch.Generator | None = None,
         noise_scale: float | None = None,
         prosody: tuple[float, float, float, float, float] = NO_PROSODY,
+        durations: Sequence[int] | None = None,
     ) -> torch.Tensor:
-        """The mel ``[1, n_mels, T]`` of one chunk: FastSpeech2 with the prosody controls, refined by the diffusion
-        decoder for ``steps``, then tilted by the prosody's effort (dB per octave above 500 Hz)."""
+        """The mel ``[1, n_mels, T]`` of one chunk: FastSpeech2 with the prosody controls (and ``durations``,
+        frames per symbol, instead of the predicted ones when given), refined by the diffusion decoder for
+        ``steps``, then tilted by the prosody's effort (dB per octave above 500 Hz)."""
         device = self.model.mel_mean.device
         tokens = torch.tensor([list(ids)], device=device)
         std = float(self.model.pitch_stats[speaker, 1])
@@ -635,6 +637,7 @@ class EmotionalTTS:
             pitch_shift=math.log(2.0) * semitones / 12.0 / std + pitch_shift,
             pitch_scale=math.exp(log_range),
             energy_shift=energy_shift,
+            durations=None if durations is None else torch.tensor([list(durations)], device=device),
         )
         mel = out.mel
         if steps and self.denoiser is not None:
@@ -706,23 +709,18 @@ class EmotionalTTS:
         durations: Sequence[int] | None = None,
         steps: int | None = None,
         seed: int | None = None,
+        prosody: tuple[float, float, float, float, float] = NO_PROSODY,
     ) -> np.ndarray:
         """Audio for a symbol sequence (ids of the model's table) in emotion ``z``: with the given ``durations``
         (frames per symbol) or the model's own, refined by the diffusion decoder for ``steps`` (default: the
-        model's), then vocoded. The neural voice-conversion path speaks what it recognised this way."""
-        device = self.model.mel_mean.device
-        out = self.model.infer(
-            torch.tensor([list(ids)], device=device),
-            torch.tensor([len(ids)], device=device),
-            torch.tensor([speaker], device=device),
-            z.to(device).float()[None],
-            durations=None if durations is None else torch.tensor([list(durations)], device=device),
-        )
-        mel = out.mel
+        model's), with ``prosody`` (:meth:`prosody_controls`: an emotion's trend past intensity 1; its duration
+        scale does not apply to given durations), then vocoded. The neural voice-conversion path speaks what it
+        recognised this way."""
         steps = self.default_steps if steps is None else int(steps)
-        if steps and self.denoiser is not None:
-            generator = torch.Generator(device=device).manual_seed(0 if seed is None else int(seed) % 2**63)
-            mel = self._refine(out, speaker, z.float(), steps, (), 1.0, generator)
+        generator = torch.Generator().manual_seed(0 if seed is None else int(seed) % 2**63)
+        mel = self._acoustic_mel(
+            ids, speaker, z, 1.0, 0.0, steps, generator=generator, prosody=prosody, durations=durations
+        )
         return self._vocode(mel)
 
     @torch.inference_mode()

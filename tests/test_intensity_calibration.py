@@ -12,6 +12,7 @@ from emovox.cli import main as cli
 from emovox.emotion.bank import EmotionBank
 from emovox.intensity_calibration import (
     INTENSITIES,
+    WHOLE_CURVE_INTENSITIES,
     calibrate_intensity,
     cues_keep_moving,
     fit_gradient,
@@ -193,6 +194,56 @@ def test_the_steered_step_keeps_the_cue_moving_and_follows_the_gradient():
         np.sqrt(0.75), abs=0.02
     )  # the rest of the length, sideways towards 'more angry'
     assert cal.to_meta()["cue_pace"] == 0.5
+
+
+class _SidewaysRater:
+    """P(angry) = sigmoid(3·z[3] - z[2]): 'more angry' lies sideways at every intensity, and angry's own axis (its
+    loudness cue here) makes it sound less angry, as the shipped voice's angry sounds happy below 1."""
+
+    speaker_normalised = False
+
+    def predict_batch(self, clips, rate, speakers):
+        return [
+            SimpleNamespace(probs={"angry": float(torch.sigmoid(torch.tensor(3.0 * c[3] - c[2])))})
+            for c in clips
+        ]
+
+
+def test_the_whole_curve_candidate_moves_low_intensities_towards_the_emotion_and_keeps_the_cues():
+    tts = _CurvedTTS()
+    tts.bank.curves[ANGRY] = (
+        tts.bank.curve_knots[:, None] * tts.bank.directions[ANGRY]
+    )  # straight along axis 2
+    before = tts.bank.curves.clone()
+    cal = calibrate_intensity(tts, _SidewaysRater(), "angry", perturbations=16, gains=(2.0,), whole_curve=True,
+                              sentences=["One two.", "Three four."], cues=_loudness_is_angry_axis)  # fmt: skip
+    torch.testing.assert_close(tts.bank.curves, before)
+    assert cal.intensities == WHOLE_CURVE_INTENSITIES and cal.to_meta()["intensities"] == [
+        0.25,
+        0.5,
+        0.75,
+        1,
+        1.5,
+        2,
+    ]
+    assert set(cal.held_out_rho) == {"current", "gain2", "curve+gain2", "whole+gain2"}
+    assert all(len(p) == 6 for p in cal.held_out_p.values())
+    # The current curve is heard as less angry the stronger it gets; the other two families change nothing up to 1.
+    assert cal.held_out_rho["current"] == pytest.approx(-1.0)
+    assert cal.held_out_p["gain2"][:4] == pytest.approx(cal.held_out_p["current"][:4])
+    # The whole curve rises from 0.25 to 1 and is kept; its loudness moves as before (the step is cue-free, to the
+    # precision of the fitted cue gradient).
+    p = cal.held_out_p["whole+gain2"]
+    assert p[:4] == sorted(p[:4]) and all(w > c for w, c in zip(p, cal.held_out_p["current"]))
+    assert cal.kept == "whole+gain2" and cal.improved and cal.eligible["whole+gain2"]
+    assert cal.held_out_cues["whole+gain2"]["loudness_db"] == pytest.approx(
+        cal.held_out_cues["current"]["loudness_db"], rel=0.01
+    )
+    # o(α) + min(α, 1)·s: in proportion up to 1, a constant shift beyond, s of length 2 and free of the cue.
+    shift = (cal.curve - before[ANGRY]).numpy()
+    s = shift[1]
+    np.testing.assert_allclose(shift, np.minimum(tts.bank.curve_knots.numpy(), 1.0)[:, None] * s, atol=1e-6)
+    assert float(np.linalg.norm(s)) == pytest.approx(2.0, rel=1e-4) and abs(s[2]) < 0.01 and s[3] > 1.9
 
 
 def test_steered_step_solves_the_cue_moves_and_spends_the_rest_on_the_gradient():

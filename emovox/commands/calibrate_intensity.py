@@ -8,11 +8,15 @@ unit of intensity):
   gain<G>        from the point at 1, a step that moves loudness and F0 on at --cue-pace of their pace up to 1
                  and follows the gradient with the rest of its length;
   curve+gain<G>  the current curve, with the part of the gradient that leaves loudness and F0 alone added.
+With --whole-curve a third family changes the emotion at and below 1 as well:
+  whole+gain<G>  that part added from intensity 0 on (in proportion up to 1, a constant shift beyond), so that
+                 low intensities move towards what the recogniser hears as the emotion too; every candidate is
+                 then checked at 0.25, 0.5, 0.75, 1, 1.5 and 2, the intensities of `emovox eval model`.
 On held-out sentences and speakers the current curve and each candidate render the emotion at 0.5, 1, 1.5 and 2.
 A candidate is eligible only if loudness and F0 keep moving beyond 1 the way they move up to 1 (intensity
 extrapolates, it does not saturate). The eligible candidate whose P(emotion) rises most consistently with
 intensity (Spearman rho) is written, and only if it beats the current curve (--force writes it anyway).
-Everything up to intensity 1 stays as it is.
+Without --whole-curve everything up to intensity 1 stays as it is.
 
 --method prosody leaves the curve alone and continues the emotion's prosody instead: the acoustic model's own
 move from intensity 0.5 to 1 (speaking rate, F0 level, energy, vocal effort -- the tilt of the mel's spectrum in
@@ -74,6 +78,10 @@ def add_arguments(parser) -> None:
                         help="speakers to probe with (default: the default speaker and one other)")  # fmt: skip
     parser.add_argument("--held-out-speakers", nargs="+", metavar="NAME",
                         help="speakers the candidates are checked on (default: up to three not probed)")  # fmt: skip
+    parser.add_argument("--whole-curve", action="store_true",
+                        help="--method gradient: also try adding the gradient's cue-free part from intensity 0 on "
+                             "(whole+gain<G>), so that low intensities sound more like the emotion too; every "
+                             "candidate is then checked at 0.25, 0.5, 0.75, 1, 1.5 and 2")  # fmt: skip
     parser.add_argument("--force", action="store_true",
                         help="write the best candidate even if the current curve does as well")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -92,7 +100,7 @@ def run(args) -> int:
         cal = calibrate_intensity(
             tts, ser, args.emotion, perturbations=args.perturbations, spread=args.spread, gains=args.gain,
             cue_pace=args.cue_pace, speakers=args.speakers, held_out_speakers=args.held_out_speakers,
-            recogniser_name=Path(args.ser).name, progress=report,
+            recogniser_name=Path(args.ser).name, progress=report, whole_curve=args.whole_curve,
         )  # fmt: skip
     print(
         f"{cal.clips} perturbed renderings; gradient of log P({cal.emotion}) cross-validated r {cal.cv_r:.2f}"
@@ -148,9 +156,7 @@ def _run_prosody(args, model, tts, ser, out) -> int:
 
 def _print_held_out(cal, width: int) -> None:
     """One line per candidate of the held-out check: ρ, P(emotion) and the cues at each intensity."""
-    from emovox.intensity_calibration import INTENSITIES
-
-    heads = " / ".join(f"{a:g}" for a in INTENSITIES)
+    heads = " / ".join(f"{a:g}" for a in cal.intensities)
     for name, rho in cal.held_out_rho.items():
         ps = " / ".join(f"{p:.2f}" for p in cal.held_out_p[name])
         cues = "; ".join(

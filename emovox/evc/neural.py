@@ -105,15 +105,19 @@ class NeuralConverter:
         steps: int | None = None,
         seed: int | None = None,
         out_rate: int | None = None,
+        prosody: tuple[float, float, float, float, float] | None = None,
     ) -> np.ndarray:
-        """``audio`` (mono float) spoken again in emotion ``z``; returned at ``out_rate`` (default: the input's)."""
+        """``audio`` (mono float) spoken again in emotion ``z``, with ``prosody`` (the acoustic model's controls for
+        the emotion: its trend past intensity 1, :meth:`EmotionalTTS.prosody_controls`; None = none); returned at
+        ``out_rate`` (default: the input's)."""
         x = resample(np.asarray(audio, dtype=np.float32), sample_rate, self.sample_rate)
         ids, durs = self.units(x)
         if not ids:
             return np.zeros(0, dtype=np.float32)
         spk = self.nearest_speaker(x) if speaker is None else self.tts.speaker_index(speaker)
         y = self.tts.speak_symbols(
-            ids, z, speaker=spk, durations=durs if keep_timing else None, steps=steps, seed=seed
-        )
+            ids, z, speaker=spk, durations=durs if keep_timing else None, steps=steps, seed=seed,
+            **({} if prosody is None else {"prosody": prosody}),
+        )  # fmt: skip
         rate = out_rate or sample_rate
         return resample(y, self.sample_rate, rate) if rate != self.sample_rate else y
