@@ -359,6 +359,9 @@ def test_calibrate_intensity_command_writes_the_curve_and_loads(tmp_path, monkey
     again = tmp_path / "again.safetensors"
     assert cli([*args[:6], str(again), *args[7:]]) == 1
     assert "nothing written" in capsys.readouterr().err and not again.exists()
+    seen = {}
+    monkeypatch.setattr(calibration, "calibrate_intensity", lambda *a, **kw: seen.update(kw) or worse)
+    assert cli([*args[:6], str(again), *args[7:], "--whole-curve"]) == 1 and seen["whole_curve"] is True
     monkeypatch.undo()
     loaded = EmotionalTTS.load(out, vocoder=tts.vocoder)
     audio, _ = loaded.synthesize("Hello there.", emotion=f"{emotion}:2", seed=0)
