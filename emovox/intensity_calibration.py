@@ -223,7 +223,7 @@ class IntensityCalibration:
     cue_fits: dict[str, dict[str, float]] | None = (
         None  # per steering cue: pace up to 1 and its gradient's cv r
     )
-    kept: str = "current"  # the candidate written: "current", "gain<g>", "curve+gain<g>" or "whole+gain<g>"
+    kept: str = "current"  # the candidate written: "current", "gain<g>", "curve+gain<g>", "whole+gain<g>" or "below+gain<g>"
     intensities: tuple[float, ...] = INTENSITIES  # those of the held-out check
 
     def to_meta(self) -> dict[str, Any]:
@@ -267,10 +267,11 @@ def calibrate_intensity(
     candidates move them beyond 1, as a fraction of their pace from 0.5 to 1 (0: the plain gradient, orthogonal
     to the cues); a cue that moves less than ``min_cue_move`` from 0.5 to 1 neither steers nor constrains.
 
-    ``whole_curve`` adds a third family, ``whole+gain<g>``: the cue-free part of the gradient added from intensity
-    0 on, in proportion up to 1 and as a constant shift beyond (``o(α) + min(α, 1)·s``), so that low intensities
-    move towards what the recogniser hears as the emotion too, and whatever the curve does beyond 1 (a hold, a
-    bend) is kept. The held-out check then renders every candidate at :data:`WHOLE_CURVE_INTENSITIES`."""
+    ``whole_curve`` adds two families that change the emotion at and below 1 as well, so that low intensities move
+    towards what the recogniser hears as the emotion too: ``whole+gain<g>`` adds the cue-free part ``s`` of the
+    gradient in proportion to intensity all along the curve (``o(α) + α·s``), and ``below+gain<g>`` up to 1 only,
+    as a constant shift beyond (``o(α) + min(α, 1)·s``: whatever the curve does beyond 1, a hold or a bend, is
+    kept). The held-out check then renders every candidate at :data:`WHOLE_CURVE_INTENSITIES`."""
     bank = _bank_with(tts, emotion)
     i = bank.emotions.index(emotion)
     if bank.curves is None or bank.curve_has is None or not bool(bank.curve_has[i]):
@@ -300,7 +301,7 @@ def calibrate_intensity(
     reference_specs = [e for e in REFERENCE_EMOTIONS if e in tts.emotions]
     referenced = list(dict.fromkeys([*speakers, *held_out_speakers]))
     checked = WHOLE_CURVE_INTENSITIES if whole_curve else INTENSITIES
-    families = 3 if whole_curve else 2
+    families = 4 if whole_curve else 2
     total = (
         (len(referenced) * (2 + 2 * len(reference_specs)) if normalised else 0)
         + (perturbations + 2) * len(speakers) * len(sentences)
@@ -365,7 +366,7 @@ def calibrate_intensity(
 
     # Two families per gain: from the point at 1 with the steered step ("gain<g>"), and the current curve with the
     # gradient's cue-free part added ("curve+gain<g>": its cues move as the current curve moves them); with
-    # whole_curve a third adds that part from intensity 0 on ("whole+gain<g>").
+    # whole_curve two more add that part from intensity 0 on ("whole+gain<g>", "below+gain<g>": up to 1 only).
     candidates, gain_of = {"current": original}, {"current": None}
     for gain in gains:
         free = steered_step(g, np.array(cue_gradients), np.zeros(len(cue_moves)), gain * length)
@@ -382,8 +383,9 @@ def calibrate_intensity(
             candidates[name], gain_of[name] = curve, gain
         if whole_curve:
             step = torch.as_tensor(free, dtype=original.dtype)
-            reach = knots.to(original.dtype).clamp(max=1.0)[:, None]
-            candidates[f"whole+gain{gain:g}"], gain_of[f"whole+gain{gain:g}"] = original + reach * step, gain
+            at = knots.to(original.dtype)[:, None]
+            for name, reach in ((f"whole+gain{gain:g}", at), (f"below+gain{gain:g}", at.clamp(max=1.0))):
+                candidates[name], gain_of[name] = original + reach * step, gain
 
     def apply(name: str) -> None:
         bank.curves[i] = candidates[name]

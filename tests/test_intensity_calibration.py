@@ -209,7 +209,7 @@ class _SidewaysRater:
         ]
 
 
-def test_the_whole_curve_candidate_moves_low_intensities_towards_the_emotion_and_keeps_the_cues():
+def test_the_whole_curve_candidates_move_low_intensities_towards_the_emotion_and_keep_the_cues():
     tts = _CurvedTTS()
     tts.bank.curves[ANGRY] = (
         tts.bank.curve_knots[:, None] * tts.bank.directions[ANGRY]
@@ -218,31 +218,31 @@ def test_the_whole_curve_candidate_moves_low_intensities_towards_the_emotion_and
     cal = calibrate_intensity(tts, _SidewaysRater(), "angry", perturbations=16, gains=(2.0,), whole_curve=True,
                               sentences=["One two.", "Three four."], cues=_loudness_is_angry_axis)  # fmt: skip
     torch.testing.assert_close(tts.bank.curves, before)
-    assert cal.intensities == WHOLE_CURVE_INTENSITIES and cal.to_meta()["intensities"] == [
-        0.25,
-        0.5,
-        0.75,
-        1,
-        1.5,
-        2,
-    ]
-    assert set(cal.held_out_rho) == {"current", "gain2", "curve+gain2", "whole+gain2"}
+    assert cal.intensities == WHOLE_CURVE_INTENSITIES
+    assert cal.to_meta()["intensities"] == [0.25, 0.5, 0.75, 1, 1.5, 2]
+    assert set(cal.held_out_rho) == {"current", "gain2", "curve+gain2", "whole+gain2", "below+gain2"}
     assert all(len(p) == 6 for p in cal.held_out_p.values())
-    # The current curve is heard as less angry the stronger it gets; the other two families change nothing up to 1.
+    # The current curve is heard as less angry the stronger it gets; the first two families change nothing up to 1.
     assert cal.held_out_rho["current"] == pytest.approx(-1.0)
     assert cal.held_out_p["gain2"][:4] == pytest.approx(cal.held_out_p["current"][:4])
-    # The whole curve rises from 0.25 to 1 and is kept; its loudness moves as before (the step is cue-free, to the
-    # precision of the fitted cue gradient).
-    p = cal.held_out_p["whole+gain2"]
-    assert p[:4] == sorted(p[:4]) and all(w > c for w, c in zip(p, cal.held_out_p["current"]))
+    # Both new families rise from 0.25 to 1, the same up to 1; beyond it only the whole curve keeps rising.
+    whole, below = cal.held_out_p["whole+gain2"], cal.held_out_p["below+gain2"]
+    assert whole[:4] == sorted(whole[:4]) and whole[:4] == pytest.approx(below[:4])
+    assert all(w > c for w, c in zip(whole, cal.held_out_p["current"]))
+    assert whole == sorted(whole) and below[5] < below[3]
+    assert cal.held_out_rho["whole+gain2"] == pytest.approx(1.0)
+    assert 0.5 < cal.held_out_rho["below+gain2"] < 0.99
     assert cal.kept == "whole+gain2" and cal.improved and cal.eligible["whole+gain2"]
-    assert cal.held_out_cues["whole+gain2"]["loudness_db"] == pytest.approx(
-        cal.held_out_cues["current"]["loudness_db"], rel=0.01
-    )
-    # o(α) + min(α, 1)·s: in proportion up to 1, a constant shift beyond, s of length 2 and free of the cue.
+    # Loudness moves as before (the step is cue-free, to the precision of the fitted cue gradient).
+    for name in ("whole+gain2", "below+gain2"):
+        assert cal.held_out_cues[name]["loudness_db"] == pytest.approx(
+            cal.held_out_cues["current"]["loudness_db"], rel=0.01
+        )
+    # o(α) + α·s: s of length 2 and free of the cue.
+    knots = tts.bank.curve_knots.numpy()
     shift = (cal.curve - before[ANGRY]).numpy()
     s = shift[1]
-    np.testing.assert_allclose(shift, np.minimum(tts.bank.curve_knots.numpy(), 1.0)[:, None] * s, atol=1e-6)
+    np.testing.assert_allclose(shift, knots[:, None] * s, atol=1e-6)
     assert float(np.linalg.norm(s)) == pytest.approx(2.0, rel=1e-4) and abs(s[2]) < 0.01 and s[3] > 1.9
 
 

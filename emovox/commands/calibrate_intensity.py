@@ -8,10 +8,11 @@ unit of intensity):
   gain<G>        from the point at 1, a step that moves loudness and F0 on at --cue-pace of their pace up to 1
                  and follows the gradient with the rest of its length;
   curve+gain<G>  the current curve, with the part of the gradient that leaves loudness and F0 alone added.
-With --whole-curve a third family changes the emotion at and below 1 as well:
-  whole+gain<G>  that part added from intensity 0 on (in proportion up to 1, a constant shift beyond), so that
-                 low intensities move towards what the recogniser hears as the emotion too; every candidate is
-                 then checked at 0.25, 0.5, 0.75, 1, 1.5 and 2, the intensities of `emovox eval model`.
+With --whole-curve two more families change the emotion at and below 1 as well, so that low intensities move
+towards what the recogniser hears as the emotion too:
+  whole+gain<G>  that part added along the whole curve, in proportion to intensity;
+  below+gain<G>  that part added up to 1 only (a constant shift beyond, so a hold or bend beyond 1 is kept);
+and every candidate is then checked at 0.25, 0.5, 0.75, 1, 1.5 and 2, the intensities of `emovox eval model`.
 On held-out sentences and speakers the current curve and each candidate render the emotion at 0.5, 1, 1.5 and 2.
 A candidate is eligible only if loudness and F0 keep moving beyond 1 the way they move up to 1 (intensity
 extrapolates, it does not saturate). The eligible candidate whose P(emotion) rises most consistently with
@@ -79,9 +80,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--held-out-speakers", nargs="+", metavar="NAME",
                         help="speakers the candidates are checked on (default: up to three not probed)")  # fmt: skip
     parser.add_argument("--whole-curve", action="store_true",
-                        help="--method gradient: also try adding the gradient's cue-free part from intensity 0 on "
-                             "(whole+gain<G>), so that low intensities sound more like the emotion too; every "
-                             "candidate is then checked at 0.25, 0.5, 0.75, 1, 1.5 and 2")  # fmt: skip
+                        help="--method gradient: also try adding the gradient's cue-free part from intensity 0 on, "
+                             "all along the curve (whole+gain<G>) or up to 1 (below+gain<G>), so that low "
+                             "intensities sound more like the emotion too; every candidate is then checked at "
+                             "0.25, 0.5, 0.75, 1, 1.5 and 2")  # fmt: skip
     parser.add_argument("--force", action="store_true",
                         help="write the best candidate even if the current curve does as well")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
