@@ -100,6 +100,23 @@ def test_surprise_keeps_getting_louder_and_faster_past_1(tts):
     assert f0[0] < f0[1] < f0[2], f0
 
 
+def test_fear_rises_in_pitch_and_level_and_speeds_up_from_0_to_2(tts):
+    """Fear's curve was moved, at and below intensity 1 too, towards what a recogniser of real speech hears as fear
+    (calibrate-intensity --whole-curve); the move leaves its cues alone, so from intensity 0 to 2 fear keeps getting
+    higher (measured 167 -> 332 Hz), louder (-34.3 -> -28.5 dB) and faster (2.45 -> 1.49 s)."""
+    from emovox.audio.level import active_rms_db
+
+    steps = (0.0, 0.5, 1.0, 1.5, 2.0)
+    audio = [tts.synthesize(TEXT, f"fear:{a:g}", seed=0)[0] for a in steps]
+    f0 = [_median_f0(x) for x in audio]
+    assert all(b > a for a, b in itertools.pairwise(f0)), f0
+    assert f0[-1] > 1.8 * f0[0], f0
+    db = [active_rms_db(x, 22050) for x in audio]
+    assert db[0] < db[2] - 2.0 and db[2] < db[4] - 2.0, db
+    sizes = [x.size for x in audio]
+    assert all(b < a for a, b in itertools.pairwise(sizes)), sizes
+
+
 def _alpha_ratio(audio: np.ndarray, rate: int = 22050) -> float:
     """Energy in 1-5 kHz over energy in 50 Hz-1 kHz, dB: higher is a flatter spectrum, more vocal effort."""
     power = np.abs(np.fft.rfft(audio)) ** 2
