@@ -43,6 +43,19 @@ def test_target_posteriors_and_a_second_view_on_the_same_clips(evaluated):
     assert "Second view" in paths["markdown"].read_text()
 
 
+def test_the_report_compares_directions_with_real_speech(evaluated):
+    res, paths, _ = evaluated
+    d = res["directions"]
+    assert "RAVDESS" in d["source"]  # the bundled table by default
+    assert {r["emotion"] for r in d["rows"]} == {"happy", "sad", "angry", "fear", "surprise", "disgust"}
+    assert {r["intensity"] for r in d["rows"]} == {"1"}  # this plan renders nothing at 2 for the comparison
+    # The fake voice makes angry quieter than neutral; real angry is louder.
+    assert "angry:1 energy_db" in d["mismatches"]
+    assert res["targets"]["real_directions"]["value"] == d["agreement"] < 1.0
+    assert res["targets"]["real_directions"]["status"] == "MISS"
+    assert "Directions of real speech" in paths["markdown"].read_text()
+
+
 def test_accuracy_of_a_perfectly_controllable_voice(evaluated):
     res, _, _ = evaluated
     acc = res["accuracy"]

@@ -49,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "run on it, so the report shows how far acted emotion moves a real voice")  # fmt: skip
     parser.add_argument("--steps", type=int, default=None,
                         help="diffusion sampling steps (default: the model's; 0 = FastSpeech2 mel only)")  # fmt: skip
+    parser.add_argument("--real-directions", metavar="JSON",
+                        help="real emotional speech to compare the F0, loudness and rate changes with: the "
+                             "prosody_report.json of `emovox eval corpus` on a real corpus with two intensity "
+                             "levels (default: the bundled RAVDESS medians)")  # fmt: skip
 
 
 def _check_paths(args: argparse.Namespace) -> None:
@@ -69,6 +73,10 @@ def _check_paths(args: argparse.Namespace) -> None:
         raise ValueError(f"--sentences must be at least 1, got {args.sentences}")
     if args.steps is not None and not 0 <= args.steps <= 1000:
         raise ValueError(f"--steps must be between 0 and 1000, got {args.steps}")
+    if args.real_directions:
+        from emovox.eval.directions import load_real_directions
+
+        load_real_directions(args.real_directions)  # a clear message now, not after minutes of synthesis
     if args.speaker_reference and not Path(args.speaker_reference).is_file():
         raise ValueError(
             f"--speaker-reference: manifest {args.speaker_reference} not found (run `emovox prep`)"
@@ -123,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
                          f"{', '.join(tts.speakers)}")  # fmt: skip
     plan = replace(plan, same_person=groups)
     result = evaluate(tts, args.corpus, ser, sentences=args.sentences, seed=args.seed, plan=plan,
-                      asr=args.asr, progress=sys.stderr.isatty(), others=others)  # fmt: skip
+                      asr=args.asr, progress=sys.stderr.isatty(), others=others,
+                      real_directions=args.real_directions)  # fmt: skip
     if args.speaker_reference and (result.get("speaker") or {}).get("available"):
         from emovox.data_prep.manifest import read_manifest
         from emovox.eval.speaker import recorded_speaker_reference

@@ -40,6 +40,7 @@ import numpy as np
 from emovox import __version__
 from emovox.emotion.labels import ADV_AXES, BASIC_EMOTIONS
 from emovox.emotion.spec import parse_emotion_spec
+from emovox.eval.directions import direction_agreement, load_real_directions
 from emovox.eval.prosody import frame_hop, frame_levels_db, measure_prosody, track_f0
 from emovox.eval.stats import centred_by_group, finite_mean, pearson, slope, spearman
 from emovox.fileio import atomic_write_text
@@ -92,6 +93,12 @@ TARGETS: dict[str, tuple[str, float, str]] = {
     "speaker_margin": (
         "lowest same-speaker emotional↔neutral similarity − highest different-speaker one",
         0.0,
+        ">=",
+    ),
+    "real_directions": (
+        "share of (emotion, intensity 1 and 2, F0 / loudness / rate) changes against neutral in the direction of "
+        "real speech",
+        1.0,
         ">=",
     ),
 }
@@ -884,6 +891,7 @@ def _targets(res: dict[str, Any]) -> dict[str, dict[str, Any]]:
         "polarity_flip": _target("polarity_flip", res["polarity"]["va_flip_fraction"]),
         "wer_ratio": _target("wer_ratio", wer["ratio"] if wer.get("informative") else math.nan),
         "speaker_margin": _target("speaker_margin", res["speaker"].get("margin", math.nan)),
+        "real_directions": _target("real_directions", res["directions"]["agreement"]),
     }
 
 
@@ -898,6 +906,7 @@ def evaluate(
     asr: Any = "auto",
     progress: bool = False,
     others: dict[str, Any] | None = None,
+    real_directions: str | os.PathLike | None = None,
 ) -> dict[str, Any]:
     """Evaluate an emotional TTS model; returns every number (JSON-serialisable, NaN for "not measured").
 
@@ -915,8 +924,12 @@ def evaluate(
         progress: show a progress bar.
         others: second-view recognisers by name (e.g. one trained on the voice's own corpus), scored on the
             same clips beside ``ser``, which stays the headline.
+        real_directions: the real-speech direction table the F0, loudness and rate changes are compared with
+            (:func:`emovox.eval.directions.load_real_directions`: an ``emovox eval corpus`` prosody_report.json or
+            a table; None = the bundled RAVDESS medians).
     """
     plan = replace(plan or EvalPlan(), seed=seed, **({"sentences": sentences} if sentences else {}))
+    real = load_real_directions(real_directions)  # read before minutes of synthesis
     st = Store.open(store)
     held, split = st.held_out()
     chosen = _pick_sentences(held, list(tts.speakers), plan.sentences, np.random.default_rng(plan.seed))
@@ -946,6 +959,7 @@ def evaluate(
         "other_recognisers": _others_section(ctx),
         "renderings": [r.row() for r in renderer.cache.values()],
     }
+    res["directions"] = direction_agreement(res["renderings"], real, [e for e in emotions if e != "neutral"])
     res["targets"] = _targets(res)
     return res
 
@@ -1075,10 +1089,32 @@ def render_markdown(res: dict[str, Any], plots: dict[str, Path] | None = None) -
         _md_mcd,
         _md_mos,
         _md_speaker,
+        _md_directions,
         _md_others,
     ):
         lines += [*section(res, plots), ""]
     return "\n".join(lines)
+
+
+def _md_directions(res, plots) -> list[str]:
+    d = res.get("directions")
+    if not d:
+        return []
+    rows = [
+        [f"{r['emotion']}:{r['intensity']}", r["cue"], r["synthesised"], r["real"], r["n"],
+         "yes" if r["agrees"] else ("no" if r["agrees"] is False else "–")]
+        for r in d["rows"]
+    ]  # fmt: skip
+    return [
+        "## 10. Directions of real speech", "",
+        _status_line(res, "real_directions"), "",
+        "Median change of each emotion against the neutral rendering of the same sentence and speaker (F0 in "
+        "semitones, loudness in dB, rate as neutral's active duration over the rendering's: > 1 is faster), beside "
+        f"real speech ({d['source'] or 'the given table'}): the real corpus's lower level is compared with "
+        "intensity 1, its higher level with intensity 2.", "",
+        *_table(["emotion", "cue", "synthesised", "real", "n", "same direction"], rows), "",
+        f"Opposite to real speech: {', '.join(d['mismatches']) or 'none'}.",
+    ]  # fmt: skip
 
 
 def _img(plots: dict[str, Path], key: str) -> list[str]:
