@@ -43,7 +43,7 @@ from emovox.audio.mel import MelConfig, MelSpectrogram
 from emovox.checkpoint import load_checkpoint
 from emovox.config import config_from_dict
 from emovox.data_prep.prosody_rules import ProsodyParams
-from emovox.emotion.bank import EmotionBank
+from emovox.emotion.bank import NO_PROSODY, EmotionBank
 from emovox.emotion.spec import EmotionSpec, parse_emotion_spec
 from emovox.evc.model import ProsodyPredictor, ProsodyPredictorConfig
 from emovox.evc.params import FIELDS, from_vector
@@ -425,7 +425,7 @@ class VoiceConversion:
         z = self.emotion_vector(emotion, source_z=source_z, ref_audio=ref_audio)
         # A label's prosody trend past intensity 1 (vocal effort, F0, rate...) as in synthesis; none for "same:",
         # a reference clip or ADV, whose z is all there is.
-        prosody = None if needs_source else converter.tts.prosody_controls(emotion, ref_audio)
+        prosody = NO_PROSODY if needs_source else converter.tts.prosody_controls(emotion, ref_audio)
         if speaker is None:
             speaker = converter.nearest_speaker(resample(head, sample_rate, converter.sample_rate))
         rate = self.working_rate(sample_rate)

@@ -11,6 +11,7 @@ import soundfile as sf
 import torch
 
 from emovox.cli import main as cli
+from emovox.emotion.bank import NO_PROSODY
 from emovox.evc.content import (
     ContentEncoder,
     ContentEncoderConfig,
@@ -208,7 +209,7 @@ def test_neural_path_carries_the_emotions_prosody_trend_past_1(neural_vc, monkey
     assert after["sad:2"].shape == before["sad:2"].shape and not np.allclose(after["sad:2"], before["sad:2"])
     assert seen[-1] == tts.prosody_controls("sad:2") and seen[-1][3] == pytest.approx(6.0)
     neural_vc.convert(x, 16000, "same:1.5", method="neural")
-    assert seen[-1] is None
+    assert seen[-1] == NO_PROSODY
 
 
 def test_neural_path_refuses_what_it_cannot_do(neural_vc, trained):

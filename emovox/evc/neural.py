@@ -24,6 +24,7 @@ from emovox.audio.io import resample
 from emovox.audio.mel import MelSpectrogram
 from emovox.checkpoint import load_checkpoint, load_module_state
 from emovox.config import config_from_dict
+from emovox.emotion.bank import NO_PROSODY
 from emovox.evc.content import ContentEncoder, ContentEncoderConfig, collapse
 
 __all__ = ["NeuralConverter", "load_content_encoder"]
@@ -105,10 +106,10 @@ class NeuralConverter:
         steps: int | None = None,
         seed: int | None = None,
         out_rate: int | None = None,
-        prosody: tuple[float, float, float, float, float] | None = None,
+        prosody: tuple[float, float, float, float, float] = NO_PROSODY,
     ) -> np.ndarray:
         """``audio`` (mono float) spoken again in emotion ``z``, with ``prosody`` (the acoustic model's controls for
-        the emotion: its trend past intensity 1, :meth:`EmotionalTTS.prosody_controls`; None = none); returned at
+        the emotion: its trend past intensity 1, :meth:`EmotionalTTS.prosody_controls`); returned at
         ``out_rate`` (default: the input's)."""
         x = resample(np.asarray(audio, dtype=np.float32), sample_rate, self.sample_rate)
         ids, durs = self.units(x)
@@ -116,8 +117,13 @@ class NeuralConverter:
             return np.zeros(0, dtype=np.float32)
         spk = self.nearest_speaker(x) if speaker is None else self.tts.speaker_index(speaker)
         y = self.tts.speak_symbols(
-            ids, z, speaker=spk, durations=durs if keep_timing else None, steps=steps, seed=seed,
-            **({} if prosody is None else {"prosody": prosody}),
-        )  # fmt: skip
+            ids,
+            z,
+            speaker=spk,
+            durations=durs if keep_timing else None,
+            steps=steps,
+            seed=seed,
+            prosody=prosody,
+        )
         rate = out_rate or sample_rate
         return resample(y, self.sample_rate, rate) if rate != self.sample_rate else y
