@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from emovox.emotion.spec import parse_emotion_spec
 
 __all__ = [
     "CUES",
@@ -93,9 +94,6 @@ def load_real_directions(path: str | Path | None = None) -> dict[str, Any]:
     return data
 
 
-_SPEC = re.compile(r"^(?P<e>[a-z_]+)(?::(?P<a>\d+(?:\.\d+)?))?$")
-
-
 def _sign(value: float, cue: str) -> int:
     return int(np.sign(value - _BASELINE[cue]))
 
@@ -114,15 +112,12 @@ def direction_agreement(
     neutral = {(r["sentence"], r.get("speaker")): r["prosody"] for r in rows if r.get("spec") == "neutral"}
     changes: dict[tuple[str, str], dict[str, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
-        m = _SPEC.match(str(r.get("spec", "")))
+        label = _single_label(r.get("spec"))
         base = neutral.get((r.get("sentence"), r.get("speaker")))
-        if not m or base is None or m["e"] == "neutral":
-            continue
-        a = float(m["a"]) if m["a"] else 1.0
-        if a not in (1.0, 2.0):
+        if label is None or base is None or label[0] == "neutral" or label[1] not in (1.0, 2.0):
             continue
         p = r["prosody"]
-        cell = changes[(m["e"], f"{a:g}")]
+        cell = changes[(label[0], f"{label[1]:g}")]
         for cue, value in (
             ("f0_st", _diff(p.get("f0_st"), base.get("f0_st"))),
             ("energy_db", _diff(p.get("energy_db"), base.get("energy_db"))),
@@ -156,6 +151,17 @@ def direction_agreement(
             f"{r['emotion']}:{r['intensity']} {r['cue']}" for r in out_rows if r["agrees"] is False
         ],
     }
+
+
+def _single_label(spec: Any) -> tuple[str, float] | None:
+    """``(emotion, intensity)`` of a one-emotion label spec (``"angry"``, ``"angry:2"``); None for anything else."""
+    try:
+        parsed = parse_emotion_spec(str(spec))
+    except ValueError:
+        return None
+    if parsed.kind != "label" or len(parsed.components) != 1:
+        return None
+    return parsed.components[0].name, float(parsed.components[0].intensity)
 
 
 def _diff(x: Any, y: Any) -> float:
