@@ -568,11 +568,14 @@ class ProsodyTrendCalibration:
     hold: float | None = None
     curve: torch.Tensor | None = None  # [K, Dz] the emotion's curve with that hold, to write with the trend
     intensities: tuple[float, ...] = INTENSITIES  # those of the held-out check
+    # "trend": ``trend`` applies beyond intensity 1; "offset": from 0, in proportion to intensity (--whole-curve)
+    table: str = "trend"
 
     def to_meta(self) -> dict[str, Any]:
         return {
             "kept": self.kept,
             "hold": self.hold,
+            "table": self.table,
             "trend": [round(float(x), 5) for x in self.trend],
             "pace": [round(float(x), 5) for x in self.pace],
             "cues": list(PROSODY_CUES),
@@ -597,6 +600,7 @@ def calibrate_prosody_trend(
     cues: Callable[[np.ndarray, int], dict[str, float]] = loudness_and_f0,
     recogniser_name: str = "",
     progress: Callable[[int, int], None] | None = None,
+    whole_curve: bool = False,
 ) -> ProsodyTrendCalibration:
     """Choose ``emotion``'s prosody trend beyond intensity 1 for ``tts`` against ``recogniser`` (module docs): the
     pace from 0.5 to 1 is measured on ``sentences`` × ``speakers``; each candidate continues the cues of one of
@@ -604,7 +608,12 @@ def calibrate_prosody_trend(
     (``None`` in ``holds``) or held from a knot ``h >= 1`` of the curve on (:func:`held_curve`: the trend alone
     carries the cues beyond ``h``); the held-out check on ``held_out_sentences`` × ``held_out_speakers`` keeps the
     best eligible one (or the current trend). The voice is not changed; write the result with
-    :func:`emovox.tts.bank.write_prosody_trend` (its ``curve`` too, when the kept candidate holds it)."""
+    :func:`emovox.tts.bank.write_prosody_trend` (its ``curve`` too, when the kept candidate holds it).
+
+    With ``whole_curve`` the candidates are the emotion's prosody *offset* instead, applied from intensity 0 in
+    proportion to it (``table="offset"``; write it with :func:`emovox.tts.bank.write_prosody_offset`), for a cue
+    the voice moves the wrong way at and below 1; holds are refused, and every candidate is checked at
+    :data:`WHOLE_CURVE_INTENSITIES`."""
     bank = _bank_with(tts, emotion)
     gains = [float(g) for g in gains]
     if not gains or not all(np.isfinite(g) and 0 < g <= 4 for g in gains):
@@ -616,12 +625,16 @@ def calibrate_prosody_trend(
     check_sentences(sentences, held_out_sentences)
     i = bank.emotions.index(emotion)
     holds = list(holds) or [None]
+    if whole_curve and holds != [None]:
+        raise ValueError("a prosody offset applies along the whole curve; it takes no hold")
     curves = {h: None if h is None else held_curve(bank, emotion, h) for h in holds}
+    field = "prosody_offset" if whole_curve else "prosody_trend"
+    checked = WHOLE_CURVE_INTENSITIES if whole_curve else INTENSITIES
     speakers, held_out_speakers = choose_speakers(tts, speakers, held_out_speakers, probed=2, held_out=3)
     pace = measure_prosody_pace(tts, emotion, sentences, speakers)
     logger.info("%s's prosody pace from 0.5 to 1: %s", emotion, np.round(pace, 4).tolist())
 
-    original = None if bank.prosody_trend is None else bank.prosody_trend.clone()
+    original = None if getattr(bank, field) is None else getattr(bank, field).clone()
     original_curves = None if bank.curves is None else bank.curves.clone()
     current = np.zeros(len(PROSODY_CUES)) if original is None else original[i].double().numpy()
     trends: dict[str, tuple[np.ndarray, float | None]] = {"current": (current, None)}
@@ -641,7 +654,7 @@ def calibrate_prosody_trend(
     reference_specs = [e for e in REFERENCE_EMOTIONS if e in tts.emotions]
     total = (len(held_out_speakers) * (2 + 2 * len(reference_specs)) if normalised else 0) + len(
         trends
-    ) * len(INTENSITIES) * len(held_out_speakers) * len(held_out_sentences)
+    ) * len(checked) * len(held_out_speakers) * len(held_out_sentences)
     render = counting_renderer(tts, total, progress)
     rate = tts.sample_rate
     if normalised:
@@ -651,25 +664,25 @@ def calibrate_prosody_trend(
         trend, hold = trends[name]
         table = torch.zeros(len(bank.emotions), len(PROSODY_CUES)) if original is None else original.clone()
         table[i] = torch.as_tensor(trend, dtype=table.dtype)
-        bank.prosody_trend = table
+        setattr(bank, field, table)
         if original_curves is not None:
             bank.curves = original_curves.clone()
             if hold is not None:
                 bank.curves[i] = curves[hold]
 
     def restore() -> None:
-        bank.prosody_trend = original
+        setattr(bank, field, original)
         bank.curves = original_curves
 
     rho, mean_p, mean_cues, eligible = _held_out_check(
         recogniser, emotion, list(trends), apply, restore, render, rate, held_out_sentences,
-        held_out_speakers, cues, min_cue_move,
+        held_out_speakers, cues, min_cue_move, checked,
     )  # fmt: skip
     best, improved = _best(rho, eligible)
     trend, hold = trends[best]
     return ProsodyTrendCalibration(
         emotion, trend, pace, best, rho, mean_p, mean_cues, eligible, recogniser_name, improved, hold,
-        None if hold is None else curves[hold],
+        None if hold is None else curves[hold], checked, "offset" if whole_curve else "trend",
     )  # fmt: skip
 
 

@@ -358,3 +358,147 @@ def test_the_range_trend_widens_the_melody_beyond_1(tmp_path):
         np.testing.assert_array_equal(plans[0]["durations"], plans[1]["durations"])
         spread = [np.log(p["f0_hz"]).std() for p in plans]
         assert spread[1] / spread[0] == pytest.approx(ratio, rel=1e-4), spec
+
+
+OFFSET = torch.tensor([0.3, -0.2, 0.5, 1.0, 0.1])
+
+
+def test_offsets_apply_from_0_in_proportion_mirrored_and_weighted_and_add_to_the_trend():
+    bank = tiny_bank()
+    bank.prosody_offset = torch.zeros(len(bank.emotions), 5)
+    bank.prosody_offset[bank.emotions.index("angry")] = OFFSET
+    for spec in ("neutral", "sad:2", "adv:1,0,0", "va:0.5,0.5", "angry:0"):
+        assert _prosody(bank, spec).tolist() == list(NO_PROSODY), spec
+    for a in (0.25, 0.5, 1.0, 2.0):
+        np.testing.assert_allclose(_prosody(bank, f"angry:{a}"), a * OFFSET.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(_prosody(bank, "angry:-0.5"), -0.5 * OFFSET.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(_prosody(bank, "angry:0.7@2+sad:0.3"), 0.7 * 2 * OFFSET.numpy(), rtol=1e-5)
+    bank.prosody_trend = _bank_with_trend().prosody_trend  # a trend beyond 1 adds to the offset
+    np.testing.assert_allclose(_prosody(bank, "angry:1"), OFFSET.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(_prosody(bank, "angry:1.5"), (1.5 * OFFSET + 0.5 * TREND).numpy(), rtol=1e-6)
+    np.testing.assert_allclose(_prosody(bank, "angry:-2"), -(2 * OFFSET + TREND).numpy(), rtol=1e-6)
+
+
+def test_offsets_survive_the_checkpoint_and_bad_ones_are_refused():
+    bank = tiny_bank()
+    bank.prosody_offset = torch.zeros(len(bank.emotions), 5)
+    bank.prosody_offset[bank.emotions.index("angry")] = OFFSET
+    tensors, meta = bank.to_tensors()
+    again = EmotionBank.from_tensors(tensors, meta)
+    torch.testing.assert_close(again.prosody_offset, bank.prosody_offset)
+    assert again.prosody_trend is None
+    for bad in (
+        torch.zeros(2, 5),
+        torch.zeros(len(EMOTIONS), 3),  # offsets were never written with fewer columns
+        torch.full((len(EMOTIONS), 5), float("inf")),
+        torch.full((len(EMOTIONS), 5), 50.0),
+    ):
+        with pytest.raises(ValueError, match="prosody offsets"):
+            EmotionBank.from_tensors({**tensors, "bank.prosody_offset": bad}, meta)
+
+
+def test_write_prosody_offset_moves_the_emotion_from_0_and_leaves_the_rest(tmp_path):
+    """A rate offset written into the tiny voice slows the emotion at 0.5 and 1 (in proportion) and leaves neutral,
+    the trend table and every other emotion as they were; its provenance has its own key."""
+    from emovox.checkpoint import load_checkpoint
+    from emovox.tts.bank import write_prosody_offset
+
+    source, vocoder, EmotionalTTS = _tiny_voice(tmp_path)
+    before = EmotionalTTS.load(source, vocoder=vocoder)
+    emotion, other = [n for n in before.emotions if n != "neutral"][:2]
+    out = tmp_path / "offset.safetensors"
+    write_prosody_offset(source, emotion, [0.5, 0.0, 0.0], out, {"kept": "rate=0.5 x1"})
+    after = EmotionalTTS.load(out, vocoder=vocoder)
+    ckpt = load_checkpoint(out, kind="acoustic")
+    i = ckpt.meta["bank"]["emotions"].index(emotion)
+    assert ckpt.tensors["bank.prosody_offset"][i].tolist() == pytest.approx([0.5, 0.0, 0.0, 0.0, 0.0])
+    assert "bank.prosody_trend" not in ckpt.tensors
+    assert ckpt.meta["bank"]["prosody_offset_calibration"][emotion] == {"kept": "rate=0.5 x1"}
+    assert "prosody_calibration" not in ckpt.meta["bank"]
+
+    text = "the old clock in the hall struck nine"
+    frames = {
+        (name, spec): tts.predict_prosody(text, spec)["frames"]
+        for name, tts in (("before", before), ("after", after))
+        for spec in (f"{emotion}:0.5", emotion, "neutral", other)
+    }
+    assert frames["after", emotion] > 1.4 * frames["before", emotion]  # e^0.5 ≈ 1.65, up to rounding
+    assert frames["before", f"{emotion}:0.5"] < frames["after", f"{emotion}:0.5"] < frames["after", emotion]
+    for spec in ("neutral", other):
+        assert frames["after", spec] == frames["before", spec]
+        np.testing.assert_array_equal(
+            after.synthesize(text, emotion=spec, seed=0)[0], before.synthesize(text, emotion=spec, seed=0)[0]
+        )
+    bad = tmp_path / "bad.safetensors"
+    with pytest.raises(ValueError, match="prosody offset is 3 to 5"):
+        write_prosody_offset(source, emotion, [9.0, 0.0, 0.0], bad, {})
+    with pytest.raises(ValueError, match="unknown emotion"):
+        write_prosody_offset(source, "neutral", [0.1, 0.0, 0.0], bad, {})
+    assert not bad.exists()
+
+
+def test_the_command_with_whole_curve_writes_an_offset_checked_at_every_intensity(
+    tmp_path, monkeypatch, capsys
+):
+    """`calibrate-intensity --method prosody --whole-curve` with a stand-in recogniser that hears more of the
+    emotion in longer clips: a rate offset that slows the emotion from intensity 0 on is kept and written as the
+    bank's prosody offset (the trend table untouched), checked at the six intensities of `emovox eval model`; a
+    rater that prefers shorter clips keeps nothing; a hold is refused."""
+    import emovox.intensity_calibration as calibration
+    import emovox.ser.infer as infer
+    from emovox.checkpoint import load_checkpoint
+    from emovox.intensity_calibration import WHOLE_CURVE_INTENSITIES, calibrate_prosody_trend
+
+    source, vocoder, EmotionalTTS = _tiny_voice(tmp_path)
+    tts = EmotionalTTS.load(source, vocoder=vocoder)
+    emotion = next(n for n in tts.emotions if n != "neutral")
+    first = list(tts.speakers)[:1]
+
+    class _LengthRater:
+        speaker_normalised = False
+
+        def __init__(self, sign):
+            self.sign = sign
+
+        def predict_batch(self, clips, rate, speakers):
+            return [
+                SimpleNamespace(probs={emotion: 0.5 + self.sign * np.tanh(c.size / rate - 1.0) / 2})
+                for c in clips
+            ]
+
+    level = {"cues": lambda audio, rate: {"level": 1.0}}
+    cal = calibrate_prosody_trend(tts, _LengthRater(1.0), emotion, cue_sets=[("rate=0.4",)], gains=[1.0],
+                                  speakers=first, held_out_speakers=first, whole_curve=True, **level)  # fmt: skip
+    assert cal.table == "offset" and cal.kept == "rate=0.4 x1" and cal.improved, cal.held_out_rho
+    assert cal.intensities == WHOLE_CURVE_INTENSITIES
+    assert len(cal.held_out_p["current"]) == len(WHOLE_CURVE_INTENSITIES)
+    # the offset lengthens the emotion from the lowest intensity on, unlike a trend beyond 1
+    assert cal.held_out_p[cal.kept][0] > cal.held_out_p["current"][0]
+    assert tts.bank.prosody_offset is None  # the voice itself is not changed
+    with pytest.raises(ValueError, match="takes no hold"):
+        calibrate_prosody_trend(tts, _LengthRater(1.0), emotion, holds=[None, 1.0], whole_curve=True)
+
+    ser = tmp_path / "ser.safetensors"
+    ser.write_bytes(b"stand-in; loading is patched")
+    real = calibration.calibrate_prosody_trend
+    monkeypatch.setattr(calibration, "calibrate_prosody_trend", lambda *a, **kw: real(*a, **kw, **level))
+    monkeypatch.setattr(EmotionalTTS, "load", classmethod(lambda cls, path=None, **kw: tts))
+    args = ["calibrate-intensity", str(source), emotion, "--method", "prosody", "--whole-curve", "--ser", str(ser),
+            "--no-progress", "--trend-gain", "1", "--cues", "rate=0.4"]  # fmt: skip
+    monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(1.0)))
+    out = tmp_path / "out.safetensors"
+    assert cli([*args, "-o", str(out)]) == 0
+    ckpt = load_checkpoint(out, kind="acoustic")
+    i = ckpt.meta["bank"]["emotions"].index(emotion)
+    assert ckpt.tensors["bank.prosody_offset"][i].tolist() == pytest.approx([0.4, 0.0, 0.0, 0.0, 0.0])
+    assert "bank.prosody_trend" not in ckpt.tensors
+    meta = ckpt.meta["bank"]["prosody_offset_calibration"][emotion]
+    assert meta["table"] == "offset" and meta["intensities"] == list(WHOLE_CURVE_INTENSITIES)
+    assert "prosody offset rate=0.4 x1" in capsys.readouterr().out
+
+    monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(-1.0)))
+    nothing = tmp_path / "nothing.safetensors"
+    assert cli([*args, "-o", str(nothing)]) == 1
+    assert not nothing.exists()
+    assert cli([*args, "--hold", "1", "-o", str(nothing)]) == 2
+    assert not nothing.exists()

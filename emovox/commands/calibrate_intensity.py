@@ -30,11 +30,17 @@ current voice is written (into the bank's prosody trend, with the held curve). C
 the direction they have up to 1. Judge the result with `emovox eval model`, and name the recogniser: if it is also
 the judge, the number is measured in the calibration's own terms.
 
+--method prosody --whole-curve writes the cue sets as the emotion's prosody offset instead, applied from
+intensity 0 in proportion to it, for a cue the voice moves against real speech at and below 1 (e.g. a cue the
+corpus's rules got wrong: --cues rate=0.2 slows the emotion by e^0.2 per unit of intensity). Every candidate is
+then checked at 0.25, 0.5, 0.75, 1, 1.5 and 2.
+
 example:
   emovox calibrate-intensity exp/voice.safetensors angry --ser ser/real/model.safetensors -o exp/voice_cal.safetensors
   emovox calibrate-intensity exp/voice.safetensors surprise --method prosody --ser ser/real/model.safetensors -o exp/v2.safetensors
   emovox calibrate-intensity exp/v2.safetensors angry --method prosody --cues effort effort+pitch*0.5 --trend-gain 2 2.5 --hold 1.25 --ser ser/real/model.safetensors -o exp/v3.safetensors
   emovox calibrate-intensity exp/v3.safetensors happy --method prosody --cues range=0.3 --trend-gain 1 2 --ser ser/real/model.safetensors -o exp/v4.safetensors
+  emovox calibrate-intensity exp/v4.safetensors fear --method prosody --whole-curve --cues rate=0.1 rate=0.2 --trend-gain 1 --ser ser/real/model.safetensors -o exp/v5.safetensors
 """
 
 from __future__ import annotations
@@ -82,8 +88,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--whole-curve", action="store_true",
                         help="--method gradient: also try adding the gradient's cue-free part from intensity 0 on, "
                              "all along the curve (whole+gain<G>) or up to 1 (below+gain<G>), so that low "
-                             "intensities sound more like the emotion too; every candidate is then checked at "
-                             "0.25, 0.5, 0.75, 1, 1.5 and 2")  # fmt: skip
+                             "intensities sound more like the emotion too; --method prosody: the cue sets become "
+                             "the emotion's prosody offset, applied from intensity 0 in proportion to it; every "
+                             "candidate is then checked at 0.25, 0.5, 0.75, 1, 1.5 and 2")  # fmt: skip
     parser.add_argument("--force", action="store_true",
                         help="write the best candidate even if the current curve does as well")  # fmt: skip
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -128,14 +135,18 @@ def run(args) -> int:
 def _run_prosody(args, model, tts, ser, out) -> int:
     from emovox.commands.calibrate_adv import progress_bar
     from emovox.intensity_calibration import DEFAULT_CUE_SETS, PROSODY_CUES, calibrate_prosody_trend
-    from emovox.tts.bank import write_prosody_trend
+    from emovox.tts.bank import write_prosody_offset, write_prosody_trend
 
+    if args.whole_curve and args.hold:
+        print("--hold: a prosody offset applies along the whole curve; it takes no hold", file=sys.stderr)
+        return 2
     cue_sets = DEFAULT_CUE_SETS if not args.cues else [tuple(c.split("+")) for c in args.cues]
     with progress_bar("renderings", args.no_progress) as report:
         cal = calibrate_prosody_trend(
             tts, ser, args.emotion, gains=args.trend_gain, cue_sets=cue_sets, holds=[None, *args.hold],
             speakers=args.speakers,
             held_out_speakers=args.held_out_speakers, recogniser_name=Path(args.ser).name, progress=report,
+            whole_curve=args.whole_curve,
         )  # fmt: skip
     pace = ", ".join(f"{c} {p:+.3f}" for c, p in zip(PROSODY_CUES, cal.pace))
     print(
@@ -146,13 +157,16 @@ def _run_prosody(args, model, tts, ser, out) -> int:
     _print_held_out(cal, 22)
     if not cal.improved and not args.force:
         print(
-            f"no prosody trend rises with intensity better than the current {cal.emotion} on the held-out "
+            f"no prosody {cal.table} rises with intensity better than the current {cal.emotion} on the held-out "
             "sentences; nothing written",
             file=sys.stderr,
         )
         return 1
-    write_prosody_trend(model, cal.emotion, cal.trend, out, cal.to_meta(), curve=cal.curve)
-    print(f"{cal.emotion}: prosody trend {cal.kept}; written to {out}")
+    if cal.table == "offset":
+        write_prosody_offset(model, cal.emotion, cal.trend, out, cal.to_meta())
+    else:
+        write_prosody_trend(model, cal.emotion, cal.trend, out, cal.to_meta(), curve=cal.curve)
+    print(f"{cal.emotion}: prosody {cal.table} {cal.kept}; written to {out}")
     return 0
 
 

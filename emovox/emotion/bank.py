@@ -31,6 +31,12 @@ and a wider (or narrower) melody. ``e:α`` with ``|α| > 1`` then also scales du
 for ``α < −1``; weighted like ``z`` in a mixture), so the emotion's rate, pitch, level, effort and melody keep
 moving the way they move up to 1 even where ``z`` saturates (:meth:`EmotionBank.prosody`). A bank without trends
 has none; a table with fewer columns (banks written before effort or range) reads as zeros in the missing ones.
+
+An emotion may also carry a **prosody offset** ``p_e`` (``[5]``, the same cues) applied along the whole curve in
+proportion to intensity: ``e:α`` adds ``α·p_e`` (``|α|``, mirrored, for every ``α``, weighted like ``z`` in a
+mixture). It moves a cue the acoustic model renders the wrong way from intensity 0 on, where a trend beyond 1
+cannot reach: the shipped voice's fear is faster than neutral because the corpus's fear rule says so, while
+actors of real speech say fear slightly slower. A bank without offsets has none.
 """
 
 from __future__ import annotations
@@ -65,6 +71,7 @@ class EmotionBank:
     curves: torch.Tensor | None = None  # [E, K, Dz] offsets from c0 at the knots (0 where not curve_has)
     curve_has: torch.Tensor | None = None  # [E] bool: the emotion has an intensity curve
     prosody_trend: torch.Tensor | None = None  # [E, 5] per unit of intensity beyond 1 (see the module docs)
+    prosody_offset: torch.Tensor | None = None  # [E, 5] per unit of intensity from 0 (see the module docs)
 
     # --------------------------------------------------------------------------------------------- building
 
@@ -201,19 +208,26 @@ class EmotionBank:
         return z
 
     def prosody(self, spec: Any) -> tuple[float, float, float, float, float]:
-        """The prosody controls of a parsed spec beyond intensity 1: (log duration scale, F0 shift in speaker
-        standard deviations, normalised energy shift, mel tilt in dB per octave above 500 Hz, log F0 range scale);
-        :data:`NO_PROSODY` for ADV/VA specs, intensities within ±1 and banks without trends."""
-        if self.prosody_trend is None or spec.kind != "label":
+        """The prosody controls of a parsed spec: (log duration scale, F0 shift in speaker standard deviations,
+        normalised energy shift, mel tilt in dB per octave above 500 Hz, log F0 range scale), the emotions'
+        offsets in proportion to intensity plus their trends beyond intensity 1; :data:`NO_PROSODY` for ADV/VA
+        specs and banks with neither."""
+        if (self.prosody_trend is None and self.prosody_offset is None) or spec.kind != "label":
             return NO_PROSODY
         total = sum(c.weight for c in spec.components)
         out = torch.zeros(len(NO_PROSODY), dtype=torch.float64)
         for c in spec.components:
+            if c.name not in self.emotions or total <= 0:
+                continue
+            i = self.emotions.index(c.name)
+            sign = -1.0 if c.intensity < 0 else 1.0
             beyond = abs(c.intensity) - 1.0
-            if beyond > 0 and c.name in self.emotions and total > 0:
-                sign = -1.0 if c.intensity < 0 else 1.0
-                trend = self.prosody_trend[self.emotions.index(c.name)].double()
-                out += (c.weight / total) * sign * beyond * trend
+            move = torch.zeros(len(NO_PROSODY), dtype=torch.float64)
+            if self.prosody_offset is not None:
+                move += abs(c.intensity) * self.prosody_offset[i].double()
+            if self.prosody_trend is not None and beyond > 0:
+                move += beyond * self.prosody_trend[i].double()
+            out += (c.weight / total) * sign * move
         return tuple(float(x) for x in out)  # type: ignore[return-value]
 
     def from_adv(self, adv: Sequence[float]) -> torch.Tensor:
@@ -248,6 +262,7 @@ class EmotionBank:
                 "curves",
                 "curve_has",
                 "prosody_trend",
+                "prosody_offset",
             )
             if getattr(self, k) is not None
         }
@@ -279,11 +294,14 @@ class EmotionBank:
             )
             if not ok:
                 raise ValueError("the checkpoint's emotion bank is inconsistent (intensity curves)")
-        if bank.prosody_trend is not None:
-            trend = pad_prosody_trend(bank.prosody_trend)
-            if trend.shape[:-1] != (bank.directions.shape[0],) or not prosody_trend_ok(trend):
-                raise ValueError("the checkpoint's emotion bank is inconsistent (prosody trends)")
-            bank.prosody_trend = trend
+        for field, what in (("prosody_trend", "prosody trends"), ("prosody_offset", "prosody offsets")):
+            table = getattr(bank, field)
+            if table is None:
+                continue
+            table = pad_prosody_trend(table) if field == "prosody_trend" else table
+            if table.shape[:-1] != (bank.directions.shape[0],) or not prosody_trend_ok(table):
+                raise ValueError(f"the checkpoint's emotion bank is inconsistent ({what})")
+            setattr(bank, field, table)
         return bank
 
 

@@ -38,6 +38,7 @@ __all__ = [
     "write_adv_map",
     "write_bank",
     "write_intensity_curve",
+    "write_prosody_offset",
     "write_prosody_trend",
 ]
 
@@ -271,6 +272,30 @@ def write_prosody_trend(
     ``prosody_calibration[emotion]``. A bank without trends gets a table of zeros first. With ``curve``
     (``[K, Dz]``), the emotion's intensity curve is replaced in the same write (a trend that carries the cues on
     where the curve is held)."""
+    _write_prosody_row(path, emotion, trend, out, provenance, "trend", curve)
+
+
+def write_prosody_offset(
+    path: str | os.PathLike,
+    emotion: str,
+    offset: Sequence[float],
+    out: str | os.PathLike,
+    provenance: dict,
+) -> None:
+    """As :func:`write_prosody_trend`, for ``emotion``'s prosody offset, applied from intensity 0 in proportion
+    to it (the bank's ``prosody_offset``); the provenance goes under ``prosody_offset_calibration[emotion]``."""
+    _write_prosody_row(path, emotion, offset, out, provenance, "offset")
+
+
+def _write_prosody_row(
+    path: str | os.PathLike,
+    emotion: str,
+    row: Sequence[float],
+    out: str | os.PathLike,
+    provenance: dict,
+    table_name: str,
+    curve: torch.Tensor | None = None,
+) -> None:
     path = resolve_acoustic_path(path)
     ckpt = load_checkpoint(path, kind="acoustic")
     directions = ckpt.tensors.get("bank.directions")
@@ -279,27 +304,29 @@ def write_prosody_trend(
     emotions = list(ckpt.meta["bank"].get("emotions", []))
     if emotion not in emotions or emotion == "neutral":
         raise ValueError(
-            f"unknown emotion '{emotion}' for a prosody trend; this model has: {', '.join(emotions)}"
+            f"unknown emotion '{emotion}' for a prosody {table_name}; this model has: {', '.join(emotions)}"
         )
-    new = pad_prosody_trend(torch.as_tensor(np.asarray(trend, dtype=np.float32)).reshape(-1))
+    new = pad_prosody_trend(torch.as_tensor(np.asarray(row, dtype=np.float32)).reshape(-1))
     if not prosody_trend_ok(new):
         raise ValueError(
-            "a prosody trend is 3 to 5 finite numbers (rate, pitch, energy within ±"
+            f"a prosody {table_name} is 3 to 5 finite numbers (rate, pitch, energy within ±"
             f"{PROSODY_TREND_LIMITS[0]:g}; effort within ±{PROSODY_TREND_LIMITS[3]:g} dB per octave; range within "
             f"±{PROSODY_TREND_LIMITS[4]:g}), "
-            f"got {list(trend)}"
+            f"got {list(row)}"
         )
+    key = f"bank.prosody_{table_name}"
     tensors = dict(ckpt.tensors)
-    table = tensors.get("bank.prosody_trend")
+    table = tensors.get(key)
     table = (
         torch.zeros(len(emotions), len(new)) if table is None else pad_prosody_trend(table.clone().float())
     )
     table[emotions.index(emotion)] = new
-    tensors["bank.prosody_trend"] = table
+    tensors[key] = table
     if curve is not None:
         tensors = _with_curve(tensors, emotions.index(emotion), curve)
     keep = _carried_meta(ckpt.meta)
-    done = dict(keep["bank"].get("prosody_calibration", {}))
+    meta_key = "prosody_calibration" if table_name == "trend" else "prosody_offset_calibration"
+    done = dict(keep["bank"].get(meta_key, {}))
     done[emotion] = provenance
-    keep["bank"] = {**keep["bank"], "prosody_calibration": done}
+    keep["bank"] = {**keep["bank"], meta_key: done}
     save_checkpoint(Path(out), tensors, keep, kind="acoustic")
