@@ -637,9 +637,7 @@ class EmotionalTTS:
             pitch_shift=math.log(2.0) * semitones / 12.0 / std + pitch_shift,
             pitch_scale=math.exp(log_range),
             energy_shift=energy_shift,
-            # given durations (voice conversion keeping a recording's timing) only where there are some: the
-            # ONNX backend's model takes none
-            **({} if durations is None else {"durations": torch.tensor([list(durations)], device=device)}),
+            durations=None if durations is None else torch.tensor([list(durations)], device=device),
         )
         mel = out.mel
         if steps and self.denoiser is not None:

@@ -333,3 +333,43 @@ def test_synth_backend_onnx_from_the_api_and_the_cli(exported, tmp_path):
         EmotionalTTS.load(directory, backend="onnx", vocoder="ljspeech")
     with pytest.raises(ValueError, match="backend must be"):
         EmotionalTTS.load(model, backend="tensorrt")
+
+
+def test_given_durations_agree_with_pytorch(backends):
+    """Voice conversion keeps a recording's timing by giving the durations: the ONNX backend uses them as the
+    PyTorch model does (negative as 0, padding ignored, fractions dropped, a first frame for an empty item)."""
+    pt, ox = backends
+    gen = torch.Generator().manual_seed(2)
+    tokens = torch.randint(1, 100, (3, 12), generator=gen)
+    lengths, speaker = torch.tensor([12, 7, 5]), torch.tensor([0, 1, 0])
+    z = torch.randn(3, 4, generator=gen) * 0.5
+    durations = torch.randint(-2, 9, (3, 12), generator=gen).float() + 0.6
+    durations[2] = -1.0  # nothing left to say: one frame for the first symbol
+    ref = pt.model.infer(tokens, lengths, speaker, z, durations=durations, pitch_shift=0.5)
+    out = ox.model.infer(tokens, lengths, speaker, z, durations=durations, pitch_shift=0.5)
+    assert torch.equal(out.durations, ref.durations) and torch.equal(out.y_mask, ref.y_mask)
+    assert out.durations[2].tolist() == [1] + [0] * 11
+    for name in ("mel", "decoder_hidden", "pitch", "energy"):
+        torch.testing.assert_close(getattr(out, name), getattr(ref, name), atol=ATOL, rtol=0)
+    ids = pt._tokens("Look at that.")
+    given = list(range(1, len(ids) + 1))
+    for spec in ("sad", "angry:2"):
+        mels = [
+            tts._acoustic_mel(
+                ids,
+                0,
+                tts.emotion_vector(spec, 0),
+                1.0,
+                0.0,
+                0,
+                prosody=tts.prosody_controls(spec),
+                durations=given,
+            )
+            for tts in (pt, ox)
+        ]
+        assert mels[0].shape[2] == sum(given)
+        torch.testing.assert_close(mels[1], mels[0], atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="durations must be finite"):
+        ox.model.infer(tokens, lengths, speaker, z, durations=durations[:, :5])
+    with pytest.raises(ValueError, match="durations must be finite"):
+        ox.model.infer(tokens, lengths, speaker, z, durations=torch.full((3, 12), float("nan")))

@@ -270,6 +270,19 @@ class OnnxAcousticModel:
         if z.shape != (batch, self.z_dim) or not np.isfinite(z).all():
             raise ValueError(f"z must be finite with shape [{batch}, {self.z_dim}], got {list(z.shape)}")
 
+    @staticmethod
+    def _given_durations(durations: torch.Tensor, shape: tuple[int, ...], lengths: np.ndarray) -> np.ndarray:
+        """Given frames per symbol as :meth:`AcousticModel.infer` uses them: negative ones as 0, fractions dropped,
+        padding as 0, and one frame for the first symbol of an item that would otherwise have none."""
+        d = _np(durations, np.float64)
+        if d.shape != tuple(shape) or not np.isfinite(d).all():
+            raise ValueError(
+                f"durations must be finite with the tokens' shape {list(shape)}, got {list(d.shape)}"
+            )
+        d = np.floor(np.clip(d, 0, None)) * (np.arange(shape[1])[None, :] < lengths[:, None])
+        d[:, 0] = np.where(d.sum(1) == 0, 1.0, d[:, 0])
+        return d
+
     def infer(
         self,
         tokens: torch.Tensor,
@@ -281,13 +294,17 @@ class OnnxAcousticModel:
         pitch_shift: float | torch.Tensor = 0.0,
         pitch_scale: float | torch.Tensor = 1.0,
         energy_shift: float | torch.Tensor = 0.0,
+        durations: torch.Tensor | None = None,
     ) -> InferenceOutput:
-        """Synthesise mels; the arguments and result are those of :meth:`AcousticModel.infer` (CPU tensors)."""
+        """Synthesise mels; the arguments and result are those of :meth:`AcousticModel.infer` (CPU tensors).
+        Given ``durations`` replace the predicted ones before the length regulator, which runs on the host (the
+        exported encoder's F0 and energy are per phoneme, so they do not depend on them)."""
         tok = _np(tokens, np.int64)
         lengths = _np(x_lengths, np.int64).reshape(-1)
         spk = _np(speaker, np.int64).reshape(-1)
         zz = _np(z)
         self._check(tok, lengths, spk, zz)
+        given = None if durations is None else self._given_durations(durations, tok.shape, lengths)
         batch = tok.shape[0]
         h, durations, pitch, energy, cond = self.export.run(
             "acoustic_encoder",
@@ -302,6 +319,8 @@ class OnnxAcousticModel:
                 "energy_shift": _per_item(energy_shift, batch, "energy_shift"),
             },
         )
+        if given is not None:
+            durations = given.astype(durations.dtype)
         y, y_lengths = expand_by_durations(h, durations)
         if y.shape[1] > self.max_positions:
             raise ValueError(
