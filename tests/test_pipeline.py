@@ -294,13 +294,16 @@ def test_cli_bad_options_name_the_option_and_write_nothing(voice, tmp_path, caps
     assert not (tmp_path / "x.wav").exists() and not list(tmp_path.glob(".*"))
 
 
-def test_cli_negated_emotion_formats_and_plain_text_starting_with_a_bracket(voice, tmp_path):
+def test_cli_negated_emotion_formats_and_plain_text_starting_with_a_bracket(voice, tmp_path, capsys):
     for name in ("neg.wav", "neg.flac", "neg.ogg"):
         out = tmp_path / name
         assert cli(["synth", "Hello there.", "-e", "-happy", "--model", str(voice), "-o", str(out)]) == 0
         info = sf.info(out)
         assert info.format == {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}[out.suffix] and info.frames > 0
     heart = tmp_path / "heart.wav"
+    # read as markup by default (it starts with '<'): the error says how to speak it as plain text
+    assert cli(["synth", "<3 I love you", "--model", str(voice), "-o", str(heart)]) == 1
+    assert "--no-markup speaks it as plain text" in capsys.readouterr().err and not heart.exists()
     assert cli(["synth", "<3 I love you", "--no-markup", "--model", str(voice), "-o", str(heart)]) == 0
     assert sf.info(heart).frames > 0
 

@@ -267,6 +267,8 @@ def _run_speech(args, tts, mode: str, text: str | None, formats: list[str], t0: 
         plain = " ".join(t.text for t in turns)
     else:
         turns = [Turn(text, args.emotion, args.speaker)]
+        if markup is None and text.lstrip().startswith("<"):
+            _check_guessed_markup(text, tts)
         plain = text if not (markup or (markup is None and text.lstrip().startswith("<"))) else ""
     bar = tqdm(total=len(split_sentences(plain)) or None, unit="sentence", dynamic_ncols=True,
                disable=args.no_progress or not (args.stream or mode == "script"))  # fmt: skip
@@ -305,6 +307,19 @@ def _run_speech(args, tts, mode: str, text: str | None, formats: list[str], t0: 
     what = f"script {args.script}, {len(turns)} turns" if mode == "script" else f"emotion: {args.emotion}"
     print(f"wrote {args.output}: {seconds:.2f} s of audio in {elapsed:.2f} s ({what})")
     return 0
+
+
+def _check_guessed_markup(text: str, tts) -> None:
+    """Text starting with '<' is read as markup; if it is not valid markup (e.g. "<3 I love you"), say how to
+    speak it as plain text instead of only where the markup broke."""
+    from emovox.text.markup import MarkupError, parse_markup
+
+    try:
+        parse_markup(text, validate_emotion=tts.check_emotion)
+    except MarkupError as exc:
+        raise ValueError(
+            f"{exc} (text starting with '<' is read as markup; --no-markup speaks it as plain text)"
+        ) from exc
 
 
 def _run_table(args, tts, mode: str) -> int:
