@@ -357,9 +357,10 @@ class EmotionalTTS:
     def prosody_controls(
         self, emotion: str | EmotionSpec | None, ref_audio: str | os.PathLike | None = None
     ) -> tuple[float, float, float, float, float]:
-        """The controls that continue an emotion's prosody beyond intensity 1 (log duration scale, F0 shift in
-        speaker standard deviations, energy shift, mel tilt in dB per octave, log F0 range scale;
-        :meth:`EmotionBank.prosody`); none for reference clips, ADV/VA specs and models without trends."""
+        """The prosody controls of an emotion spec: its emotions' offsets in proportion to intensity and trends
+        beyond intensity 1 (log duration scale, F0 shift in speaker standard deviations, energy shift, mel tilt
+        in dB per octave, log F0 range scale; :meth:`EmotionBank.prosody`); none for reference clips, ADV/VA specs
+        and models with neither."""
         if ref_audio is not None or self.bank is None:
             return NO_PROSODY
         return self.bank.prosody(self.parse_emotion(emotion or "neutral"))
@@ -713,7 +714,7 @@ class EmotionalTTS:
     ) -> np.ndarray:
         """Audio for a symbol sequence (ids of the model's table) in emotion ``z``: with the given ``durations``
         (frames per symbol) or the model's own, refined by the diffusion decoder for ``steps`` (default: the
-        model's), with ``prosody`` (:meth:`prosody_controls`: an emotion's trend past intensity 1; its duration
+        model's), with ``prosody`` (:meth:`prosody_controls`: an emotion's offset and trend; its duration
         scale does not apply to given durations), then vocoded. The neural voice-conversion path speaks what it
         recognised this way."""
         steps = self.default_steps if steps is None else int(steps)
@@ -729,7 +730,7 @@ class EmotionalTTS:
     ) -> dict[str, Any]:
         """The prosody the acoustic model plans for ``text``, without vocoding: per-phoneme F0 (Hz, from the
         pitch predictor and the speaker's statistics), durations (frames) and the mean F0 over phonemes that
-        last at least one frame, with the emotion's prosody trend past intensity 1 applied as in synthesis.
+        last at least one frame, with the emotion's prosody offset and trend applied as in synthesis.
         Cheap; useful to preview or test emotion controls."""
         if not isinstance(text, str) or not text.strip():
             raise ValueError("text is empty")
