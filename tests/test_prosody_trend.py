@@ -66,6 +66,22 @@ def test_trends_survive_the_checkpoint_and_bad_ones_are_refused():
             EmotionBank.from_tensors({**tensors, "bank.prosody_trend": bad}, meta)
 
 
+class _LengthRater:
+    """A stand-in recogniser of real speech that hears more of ``emotion`` in longer clips (``sign`` 1) or in
+    shorter ones (-1)."""
+
+    speaker_normalised = False
+
+    def __init__(self, emotion, sign):
+        self.emotion, self.sign = emotion, sign
+
+    def predict_batch(self, clips, rate, speakers):
+        return [
+            SimpleNamespace(probs={self.emotion: 0.5 + self.sign * np.tanh(c.size / rate - 1.0) / 2})
+            for c in clips
+        ]
+
+
 def _tiny_voice(tmp_path):
     from emovox.pipelines import EmotionalTTS
     from tests.server_fakes import tiny_tts
@@ -138,20 +154,8 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
     pace = measure_prosody_pace(tts, emotion, PROBE_SENTENCES, first)
     assert pace.shape == (5,) and np.isfinite(pace).all()
 
-    class _LengthRater:
-        speaker_normalised = False
-
-        def __init__(self, sign):
-            self.sign = sign
-
-        def predict_batch(self, clips, rate, speakers):
-            return [
-                SimpleNamespace(probs={emotion: 0.5 + self.sign * np.tanh(c.size / rate - 1.0) / 2})
-                for c in clips
-            ]
-
     sign = -1.0 if pace[0] < 0 else 1.0  # the rater likes what the emotion's own rate trend does
-    cal = calibrate_prosody_trend(tts, _LengthRater(sign), emotion, cue_sets=[("rate",)], gains=[1.0, 2.0],
+    cal = calibrate_prosody_trend(tts, _LengthRater(emotion, sign), emotion, cue_sets=[("rate",)], gains=[1.0, 2.0],
                                   speakers=first, held_out_speakers=first, cues=lambda audio, rate: {"level": 1.0})  # fmt: skip
     assert cal.kept == "rate x2" and cal.improved, cal.held_out_rho
     np.testing.assert_allclose(cal.trend, [2.0 * pace[0], 0.0, 0.0, 0.0, 0.0])
@@ -171,7 +175,9 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
     out = tmp_path / "out.safetensors"
     args = ["calibrate-intensity", str(source), emotion, "--method", "prosody", "--ser", str(ser), "--no-progress",
             "--trend-gain", "1", "2", "--cues", "rate"]  # fmt: skip
-    monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(sign)))
+    monkeypatch.setattr(
+        infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(emotion, sign))
+    )
     assert cli([*args, "-o", str(out)]) == 0
     ckpt = load_checkpoint(out, kind="acoustic")
     i = ckpt.meta["bank"]["emotions"].index(emotion)
@@ -180,7 +186,9 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
     assert written[0] * sign > 0 and written[1:] == [0.0] * 4
     assert "held-out rho" in capsys.readouterr().out
 
-    monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(-sign)))
+    monkeypatch.setattr(
+        infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(emotion, -sign))
+    )
     nothing = tmp_path / "nothing.safetensors"
     assert cli([*args, "-o", str(nothing)]) == 1
     assert not nothing.exists()
@@ -454,20 +462,8 @@ def test_the_command_with_whole_curve_writes_an_offset_checked_at_every_intensit
     emotion = next(n for n in tts.emotions if n != "neutral")
     first = list(tts.speakers)[:1]
 
-    class _LengthRater:
-        speaker_normalised = False
-
-        def __init__(self, sign):
-            self.sign = sign
-
-        def predict_batch(self, clips, rate, speakers):
-            return [
-                SimpleNamespace(probs={emotion: 0.5 + self.sign * np.tanh(c.size / rate - 1.0) / 2})
-                for c in clips
-            ]
-
     level = {"cues": lambda audio, rate: {"level": 1.0}}
-    cal = calibrate_prosody_trend(tts, _LengthRater(1.0), emotion, cue_sets=[("rate=0.4",)], gains=[1.0],
+    cal = calibrate_prosody_trend(tts, _LengthRater(emotion, 1.0), emotion, cue_sets=[("rate=0.4",)], gains=[1.0],
                                   speakers=first, held_out_speakers=first, whole_curve=True, **level)  # fmt: skip
     assert cal.table == "offset" and cal.kept == "rate=0.4 x1" and cal.improved, cal.held_out_rho
     assert cal.intensities == WHOLE_CURVE_INTENSITIES
@@ -476,7 +472,7 @@ def test_the_command_with_whole_curve_writes_an_offset_checked_at_every_intensit
     assert cal.held_out_p[cal.kept][0] > cal.held_out_p["current"][0]
     assert tts.bank.prosody_offset is None  # the voice itself is not changed
     with pytest.raises(ValueError, match="takes no hold"):
-        calibrate_prosody_trend(tts, _LengthRater(1.0), emotion, holds=[None, 1.0], whole_curve=True)
+        calibrate_prosody_trend(tts, _LengthRater(emotion, 1.0), emotion, holds=[None, 1.0], whole_curve=True)
 
     ser = tmp_path / "ser.safetensors"
     ser.write_bytes(b"stand-in; loading is patched")
@@ -485,7 +481,9 @@ def test_the_command_with_whole_curve_writes_an_offset_checked_at_every_intensit
     monkeypatch.setattr(EmotionalTTS, "load", classmethod(lambda cls, path=None, **kw: tts))
     args = ["calibrate-intensity", str(source), emotion, "--method", "prosody", "--whole-curve", "--ser", str(ser),
             "--no-progress", "--trend-gain", "1", "--cues", "rate=0.4"]  # fmt: skip
-    monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(1.0)))
+    monkeypatch.setattr(
+        infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(emotion, 1.0))
+    )
     out = tmp_path / "out.safetensors"
     assert cli([*args, "-o", str(out)]) == 0
     ckpt = load_checkpoint(out, kind="acoustic")
@@ -496,7 +494,9 @@ def test_the_command_with_whole_curve_writes_an_offset_checked_at_every_intensit
     assert meta["table"] == "offset" and meta["intensities"] == list(WHOLE_CURVE_INTENSITIES)
     assert "prosody offset rate=0.4 x1" in capsys.readouterr().out
 
-    monkeypatch.setattr(infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(-1.0)))
+    monkeypatch.setattr(
+        infer.EmotionRecognizer, "load", classmethod(lambda cls, path: _LengthRater(emotion, -1.0))
+    )
     nothing = tmp_path / "nothing.safetensors"
     assert cli([*args, "-o", str(nothing)]) == 1
     assert not nothing.exists()
