@@ -304,6 +304,10 @@ def test_cli_negated_emotion_formats_and_plain_text_starting_with_a_bracket(voic
     # read as markup by default (it starts with '<'): the error says how to speak it as plain text
     assert cli(["synth", "<3 I love you", "--model", str(voice), "-o", str(heart)]) == 1
     assert "--no-markup speaks it as plain text" in capsys.readouterr().err and not heart.exists()
+    # real markup with a mistake gets the markup error alone
+    assert cli(["synth", "<speak>Hello", "--model", str(voice), "-o", str(heart)]) == 1
+    err = capsys.readouterr().err
+    assert "markup error" in err and "--no-markup" not in err and not heart.exists()
     assert cli(["synth", "<3 I love you", "--no-markup", "--model", str(voice), "-o", str(heart)]) == 0
     assert sf.info(heart).frames > 0
 

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from emovox.emotion.spec import parse_emotion_spec
-from emovox.text.markup import MarkupError, Segment, parse_markup
+from emovox.text.markup import MarkupError, Segment, opens_with_a_tag, parse_markup
 
 
 def test_plain_text_is_one_segment():
@@ -102,3 +102,15 @@ def test_validator_sees_every_spec():
         parse_emotion_spec(s.emotion) for s in parse_markup('<emotion name="joy" intensity="1.5">x</emotion>')
     ]
     assert str(specs[0]) == "happy:1.5"
+
+
+def test_opens_with_a_tag_tells_markup_from_plain_text_starting_with_a_bracket():
+    for text in (
+        "<speak>Hi</speak>",
+        "  <emotion name='sad'>a</emotion>",
+        "< break time='1s'/>",
+        "<prosody rate='slow'>",
+    ):
+        assert opens_with_a_tag(text), text
+    for text in ("<3 I love you", "<<hello>>", "< 5 apples", "<b>bold</b>", "plain", ""):
+        assert not opens_with_a_tag(text), text

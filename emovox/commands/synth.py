@@ -25,6 +25,7 @@ Long texts, scripts and data:
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 
@@ -256,20 +257,21 @@ def _run_speech(args, tts, mode: str, text: str | None, formats: list[str], t0: 
 
     from emovox.batch import Turn, find_chapters, mark_chapters, read_script, speak_turns, write_timestamps
     from emovox.text.chunking import split_sentences
+    from emovox.text.markup import opens_with_a_tag
 
     fmt, subtype = output_format(args.output)
     tts.check_emotion(args.emotion)
     markup = True if args.markup else False if args.no_markup else None
     opts = dict(speed=args.speed, ref_audio=args.ref_audio, markup=markup, seed=args.seed, steps=args.steps,
                 mix_mode=args.mix_mode, guidance=args.guidance, noise_scale=args.noise_scale)  # fmt: skip
+    guessed = False  # plain-looking text read as markup only because it starts with '<'
     if mode == "script":
         turns = read_script(args.script, tts, args.emotion)
         plain = " ".join(t.text for t in turns)
     else:
         turns = [Turn(text, args.emotion, args.speaker)]
-        if markup is None and text.lstrip().startswith("<"):
-            _check_guessed_markup(text, tts)
-        plain = text if not (markup or (markup is None and text.lstrip().startswith("<"))) else ""
+        guessed = markup is None and text.lstrip().startswith("<") and not opens_with_a_tag(text)
+        plain = "" if markup or (markup is None and text.lstrip().startswith("<")) else text
     bar = tqdm(total=len(split_sentences(plain)) or None, unit="sentence", dynamic_ncols=True,
                disable=args.no_progress or not (args.stream or mode == "script"))  # fmt: skip
     n = 0
@@ -282,6 +284,7 @@ def _run_speech(args, tts, mode: str, text: str | None, formats: list[str], t0: 
             bar.write(f"{info.start:8.2f}s  {who}[{info.emotion or 'reference clip'}] {info.text}{why}")
 
     with (
+        _plain_text_hint(guessed),
         atomic_path(args.output, suffix=".part") as tmp,
         sf.SoundFile(tmp, "w", samplerate=tts.sample_rate, channels=1, subtype=subtype, format=fmt) as fh,
     ):
@@ -309,14 +312,17 @@ def _run_speech(args, tts, mode: str, text: str | None, formats: list[str], t0: 
     return 0
 
 
-def _check_guessed_markup(text: str, tts) -> None:
-    """Text starting with '<' is read as markup; if it is not valid markup (e.g. "<3 I love you"), say how to
-    speak it as plain text instead of only where the markup broke."""
-    from emovox.text.markup import MarkupError, parse_markup
+@contextlib.contextmanager
+def _plain_text_hint(guessed: bool):
+    """Text read as markup only because it starts with '<', not with a markup tag (e.g. "<3 I love you"): a markup
+    error also says how to speak it as plain text."""
+    from emovox.text.markup import MarkupError
 
     try:
-        parse_markup(text, validate_emotion=tts.check_emotion)
+        yield
     except MarkupError as exc:
+        if not guessed:
+            raise
         raise ValueError(
             f"{exc} (text starting with '<' is read as markup; --no-markup speaks it as plain text)"
         ) from exc

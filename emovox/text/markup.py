@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 import defusedxml
 from defusedxml.ElementTree import DefusedXMLParser
 
-__all__ = ["MarkupError", "Segment", "parse_markup"]
+__all__ = ["MarkupError", "Segment", "opens_with_a_tag", "parse_markup"]
 
 MAX_BREAK_MS = 10_000
 RATE_RANGE = (0.25, 4.0)  # speaking-rate factors a span may have (also after nesting)
@@ -48,6 +48,13 @@ _ALLOWED = {
     "break": {"time", "strength"},
 }
 _NAME = re.compile(r"^[A-Za-z][A-Za-z_\- ]*$")
+
+
+def opens_with_a_tag(text: str) -> bool:
+    """Whether ``text`` begins with one of the markup's tags (``<speak>``, ``<emotion ...>``, ...), as opposed to
+    plain text that merely starts with '<' ("<3 I love you")."""
+    m = re.match(r"\s*<\s*([A-Za-z]+)", text)
+    return bool(m) and m.group(1) in _ALLOWED
 
 
 class MarkupError(ValueError):
