@@ -52,6 +52,7 @@ yardstick too: name it next to any number measured after a calibration.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +70,7 @@ from emovox.adv_calibration import (
     counting_renderer,
 )
 from emovox.audio.mel import measure_tilt
-from emovox.emotion.bank import PROSODY_TREND_LIMITS, prosody_trend_ok
+from emovox.emotion.bank import FINAL_SYMBOLS, PROSODY_TREND_LIMITS, prosody_trend_ok
 from emovox.eval.stats import centred_by_group, finite_mean, spearman
 
 __all__ = [
@@ -462,9 +463,10 @@ def _best(rho: dict[str, float], eligible: dict[str, bool]) -> tuple[str, bool]:
     return best, best != names[0] and score(best) > score(names[0])
 
 
-PROSODY_CUES = ("rate", "pitch", "energy", "effort", "range")
+PROSODY_CUES = ("rate", "pitch", "energy", "effort", "range", "final")
 """The cues a prosody trend continues, in the order of the bank's trend vector: the variance adaptor's three, vocal
-effort (the spectral tilt of the mel) and the F0 range."""
+effort (the spectral tilt of the mel), the F0 range and the final F0 movement (semitones over a sentence's last
+sounds)."""
 
 
 DEFAULT_CUE_SETS = (("rate",), ("rate", "energy"), ("rate", "pitch", "energy"), ("effort",))
@@ -472,7 +474,7 @@ DEFAULT_CUE_SETS = (("rate",), ("rate", "energy"), ("rate", "pitch", "energy"), 
 
 
 def cue_weights(cue_set: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    """A cue set's terms, per cue of :data:`PROSODY_CUES` (``[5]`` each): ``(weights, values)``. A name alone
+    """A cue set's terms, per cue of :data:`PROSODY_CUES` (``[6]`` each): ``(weights, values)``. A name alone
     continues that cue at its pace from 0.5 to 1 (weight 1), ``cue*w`` at ``w`` times its pace (``0 < w <= 4``) and
     ``cue=v`` at ``v`` per unit of intensity whatever its pace (for a cue the model hardly moves up to 1 that real
     speech moves, e.g. a happy voice's F0 range: ``range=0.25``); the set's gain scales both. E.g.
@@ -506,20 +508,22 @@ def cue_weights(cue_set: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
 def measure_prosody_pace(
     tts: Any, emotion: str, sentences: Sequence[str], speakers: Sequence[str]
 ) -> np.ndarray:
-    """The acoustic model's move per unit of intensity from ``emotion`` at 0.5 to 1 (``[5]``, the cues of
+    """The acoustic model's move per unit of intensity from ``emotion`` at 0.5 to 1 (``[6]``, the cues of
     :data:`PROSODY_CUES`: mean log duration, mean normalised F0 and mean normalised energy over the phonemes, the
-    tilt of the FastSpeech2 mel's long-term spectrum in dB per octave, and the log ratio of the F0 contour's
-    standard deviation over the spoken phonemes), averaged over ``sentences`` × ``speakers``. No audio is rendered:
+    tilt of the FastSpeech2 mel's long-term spectrum in dB per octave, the log ratio of the F0 contour's
+    standard deviation over the spoken phonemes, and the final F0 movement in semitones), averaged over ``sentences`` × ``speakers``. No audio is rendered:
     these are the model's own predictions."""
     model = tts.model
     device = model.mel_mean.device
     moves = []
     for speaker in speakers:
         spk = tts.speaker_index(speaker)
+        semitones = 12.0 / math.log(2.0) * float(model.pitch_stats[spk, 1])
         for text in sentences:
             ids = tts._tokens(text)
             if not ids:
                 raise ValueError(f"nothing to say in probe sentence {text!r}")
+            spoken = torch.tensor(tts.frontend.tokenizer.table.spoken(ids), device=device)
             outs = []
             for a in (0.5, 1.0):
                 z = tts.emotion_vector(f"{emotion}:{a:g}", spk).reshape(-1)
@@ -539,9 +543,16 @@ def measure_prosody_pace(
                     float((hi.energy - lo.energy).double().mean()),
                     measure_tilt(hi.mel[0].mean(-1) - lo.mel[0].mean(-1), tts.mel_config),
                     float(torch.log(_spoken_std(hi) / _spoken_std(lo))),
+                    semitones * (_final_move(hi, spoken) - _final_move(lo, spoken)),
                 ]
             )
     return np.mean(moves, axis=0) / 0.5
+
+
+def _final_move(out: Any, spoken: torch.Tensor) -> float:
+    """Mean normalised F0 of a sentence's last :data:`FINAL_SYMBOLS` sounds minus its mean over all of them."""
+    pitch = out.pitch[0].double()[spoken]
+    return float(pitch[-FINAL_SYMBOLS:].mean() - pitch.mean()) if pitch.numel() else 0.0
 
 
 def _spoken_std(out: Any) -> torch.Tensor:
@@ -555,8 +566,8 @@ class ProsodyTrendCalibration:
     """The prosody trend chosen for one emotion and how it was chosen."""
 
     emotion: str
-    trend: np.ndarray  # [5] per unit of intensity beyond 1: rate, pitch, energy, effort, range (PROSODY_CUES)
-    pace: np.ndarray  # [5] the acoustic model's move per unit of intensity from 0.5 to 1
+    trend: np.ndarray  # [6] per unit of intensity: rate, pitch, energy, effort, range, final (PROSODY_CUES)
+    pace: np.ndarray  # [6] the acoustic model's move per unit of intensity from 0.5 to 1
     kept: str  # "current" or "<cues>x<gain>", e.g. "rate+energy x1"
     held_out_rho: dict[str, float]
     held_out_p: dict[str, list[float]]

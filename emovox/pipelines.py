@@ -28,7 +28,7 @@ from emovox.audio.level import normalise_level, soft_limit
 from emovox.audio.mel import MelConfig, MelSpectrogram, tilt_gains
 from emovox.checkpoint import check_architecture, load_module_state
 from emovox.config import config_from_dict
-from emovox.emotion.bank import NO_PROSODY, EmotionBank
+from emovox.emotion.bank import NO_PROSODY, EmotionBank, Prosody, final_ramp
 from emovox.emotion.from_text import AutoSpec, TextEmotion, TextEmotionEstimator, parse_auto_spec
 from emovox.emotion.spec import EmotionSpec, parse_emotion_spec
 from emovox.paths import default_voice_path, is_builtin_voice
@@ -356,11 +356,11 @@ class EmotionalTTS:
 
     def prosody_controls(
         self, emotion: str | EmotionSpec | None, ref_audio: str | os.PathLike | None = None
-    ) -> tuple[float, float, float, float, float]:
+    ) -> Prosody:
         """The prosody controls of an emotion spec: its emotions' offsets in proportion to intensity and trends
         beyond intensity 1 (log duration scale, F0 shift in speaker standard deviations, energy shift, mel tilt
-        in dB per octave, log F0 range scale; :meth:`EmotionBank.prosody`); none for reference clips, ADV/VA specs
-        and models with neither."""
+        in dB per octave, log F0 range scale, final F0 movement in semitones; :meth:`EmotionBank.prosody`); none
+        for reference clips, ADV/VA specs and models with neither."""
         if ref_audio is not None or self.bank is None:
             return NO_PROSODY
         return self.bank.prosody(self.parse_emotion(emotion or "neutral"))
@@ -619,7 +619,7 @@ class EmotionalTTS:
         guidance: float = 1.0,
         generator: torch.Generator | None = None,
         noise_scale: float | None = None,
-        prosody: tuple[float, float, float, float, float] = NO_PROSODY,
+        prosody: Prosody = NO_PROSODY,
         durations: Sequence[int] | None = None,
     ) -> torch.Tensor:
         """The mel ``[1, n_mels, T]`` of one chunk: FastSpeech2 with the prosody controls (and ``durations``,
@@ -628,7 +628,7 @@ class EmotionalTTS:
         device = self.model.mel_mean.device
         tokens = torch.tensor([list(ids)], device=device)
         std = float(self.model.pitch_stats[speaker, 1])
-        log_length, pitch_shift, energy_shift, tilt, log_range = prosody
+        log_length, pitch_shift, energy_shift, tilt, log_range, final = prosody
         out = self.model.infer(
             tokens,
             torch.tensor([len(ids)], device=device),
@@ -638,6 +638,7 @@ class EmotionalTTS:
             pitch_shift=math.log(2.0) * semitones / 12.0 / std + pitch_shift,
             pitch_scale=math.exp(log_range),
             energy_shift=energy_shift,
+            pitch_offset=self._final_offset(ids, speaker, final),
             durations=None if durations is None else torch.tensor([list(durations)], device=device),
         )
         mel = out.mel
@@ -646,6 +647,15 @@ class EmotionalTTS:
         if tilt:
             mel = mel + tilt_gains(self.mel_config, tilt).to(mel)[:, None]
         return mel
+
+    def _final_offset(self, ids: Sequence[int], speaker: int, semitones: float) -> torch.Tensor | None:
+        """The pitch offset ``[1, N]`` (normalised log-F0) that bends the end of a sentence by ``semitones``
+        (:func:`final_ramp`); ``None`` for 0."""
+        if not semitones:
+            return None
+        ramp = torch.tensor(final_ramp(self.frontend.tokenizer.table.spoken(ids)), dtype=torch.float32)
+        std = float(self.model.pitch_stats[speaker, 1])
+        return (ramp * (math.log(2.0) * semitones / 12.0 / std))[None].to(self.model.mel_mean.device)
 
     def _vocode(self, mel: torch.Tensor) -> np.ndarray:
         """Mel ``[1, n_mels, T]`` -> audio ``[T * hop]``. Loud emotions (angry at intensity 2) may pass full scale:
@@ -710,7 +720,7 @@ class EmotionalTTS:
         durations: Sequence[int] | None = None,
         steps: int | None = None,
         seed: int | None = None,
-        prosody: tuple[float, float, float, float, float] = NO_PROSODY,
+        prosody: Prosody = NO_PROSODY,
     ) -> np.ndarray:
         """Audio for a symbol sequence (ids of the model's table) in emotion ``z``: with the given ``durations``
         (frames per symbol) or the model's own, refined by the diffusion decoder for ``steps`` (default: the
@@ -738,7 +748,7 @@ class EmotionalTTS:
         ids = self._tokens(text)
         device = self.model.mel_mean.device
         z = self.emotion_vector(emotion, spk).to(device)
-        log_length, pitch_shift, energy_shift, _, log_range = self.prosody_controls(emotion)
+        log_length, pitch_shift, energy_shift, _, log_range, final = self.prosody_controls(emotion)
         out = self.model.infer(
             torch.tensor([ids], device=device),
             torch.tensor([len(ids)], device=device),
@@ -748,6 +758,7 @@ class EmotionalTTS:
             pitch_shift=pitch_shift,
             pitch_scale=math.exp(log_range),
             energy_shift=energy_shift,
+            pitch_offset=self._final_offset(ids, spk, final),
         )
         mean, std = self.model.pitch_stats[spk].tolist()
         f0 = torch.exp(out.pitch[0] * std + mean)

@@ -186,7 +186,8 @@ def test_neural_path_converts_with_every_control(neural_vc):
 
 
 def test_neural_path_carries_the_emotions_prosody_trend_past_1(neural_vc, monkeypatch):
-    """As in synthesis, a label past intensity 1 gets its emotion's prosody trend (here vocal effort, a mel tilt):
+    """As in synthesis, a label past intensity 1 gets its emotion's prosody trend (here vocal effort, a mel tilt,
+    and a final F0 movement):
     nothing changes at 1, the mel is tilted at 2, and "same:" (a z estimated from the source) gets none."""
     tts = neural_vc.neural().tts
     bank = tts.bank
@@ -194,8 +195,9 @@ def test_neural_path_carries_the_emotions_prosody_trend_past_1(neural_vc, monkey
     before = {
         s: neural_vc.convert(x, 16000, s, method="neural", keep_timing=True)[0] for s in ("sad:1", "sad:2")
     }
-    table = torch.zeros(len(bank.emotions), 5)
+    table = torch.zeros(len(bank.emotions), 6)
     table[bank.emotions.index("sad"), 3] = 6.0  # dB per octave above 500 Hz, per unit of intensity past 1
+    table[bank.emotions.index("sad"), 5] = -2.0  # the final F0 movement, semitones per unit past 1
     monkeypatch.setattr(bank, "prosody_trend", table)
     seen = []
     real = tts.speak_symbols
@@ -208,6 +210,7 @@ def test_neural_path_carries_the_emotions_prosody_trend_past_1(neural_vc, monkey
     np.testing.assert_array_equal(after["sad:1"], before["sad:1"])
     assert after["sad:2"].shape == before["sad:2"].shape and not np.allclose(after["sad:2"], before["sad:2"])
     assert seen[-1] == tts.prosody_controls("sad:2") and seen[-1][3] == pytest.approx(6.0)
+    assert seen[-1][5] == pytest.approx(-2.0)
     neural_vc.convert(x, 16000, "same:1.5", method="neural")
     assert seen[-1] == NO_PROSODY
 

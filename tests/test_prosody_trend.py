@@ -14,12 +14,12 @@ from emovox.emotion.bank import NO_PROSODY, EmotionBank
 from emovox.emotion.spec import parse_emotion_spec
 from tests.evc_fakes import EMOTIONS, tiny_bank
 
-TREND = torch.tensor([-0.2, 0.5, 1.0, 3.0, 0.2])
+TREND = torch.tensor([-0.2, 0.5, 1.0, 3.0, 0.2, -1.5])
 
 
 def _bank_with_trend() -> EmotionBank:
     bank = tiny_bank()
-    bank.prosody_trend = torch.zeros(len(bank.emotions), 5)
+    bank.prosody_trend = torch.zeros(len(bank.emotions), 6)
     bank.prosody_trend[bank.emotions.index("angry")] = TREND
     return bank
 
@@ -45,22 +45,23 @@ def test_trends_survive_the_checkpoint_and_bad_ones_are_refused():
     tensors, meta = bank.to_tensors()
     again = EmotionBank.from_tensors(tensors, meta)
     torch.testing.assert_close(again.prosody_trend, bank.prosody_trend)
-    # Tables written before the effort and range columns read as ones without them.
-    for width in (3, 4):
+    # Tables written before the effort, range and final columns read as ones without them.
+    for width in (3, 4, 5):
         old = EmotionBank.from_tensors({**tensors, "bank.prosody_trend": bank.prosody_trend[:, :width]}, meta)
         torch.testing.assert_close(old.prosody_trend[:, :width], bank.prosody_trend[:, :width])
-        assert float(old.prosody_trend[:, width:].abs().sum()) == 0.0 and old.prosody_trend.shape[1] == 5
-    effort_ok = torch.zeros(len(EMOTIONS), 5)
+        assert float(old.prosody_trend[:, width:].abs().sum()) == 0.0 and old.prosody_trend.shape[1] == 6
+    effort_ok = torch.zeros(len(EMOTIONS), 6)
     effort_ok[:, 3] = 10.0  # 10 dB per octave: within the effort column's bound, beyond the others'
     EmotionBank.from_tensors({**tensors, "bank.prosody_trend": effort_ok}, meta)
     for bad in (
-        torch.zeros(2, 5),
-        torch.zeros(len(EMOTIONS), 6),
+        torch.zeros(2, 6),
+        torch.zeros(len(EMOTIONS), 7),
         torch.zeros(len(EMOTIONS), 2),
-        torch.full((len(EMOTIONS), 5), float("nan")),
-        torch.full((len(EMOTIONS), 5), 50.0),
+        torch.full((len(EMOTIONS), 6), float("nan")),
+        torch.full((len(EMOTIONS), 6), 50.0),
         effort_ok.roll(-1, dims=1),  # 10 in the energy column
         effort_ok.roll(1, dims=1),  # 10 in the range column (at most 1.5)
+        effort_ok.roll(2, dims=1),  # 10 in the final column (at most 6 semitones)
     ):
         with pytest.raises(ValueError, match="prosody trends"):
             EmotionBank.from_tensors({**tensors, "bank.prosody_trend": bad}, meta)
@@ -105,7 +106,7 @@ def test_write_prosody_trend_sets_one_emotion_and_the_voice_follows_it(tmp_path)
     ckpt = load_checkpoint(out, kind="acoustic")
     i = ckpt.meta["bank"]["emotions"].index(emotion)
     table = ckpt.tensors["bank.prosody_trend"]
-    assert table[i].tolist() == pytest.approx([-0.7, 0.0, 0.0, 0.0, 0.0]) and float(
+    assert table[i].tolist() == pytest.approx([-0.7, 0.0, 0.0, 0.0, 0.0, 0.0]) and float(
         table.abs().sum()
     ) == pytest.approx(0.7)
     assert ckpt.meta["bank"]["prosody_calibration"][emotion] == {"kept": "rate x1"}
@@ -123,12 +124,13 @@ def test_write_prosody_trend_sets_one_emotion_and_the_voice_follows_it(tmp_path)
     for emotion_, trend, message in (
         ("neutral", [0, 0, 0], "unknown emotion"),
         ("nosuch", [0, 0, 0], "unknown emotion"),
-        (emotion, [0, 0], "3 to 5 finite numbers"),
-        (emotion, [0, 0, 99], "3 to 5 finite numbers"),
-        (emotion, [0, 0, 0, 13], "3 to 5 finite numbers"),
-        (emotion, [0, 0, 0, float("nan")], "3 to 5 finite numbers"),
-        (emotion, [0, 0, 0, 0, 2.0], "3 to 5 finite numbers"),
-        (emotion, [0, 0, 0, 0, 0, 0], "3 to 5 finite numbers"),
+        (emotion, [0, 0], "3 to 6 finite numbers"),
+        (emotion, [0, 0, 99], "3 to 6 finite numbers"),
+        (emotion, [0, 0, 0, 13], "3 to 6 finite numbers"),
+        (emotion, [0, 0, 0, float("nan")], "3 to 6 finite numbers"),
+        (emotion, [0, 0, 0, 0, 2.0], "3 to 6 finite numbers"),
+        (emotion, [0, 0, 0, 0, 0, 7.0], "3 to 6 finite numbers"),
+        (emotion, [0, 0, 0, 0, 0, 0, 0], "3 to 6 finite numbers"),
     ):
         bad = tmp_path / "bad.safetensors"
         with pytest.raises(ValueError, match=message):
@@ -152,13 +154,13 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
 
     first = list(tts.speakers)[:1]
     pace = measure_prosody_pace(tts, emotion, PROBE_SENTENCES, first)
-    assert pace.shape == (5,) and np.isfinite(pace).all()
+    assert pace.shape == (6,) and np.isfinite(pace).all()
 
     sign = -1.0 if pace[0] < 0 else 1.0  # the rater likes what the emotion's own rate trend does
     cal = calibrate_prosody_trend(tts, _LengthRater(emotion, sign), emotion, cue_sets=[("rate",)], gains=[1.0, 2.0],
                                   speakers=first, held_out_speakers=first, cues=lambda audio, rate: {"level": 1.0})  # fmt: skip
     assert cal.kept == "rate x2" and cal.improved, cal.held_out_rho
-    np.testing.assert_allclose(cal.trend, [2.0 * pace[0], 0.0, 0.0, 0.0, 0.0])
+    np.testing.assert_allclose(cal.trend, [2.0 * pace[0], 0.0, 0.0, 0.0, 0.0, 0.0])
     assert len(cal.held_out_p["current"]) == len(INTENSITIES)
     assert cal.to_meta()["kept"] == "rate x2"
     # The stand-in recogniser hears the same clips at 0.5 and 1 for every candidate: nothing up to 1 changed.
@@ -183,7 +185,7 @@ def test_the_command_picks_a_trend_by_the_held_out_check(tmp_path, monkeypatch, 
     i = ckpt.meta["bank"]["emotions"].index(emotion)
     written = ckpt.tensors["bank.prosody_trend"][i].tolist()
     # the rate trend, continued at twice its pace
-    assert written[0] * sign > 0 and written[1:] == [0.0] * 4
+    assert written[0] * sign > 0 and written[1:] == [0.0] * 5
     assert "held-out rho" in capsys.readouterr().out
 
     monkeypatch.setattr(
@@ -291,7 +293,7 @@ def test_a_held_curve_stops_z_from_its_knot_on_and_is_written_with_the_trend(tmp
     at = lambda voice, a: voice.bank.offset(emotion, a)  # noqa: E731 (global direction: no speaker term)
     torch.testing.assert_close(at(after, 2.0), at(after, hold))
     torch.testing.assert_close(at(after, hold), at(tts, hold))
-    assert after.bank.prosody_trend[i].tolist() == pytest.approx([0.0, 0.0, 0.0, 2.0, 0.0])
+    assert after.bank.prosody_trend[i].tolist() == pytest.approx([0.0, 0.0, 0.0, 2.0, 0.0, 0.0])
     wrong = tmp_path / "wrong.safetensors"
     with pytest.raises(ValueError, match="curve"):
         write_prosody_trend(source, emotion, [0.0, 0.0, 0.0, 2.0], wrong, {}, curve=curve[:-1])
@@ -310,10 +312,11 @@ def test_a_hold_off_the_curve_knots_is_refused():
 def test_cue_weights_weigh_each_cue_of_a_set():
     from emovox.intensity_calibration import PROSODY_CUES, cue_weights
 
-    weights, values = cue_weights(("effort", "pitch*0.25", "range=0.3"))
-    assert weights.tolist() == [0.0, 0.25, 0.0, 1.0, 0.0] and values.tolist() == [0.0, 0.0, 0.0, 0.0, 0.3]
-    assert cue_weights(PROSODY_CUES)[0].tolist() == [1.0] * 5
-    for bad in (("range=2",), ("range=",), ("effort=x",), ("range=0.1", "range*2")):
+    weights, values = cue_weights(("effort", "pitch*0.25", "range=0.3", "final=-1.5"))
+    assert weights.tolist() == [0.0, 0.25, 0.0, 1.0, 0.0, 0.0]
+    assert values.tolist() == [0.0, 0.0, 0.0, 0.0, 0.3, -1.5]
+    assert cue_weights(PROSODY_CUES)[0].tolist() == [1.0] * 6
+    for bad in (("range=2",), ("range=",), ("effort=x",), ("range=0.1", "range*2"), ("final=7",)):
         with pytest.raises(ValueError, match="cue sets"):
             cue_weights(bad)
 
@@ -368,12 +371,12 @@ def test_the_range_trend_widens_the_melody_beyond_1(tmp_path):
         assert spread[1] / spread[0] == pytest.approx(ratio, rel=1e-4), spec
 
 
-OFFSET = torch.tensor([0.3, -0.2, 0.5, 1.0, 0.1])
+OFFSET = torch.tensor([0.3, -0.2, 0.5, 1.0, 0.1, -2.0])
 
 
 def test_offsets_apply_from_0_in_proportion_mirrored_and_weighted_and_add_to_the_trend():
     bank = tiny_bank()
-    bank.prosody_offset = torch.zeros(len(bank.emotions), 5)
+    bank.prosody_offset = torch.zeros(len(bank.emotions), 6)
     bank.prosody_offset[bank.emotions.index("angry")] = OFFSET
     for spec in ("neutral", "sad:2", "adv:1,0,0", "va:0.5,0.5", "angry:0"):
         assert _prosody(bank, spec).tolist() == list(NO_PROSODY), spec
@@ -389,17 +392,21 @@ def test_offsets_apply_from_0_in_proportion_mirrored_and_weighted_and_add_to_the
 
 def test_offsets_survive_the_checkpoint_and_bad_ones_are_refused():
     bank = tiny_bank()
-    bank.prosody_offset = torch.zeros(len(bank.emotions), 5)
+    bank.prosody_offset = torch.zeros(len(bank.emotions), 6)
     bank.prosody_offset[bank.emotions.index("angry")] = OFFSET
     tensors, meta = bank.to_tensors()
     again = EmotionBank.from_tensors(tensors, meta)
     torch.testing.assert_close(again.prosody_offset, bank.prosody_offset)
     assert again.prosody_trend is None
+    # A table written before the final column reads as one without it.
+    old = EmotionBank.from_tensors({**tensors, "bank.prosody_offset": bank.prosody_offset[:, :5]}, meta)
+    torch.testing.assert_close(old.prosody_offset[:, :5], bank.prosody_offset[:, :5])
+    assert old.prosody_offset.shape[1] == 6 and float(old.prosody_offset[:, 5].abs().sum()) == 0.0
     for bad in (
-        torch.zeros(2, 5),
-        torch.zeros(len(EMOTIONS), 3),  # offsets were never written with fewer columns
-        torch.full((len(EMOTIONS), 5), float("inf")),
-        torch.full((len(EMOTIONS), 5), 50.0),
+        torch.zeros(2, 6),
+        torch.zeros(len(EMOTIONS), 2),
+        torch.full((len(EMOTIONS), 6), float("inf")),
+        torch.full((len(EMOTIONS), 6), 50.0),
     ):
         with pytest.raises(ValueError, match="prosody offsets"):
             EmotionBank.from_tensors({**tensors, "bank.prosody_offset": bad}, meta)
@@ -419,7 +426,7 @@ def test_write_prosody_offset_moves_the_emotion_from_0_and_leaves_the_rest(tmp_p
     after = EmotionalTTS.load(out, vocoder=vocoder)
     ckpt = load_checkpoint(out, kind="acoustic")
     i = ckpt.meta["bank"]["emotions"].index(emotion)
-    assert ckpt.tensors["bank.prosody_offset"][i].tolist() == pytest.approx([0.5, 0.0, 0.0, 0.0, 0.0])
+    assert ckpt.tensors["bank.prosody_offset"][i].tolist() == pytest.approx([0.5, 0.0, 0.0, 0.0, 0.0, 0.0])
     assert "bank.prosody_trend" not in ckpt.tensors
     assert ckpt.meta["bank"]["prosody_offset_calibration"][emotion] == {"kept": "rate=0.5 x1"}
     assert "prosody_calibration" not in ckpt.meta["bank"]
@@ -438,7 +445,7 @@ def test_write_prosody_offset_moves_the_emotion_from_0_and_leaves_the_rest(tmp_p
             after.synthesize(text, emotion=spec, seed=0)[0], before.synthesize(text, emotion=spec, seed=0)[0]
         )
     bad = tmp_path / "bad.safetensors"
-    with pytest.raises(ValueError, match="prosody offset is 3 to 5"):
+    with pytest.raises(ValueError, match="prosody offset is 3 to 6"):
         write_prosody_offset(source, emotion, [9.0, 0.0, 0.0], bad, {})
     with pytest.raises(ValueError, match="unknown emotion"):
         write_prosody_offset(source, "neutral", [0.1, 0.0, 0.0], bad, {})
@@ -488,7 +495,7 @@ def test_the_command_with_whole_curve_writes_an_offset_checked_at_every_intensit
     assert cli([*args, "-o", str(out)]) == 0
     ckpt = load_checkpoint(out, kind="acoustic")
     i = ckpt.meta["bank"]["emotions"].index(emotion)
-    assert ckpt.tensors["bank.prosody_offset"][i].tolist() == pytest.approx([0.4, 0.0, 0.0, 0.0, 0.0])
+    assert ckpt.tensors["bank.prosody_offset"][i].tolist() == pytest.approx([0.4, 0.0, 0.0, 0.0, 0.0, 0.0])
     assert "bank.prosody_trend" not in ckpt.tensors
     meta = ckpt.meta["bank"]["prosody_offset_calibration"][emotion]
     assert meta["table"] == "offset" and meta["intensities"] == list(WHOLE_CURVE_INTENSITIES)
@@ -502,3 +509,52 @@ def test_the_command_with_whole_curve_writes_an_offset_checked_at_every_intensit
     assert not nothing.exists()
     assert cli([*args, "--hold", "1", "-o", str(nothing)]) == 2
     assert not nothing.exists()
+
+
+def test_final_ramp_bends_the_last_sounds_only():
+    from emovox.emotion.bank import FINAL_SYMBOLS, final_ramp
+
+    spoken = [False] + [True] * 9 + [False, False]  # <bos>, nine sounds, '.', <eos>
+    ramp = final_ramp(spoken)
+    assert ramp[: 10 - FINAL_SYMBOLS] == [0.0] * (10 - FINAL_SYMBOLS)
+    assert ramp[10 - FINAL_SYMBOLS : 10] == pytest.approx(
+        [k / FINAL_SYMBOLS for k in range(1, FINAL_SYMBOLS + 1)]
+    )
+    assert ramp[10:] == [1.0, 1.0]  # silent symbols after the last sound keep its value
+    assert final_ramp([False, True, False]) == [0.0, 1.0, 1.0]  # one sound takes all of it
+    assert final_ramp([False, False]) == [0.0, 0.0] and final_ramp([]) == []
+
+
+def test_a_final_offset_bends_the_end_of_each_sentence_and_nothing_else(tmp_path):
+    """A final-movement offset of -3 semitones per unit written into the tiny voice lowers the emotion's last sound
+    by 3 semitones at intensity 1 and 6 at 2, the sounds before the ramp not at all, and keeps every duration;
+    neutral is bit-identical."""
+    from emovox.emotion.bank import FINAL_SYMBOLS
+    from emovox.tts.bank import write_prosody_offset
+
+    source, vocoder, EmotionalTTS = _tiny_voice(tmp_path)
+    before = EmotionalTTS.load(source, vocoder=vocoder)
+    emotion = next(n for n in before.emotions if n != "neutral")
+    out = tmp_path / "final.safetensors"
+    write_prosody_offset(source, emotion, [0.0, 0.0, 0.0, 0.0, 0.0, -3.0], out, {"kept": "final=-3 x1"})
+    after = EmotionalTTS.load(out, vocoder=vocoder)
+    text = "the old clock in the hall struck nine"
+    spoken = np.array(after.frontend.tokenizer.table.spoken(after._tokens(text)))
+    last = int(np.flatnonzero(spoken)[-1])
+    first_bent = int(np.flatnonzero(spoken)[-FINAL_SYMBOLS])
+    for a in (1.0, 2.0):
+        plans = [t.predict_prosody(text, f"{emotion}:{a:g}") for t in (before, after)]
+        np.testing.assert_array_equal(plans[0]["durations"], plans[1]["durations"])
+        semitones = 12 * np.log2(plans[1]["f0_hz"] / plans[0]["f0_hz"])
+        assert semitones[last] == pytest.approx(-3.0 * a, abs=1e-3)
+        np.testing.assert_allclose(semitones[:first_bent], 0.0, atol=1e-4)
+        bent = np.flatnonzero(spoken)[-FINAL_SYMBOLS:]
+        assert np.all(np.diff(semitones[bent]) < 0)  # a ramp down to the last sound
+    np.testing.assert_array_equal(
+        after.synthesize(text, emotion="neutral", seed=0)[0],
+        before.synthesize(text, emotion="neutral", seed=0)[0],
+    )
+    assert not np.array_equal(
+        after.synthesize(text, emotion=emotion, seed=0)[0],
+        before.synthesize(text, emotion=emotion, seed=0)[0],
+    )

@@ -75,3 +75,18 @@ def test_unknown_symbols_counted_and_logged_once(caplog):
 def test_decode_rejects_out_of_range():
     with pytest.raises(SymbolTableError):
         Tokenizer().decode([10_000])
+
+
+def test_spoken_marks_sounds_only():
+    table = default_symbol_table()
+    ids = [
+        table.bos_id,
+        table.id("h"),
+        table.id("ə"),
+        table.id(" "),
+        table.id("ˈ"),
+        table.id("l"),
+        table.id("."),
+    ]
+    ids += [table.pause_id, table.eos_id, len(table), -1]
+    assert table.spoken(ids) == [False, True, True, False, True, True, False, False, False, False, False]

@@ -21,7 +21,8 @@ Without --whole-curve everything up to intensity 1 stays as it is.
 
 --method prosody leaves the curve alone and continues the emotion's prosody instead: the acoustic model's own
 move from intensity 0.5 to 1 (speaking rate, F0 level, energy, vocal effort -- the tilt of the mel's spectrum in
-dB per octave above 500 Hz -- and F0 range, averaged over the probe sentences) is carried on beyond 1 for each set
+dB per octave above 500 Hz --, F0 range and the final F0 movement in semitones over a sentence's last sounds,
+averaged over the probe sentences) is carried on beyond 1 for each set
 of --cues (default: rate; rate+energy; rate+pitch+energy; effort), at --trend-gain times that pace. In a set,
 cue*w runs a cue at w times the gain, and cue=v sets it to v per unit of intensity outright (for a cue the model
 hardly moves up to 1, e.g. range=0.3). --hold H also tries each set with the curve of z held from intensity H on,
@@ -32,8 +33,9 @@ the judge, the number is measured in the calibration's own terms.
 
 --method prosody --whole-curve writes the cue sets as the emotion's prosody offset instead, applied from
 intensity 0 in proportion to it, for a cue the voice moves against real speech at and below 1 (e.g. a cue the
-corpus's rules got wrong: --cues rate=0.2 slows the emotion by e^0.2 per unit of intensity). Every candidate is
-then checked at 0.25, 0.5, 0.75, 1, 1.5 and 2.
+corpus's rules got wrong: --cues rate=0.2 slows the emotion by e^0.2 per unit of intensity; --cues final=-1
+lets its sentences end 1 semitone lower per unit, as real happy speech ends falling). Every candidate is then
+checked at 0.25, 0.5, 0.75, 1, 1.5 and 2.
 
 example:
   emovox calibrate-intensity exp/voice.safetensors angry --ser ser/real/model.safetensors -o exp/voice_cal.safetensors
@@ -58,10 +60,11 @@ def add_arguments(parser) -> None:
     parser.add_argument("-o", "--output", required=True, help="write the calibrated checkpoint here")
     parser.add_argument("--method", choices=("gradient", "prosody"), default="gradient",
                         help="gradient: bend the curve of z beyond 1 (default); prosody: continue the emotion's "
-                             "rate, F0, energy, vocal effort and F0 range beyond 1 instead")  # fmt: skip
+                             "rate, F0, energy, vocal effort, F0 range and final F0 movement beyond 1 "
+                             "instead")  # fmt: skip
     parser.add_argument("--cues", nargs="+", metavar="SET",
                         help="--method prosody: the cue sets to try, each cues joined by '+' from rate, pitch, "
-                             "energy, effort, range; cue*w runs a cue at w times the gain (effort+pitch*0.25), "
+                             "energy, effort, range, final; cue*w runs a cue at w times the gain (effort+pitch*0.25), "
                              "cue=v sets it outright per unit of intensity (range=0.3) "
                              "(default: rate rate+energy rate+pitch+energy effort)")  # fmt: skip
     parser.add_argument("--hold", type=float, nargs="+", default=[], metavar="H",
@@ -151,7 +154,7 @@ def _run_prosody(args, model, tts, ser, out) -> int:
     pace = ", ".join(f"{c} {p:+.3f}" for c, p in zip(PROSODY_CUES, cal.pace))
     print(
         f"{cal.emotion}'s prosody from intensity 0.5 to 1, per unit (log duration, F0 sd, energy, tilt dB/octave, "
-        f"log F0 range): "
+        f"log F0 range, final st): "
         f"{pace}"
     )
     _print_held_out(cal, 22)

@@ -21,22 +21,26 @@ Then, with ``α`` the intensity (1 = as in the data, 0 = neutral, < 0 = the oppo
 - ``adv:a,d,v`` / ``va:v,a``  ``z = c0 + M·(adv − adv_neutral)`` (VA keeps dominance neutral)
 - reference clip            ``z = encoder(mel_ref)``, optionally ``c0 + α·(z_ref − c0)``.
 
-Beyond intensity 1 an emotion may also carry a **prosody trend** ``t_e`` (``[5]``: log duration scale, F0 shift
+Beyond intensity 1 an emotion may also carry a **prosody trend** ``t_e`` (``[6]``: log duration scale, F0 shift
 in speaker standard deviations, energy shift in the model's normalised log-energy, vocal effort as a spectral
-tilt of the mel in dB per octave above 500 Hz, and the log of the F0 range's scale, each per unit of intensity):
-the acoustic model's own move from intensity 0.5 to 1, continued, the flatter spectrum of more effortful speech
-and a wider (or narrower) melody. ``e:α`` with ``|α| > 1`` then also scales durations by
-``exp((|α| − 1)·t_e[0])``, shifts the predicted F0 and energy by ``(|α| − 1)·t_e[1:3]``, tilts the mel by
-``(|α| − 1)·t_e[3]`` and scales the F0 contour around the speaker's mean by ``exp((|α| − 1)·t_e[4])`` (mirrored
-for ``α < −1``; weighted like ``z`` in a mixture), so the emotion's rate, pitch, level, effort and melody keep
-moving the way they move up to 1 even where ``z`` saturates (:meth:`EmotionBank.prosody`). A bank without trends
-has none; a table with fewer columns (banks written before effort or range) reads as zeros in the missing ones.
+tilt of the mel in dB per octave above 500 Hz, the log of the F0 range's scale, and the final F0 movement in
+semitones, each per unit of intensity): the acoustic model's own move from intensity 0.5 to 1, continued, the
+flatter spectrum of more effortful speech, a wider (or narrower) melody and a sentence end that falls or rises.
+``e:α`` with ``|α| > 1`` then also scales durations by ``exp((|α| − 1)·t_e[0])``, shifts the predicted F0 and
+energy by ``(|α| − 1)·t_e[1:3]``, tilts the mel by ``(|α| − 1)·t_e[3]``, scales the F0 contour around the
+speaker's mean by ``exp((|α| − 1)·t_e[4])`` and bends the F0 of the sentence's last phonemes by
+``(|α| − 1)·t_e[5]`` semitones, in a ramp that reaches it on the last one (mirrored for ``α < −1``; weighted like
+``z`` in a mixture), so the emotion's rate, pitch, level, effort and melody keep moving the way they move up to 1
+even where ``z`` saturates (:meth:`EmotionBank.prosody`). A bank without trends has none; a table with fewer
+columns (banks written before effort, range or the final movement) reads as zeros in the missing ones.
 
-An emotion may also carry a **prosody offset** ``p_e`` (``[5]``, the same cues) applied along the whole curve in
+An emotion may also carry a **prosody offset** ``p_e`` (``[6]``, the same cues) applied along the whole curve in
 proportion to intensity: ``e:α`` adds ``α·p_e`` (``|α|``, mirrored, for every ``α``, weighted like ``z`` in a
 mixture). It moves a cue the acoustic model renders the wrong way from intensity 0 on, where a trend beyond 1
 cannot reach: the shipped voice's fear is faster than neutral because the corpus's fear rule says so, while
-actors of real speech say fear slightly slower. A bank without offsets has none.
+actors of real speech say fear slightly slower, and its happy sentences end level at intensity 2 where actors'
+strong happy ends falling. A bank without offsets has none; a narrower table reads as zeros in the missing
+columns.
 """
 
 from __future__ import annotations
@@ -49,11 +53,29 @@ import torch
 
 from emovox.emotion.labels import CANONICAL, adv_anchor
 
-__all__ = ["NO_PROSODY", "EmotionBank"]
+__all__ = ["FINAL_SYMBOLS", "NO_PROSODY", "EmotionBank", "Prosody", "final_ramp"]
 
-NO_PROSODY = (0.0, 0.0, 0.0, 0.0, 0.0)
+NO_PROSODY = (0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
 """:meth:`EmotionBank.prosody` of a spec without a trend: (log duration scale, F0 shift, energy shift, tilt, log F0
-range scale)."""
+range scale, final F0 movement in semitones)."""
+
+Prosody = tuple[float, float, float, float, float, float]
+"""The prosody controls of a spec, in the order of :data:`NO_PROSODY`."""
+
+FINAL_SYMBOLS = 6
+"""An emotion's final F0 movement ramps over a sentence's last six sounds (phoneme symbols: about 0.3 s)."""
+
+
+def final_ramp(spoken: Sequence[bool]) -> list[float]:
+    """Per symbol, the share of a sentence's final F0 movement it takes: a linear ramp over the last
+    :data:`FINAL_SYMBOLS` sounds (``spoken``), 1 on the last one and on the silent symbols after it, 0 before."""
+    ramp = [0.0] * len(spoken)
+    positions = [i for i, s in enumerate(spoken) if s][-FINAL_SYMBOLS:]
+    for k, i in enumerate(positions, start=1):
+        ramp[i] = k / len(positions)
+    for i in range(positions[-1] + 1 if positions else len(spoken), len(spoken)):
+        ramp[i] = 1.0
+    return ramp
 
 
 @dataclass
@@ -70,8 +92,8 @@ class EmotionBank:
     curve_knots: torch.Tensor | None = None  # [K] intensities of the curve's knots (increasing, > 0)
     curves: torch.Tensor | None = None  # [E, K, Dz] offsets from c0 at the knots (0 where not curve_has)
     curve_has: torch.Tensor | None = None  # [E] bool: the emotion has an intensity curve
-    prosody_trend: torch.Tensor | None = None  # [E, 5] per unit of intensity beyond 1 (see the module docs)
-    prosody_offset: torch.Tensor | None = None  # [E, 5] per unit of intensity from 0 (see the module docs)
+    prosody_trend: torch.Tensor | None = None  # [E, 6] per unit of intensity beyond 1 (see the module docs)
+    prosody_offset: torch.Tensor | None = None  # [E, 6] per unit of intensity from 0 (see the module docs)
 
     # --------------------------------------------------------------------------------------------- building
 
@@ -207,10 +229,10 @@ class EmotionBank:
             z = z + (w / total) * self.offset(name, a, speaker)
         return z
 
-    def prosody(self, spec: Any) -> tuple[float, float, float, float, float]:
+    def prosody(self, spec: Any) -> Prosody:
         """The prosody controls of a parsed spec: (log duration scale, F0 shift in speaker standard deviations,
-        normalised energy shift, mel tilt in dB per octave above 500 Hz, log F0 range scale), the emotions'
-        offsets in proportion to intensity plus their trends beyond intensity 1; :data:`NO_PROSODY` for ADV/VA
+        normalised energy shift, mel tilt in dB per octave above 500 Hz, log F0 range scale, final F0 movement in
+        semitones), the emotions' offsets in proportion to intensity plus their trends beyond intensity 1; :data:`NO_PROSODY` for ADV/VA
         specs and banks with neither."""
         if (self.prosody_trend is None and self.prosody_offset is None) or spec.kind != "label":
             return NO_PROSODY
@@ -298,7 +320,7 @@ class EmotionBank:
             table = getattr(bank, field)
             if table is None:
                 continue
-            table = pad_prosody_trend(table) if field == "prosody_trend" else table
+            table = pad_prosody_trend(table)
             if table.shape[:-1] != (bank.directions.shape[0],) or not prosody_trend_ok(table):
                 raise ValueError(f"the checkpoint's emotion bank is inconsistent ({what})")
             setattr(bank, field, table)
@@ -324,27 +346,32 @@ MAX_RANGE_TREND = 1.5
 """Largest F0-range entry (log of the range's scale per unit of intensity: e^1.5 ≈ 4.5 times) a checkpoint may
 carry."""
 
+MAX_FINAL_TREND = 6.0
+"""Largest final-movement entry (semitones per unit of intensity) a checkpoint may carry."""
+
 PROSODY_TREND_LIMITS = (
     MAX_PROSODY_TREND,
     MAX_PROSODY_TREND,
     MAX_PROSODY_TREND,
     MAX_EFFORT_TREND,
     MAX_RANGE_TREND,
+    MAX_FINAL_TREND,
 )
 """The bound of each column of a prosody trend."""
 
 
 def pad_prosody_trend(trend: torch.Tensor) -> torch.Tensor:
-    """A trend (``[..., C]``) with 3 or 4 cues (written before the effort or range cues) padded with zeros to all
-    of :data:`NO_PROSODY`'s; any other width is returned as it is (for :func:`prosody_trend_ok` to refuse)."""
+    """A trend or offset table (``[..., C]``) with 3, 4 or 5 cues (written before the effort, range or final cues)
+    padded with zeros to all of :data:`NO_PROSODY`'s; any other width is returned as it is (for
+    :func:`prosody_trend_ok` to refuse)."""
     missing = len(NO_PROSODY) - (trend.shape[-1] if trend.dim() else 0)
-    if trend.dim() and missing in (1, 2):
+    if trend.dim() and missing in (1, 2, 3):
         trend = torch.cat([trend, trend.new_zeros(*trend.shape[:-1], missing)], dim=-1)
     return trend
 
 
 def prosody_trend_ok(trend: Any) -> bool:
-    """Whether ``trend`` (one emotion's ``[5]`` or a table ``[E, 5]``) is finite and within
+    """Whether ``trend`` (one emotion's ``[6]`` or a table ``[E, 6]``) is finite and within
     :data:`PROSODY_TREND_LIMITS`, cue by cue."""
     trend = torch.as_tensor(trend, dtype=torch.float64)
     return (

@@ -24,7 +24,7 @@ from emovox.audio.io import resample
 from emovox.audio.mel import MelSpectrogram
 from emovox.checkpoint import load_checkpoint, load_module_state
 from emovox.config import config_from_dict
-from emovox.emotion.bank import NO_PROSODY
+from emovox.emotion.bank import NO_PROSODY, Prosody
 from emovox.evc.content import ContentEncoder, ContentEncoderConfig, collapse
 
 __all__ = ["NeuralConverter", "load_content_encoder"]
@@ -106,7 +106,7 @@ class NeuralConverter:
         steps: int | None = None,
         seed: int | None = None,
         out_rate: int | None = None,
-        prosody: tuple[float, float, float, float, float] = NO_PROSODY,
+        prosody: Prosody = NO_PROSODY,
     ) -> np.ndarray:
         """``audio`` (mono float) spoken again in emotion ``z``, with ``prosody`` (the acoustic model's controls for
         the emotion: its trend past intensity 1, :meth:`EmotionalTTS.prosody_controls`); returned at

@@ -3,7 +3,8 @@
 ``emovox export onnx MODEL DIR`` writes into ``DIR``:
 
 - ``acoustic_encoder.onnx``: tokens, lengths, speaker, the emotion vector ``z`` and the prosody controls
-  (``length_scale``, ``pitch_shift``, ``pitch_scale``, ``energy_shift``, one value per item) -> the text
+  (``length_scale``, ``pitch_shift``, ``pitch_scale``, ``energy_shift``, one value per item; ``pitch_offset``,
+  one value per phoneme: an emotion's final rise or fall) -> the text
   encoder and variance adaptor's output per phoneme, the rounded durations, pitch, energy and the condition
   vector. ``z`` is an input, so every emotion control (labels, mixtures, intensity, polarity, ADV/VA, reference
   clips) works: the emotion bank stays in Python and resolves a spec to ``z`` as in the PyTorch pipeline.
@@ -74,7 +75,7 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 FORMAT_NAME = "emovox-onnx"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the acoustic encoder takes a per-phoneme pitch offset
 METADATA_FILE = "emovox_onnx.json"
 ARRAYS_FILE = "emovox_onnx.npz"
 DEFAULT_OPSET = 18
@@ -84,7 +85,17 @@ LOG_MEL_FLOOR = math.log(1e-5)  # the log-mel of silence (HiFi-GAN's clamp), put
 GRAPHS: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "acoustic_encoder": (
         "acoustic_encoder.onnx",
-        ("tokens", "x_lengths", "speaker", "z", "length_scale", "pitch_shift", "pitch_scale", "energy_shift"),
+        (
+            "tokens",
+            "x_lengths",
+            "speaker",
+            "z",
+            "length_scale",
+            "pitch_shift",
+            "pitch_scale",
+            "energy_shift",
+            "pitch_offset",
+        ),
         ("h", "durations", "pitch", "energy", "cond"),
     ),
     "acoustic_decoder": ("acoustic_decoder.onnx", ("y", "y_lengths", "cond"), ("mel", "hidden")),
@@ -110,14 +121,26 @@ class AcousticEncoderGraph(nn.Module):
     """:meth:`AcousticModel.infer` up to the length regulator, with per-item controls ``[B]``.
 
     Shapes: tokens ``[B, N]`` int64; x_lengths, speaker ``[B]`` int64; z ``[B, z_dim]``; controls ``[B]``
-    float -> h ``[B, N, hidden]``, durations/pitch/energy ``[B, N]``, cond ``[B, hidden]``.
+    float; pitch_offset ``[B, N]`` float -> h ``[B, N, hidden]``, durations/pitch/energy ``[B, N]``, cond
+    ``[B, hidden]``.
     """
 
     def __init__(self, model: AcousticModel):
         super().__init__()
         self.model = model
 
-    def forward(self, tokens, x_lengths, speaker, z, length_scale, pitch_shift, pitch_scale, energy_shift):
+    def forward(
+        self,
+        tokens,
+        x_lengths,
+        speaker,
+        z,
+        length_scale,
+        pitch_shift,
+        pitch_scale,
+        energy_shift,
+        pitch_offset,
+    ):
         m = self.model
         x_mask = _mask(x_lengths, tokens.shape[1])
         maskf = x_mask.to(z.dtype)
@@ -130,7 +153,8 @@ class AcousticEncoderGraph(nn.Module):
         # As infer: an utterance whose durations all round to 0 gets one frame on its first phoneme.
         first = torch.where(durations.sum(1) == 0, torch.ones_like(durations[:, 0]), durations[:, 0])
         durations = torch.cat([first[:, None], durations[:, 1:]], dim=1)
-        pitch = (m.pitch_predictor(h_var, x_mask) * pitch_scale[:, None] + pitch_shift[:, None]) * maskf
+        pitch = m.pitch_predictor(h_var, x_mask) * pitch_scale[:, None] + pitch_shift[:, None] + pitch_offset
+        pitch = pitch * maskf
         energy = (m.energy_predictor(h_var, x_mask) + energy_shift[:, None]) * maskf
         h_dec = h_var + m._variance_embedding(pitch, energy, x_mask)
         return h_dec, durations, pitch, energy, cond
@@ -387,6 +411,7 @@ def _example_inputs(model: AcousticModel, denoiser: Denoiser | None, n_mels: int
         torch.tensor([0.0, 0.5]),
         torch.tensor([1.0, 1.2]),
         torch.tensor([0.0, -0.3]),
+        torch.randn(b, n, generator=gen) * 0.1,
     )
     dec = (torch.randn(b, t, cfg.hidden, generator=gen), torch.tensor([t, t - 5]), torch.randn(b, cfg.hidden))
     ref = (torch.randn(b, cfg.n_mels, t, generator=gen) - 5.0, torch.tensor([t, t - 5]))
@@ -452,7 +477,7 @@ def export_onnx(
     row = {0: batch}
     plan = [
         ("acoustic_encoder", AcousticEncoderGraph(model), enc,
-         ({0: batch, 1: phonemes}, row, row, row, row, row, row, row)),
+         ({0: batch, 1: phonemes}, row, row, row, row, row, row, row, {0: batch, 1: phonemes})),
         ("acoustic_decoder", AcousticDecoderGraph(model), dec, ({0: batch, 1: frames}, row, row)),
         ("reference_encoder", ReferenceEncoderGraph(model), ref, ({0: batch, 2: frames}, row)),
         ("vocoder", VocoderGraph(generator), voc, ({0: batch, 2: frames},)),

@@ -218,6 +218,10 @@ class OnnxExport:
             )
         return self.arrays[name]
 
+    def inputs(self, name: str) -> set[str]:
+        """The input names graph ``name`` takes (an unused input may have been dropped at export)."""
+        return {i.name for i in self.sessions[name].get_inputs()}
+
     def run(self, name: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
         session = self.sessions[name]
         wanted = {i.name for i in session.get_inputs()}
@@ -283,6 +287,23 @@ class OnnxAcousticModel:
         d[:, 0] = np.where(d.sum(1) == 0, 1.0, d[:, 0])
         return d
 
+    def _pitch_offset(self, offset: torch.Tensor | None, shape: tuple[int, ...]) -> np.ndarray:
+        """``pitch_offset`` as the encoder graph's input (zeros when none); an export written before the graph took
+        it is refused when one is asked for, rather than leaving the emotion's final F0 movement out."""
+        if offset is None:
+            return np.zeros(shape, dtype=np.float32)
+        o = _np(offset)
+        if o.shape != tuple(shape) or not np.isfinite(o).all():
+            raise ValueError(
+                f"pitch_offset must be finite with the tokens' shape {list(shape)}, got {list(o.shape)}"
+            )
+        if "pitch_offset" not in self.export.inputs("acoustic_encoder"):
+            raise OnnxExportError(
+                f"{self.export.directory} was exported before the acoustic encoder took a per-phoneme pitch offset "
+                "(an emotion's final rise or fall): run `emovox export onnx MODEL DIR --force` again"
+            )
+        return o
+
     def infer(
         self,
         tokens: torch.Tensor,
@@ -294,6 +315,7 @@ class OnnxAcousticModel:
         pitch_shift: float | torch.Tensor = 0.0,
         pitch_scale: float | torch.Tensor = 1.0,
         energy_shift: float | torch.Tensor = 0.0,
+        pitch_offset: torch.Tensor | None = None,
         durations: torch.Tensor | None = None,
     ) -> InferenceOutput:
         """Synthesise mels; the arguments and result are those of :meth:`AcousticModel.infer` (CPU tensors).
@@ -304,6 +326,7 @@ class OnnxAcousticModel:
         spk = _np(speaker, np.int64).reshape(-1)
         zz = _np(z)
         self._check(tok, lengths, spk, zz)
+        offset = self._pitch_offset(pitch_offset, tok.shape)
         given = None if durations is None else self._given_durations(durations, tok.shape, lengths)
         batch = tok.shape[0]
         h, durations, pitch, energy, cond = self.export.run(
@@ -317,6 +340,7 @@ class OnnxAcousticModel:
                 "pitch_shift": _per_item(pitch_shift, batch, "pitch_shift"),
                 "pitch_scale": _per_item(pitch_scale, batch, "pitch_scale"),
                 "energy_shift": _per_item(energy_shift, batch, "energy_shift"),
+                "pitch_offset": offset,
             },
         )
         if given is not None:

@@ -61,7 +61,8 @@ def compare_backends(
         z = EmotionBank.from_tensors(ckpt.tensors, ckpt.meta["bank"]).center[None].float()
     else:
         z = torch.randn(1, cfg.emotion.z_dim, generator=gen) * 0.3
-    controls = {"length_scale": 0.9, "pitch_shift": 0.5}
+    ramp = torch.linspace(0.0, 1.0, TOKENS)[None] ** 4  # an emotion's final fall, as the pipeline bends it
+    controls = {"length_scale": 0.9, "pitch_shift": 0.5, "pitch_offset": -0.6 * ramp}
     ref = model.infer(tokens, lengths, speaker, z, **controls)
     out = components.model.infer(tokens, lengths, speaker, z, **controls)
     result: dict[str, dict[str, float]] = {}

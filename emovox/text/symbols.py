@@ -115,6 +115,12 @@ class SymbolTable:
     def pause_id(self) -> int:
         return 4
 
+    def spoken(self, ids: Sequence[int]) -> list[bool]:
+        """Which of ``ids`` are sounds: not a special token, a word separator or punctuation (ids outside the table
+        are not)."""
+        silent = {*SPECIALS, WORD_SEPARATOR, *PUNCTUATION}
+        return [0 <= i < len(self.symbols) and self.symbols[i] not in silent for i in ids]
+
     def digest(self) -> str:
         """A short hash of the ordered symbols: two tables with the same digest give the same ids."""
         return hashlib.sha256("\x00".join(self.symbols).encode("utf-8")).hexdigest()[:16]

@@ -267,7 +267,7 @@ def write_prosody_trend(
     curve: torch.Tensor | None = None,
 ) -> None:
     """Save checkpoint ``path`` to ``out`` (atomically) with ``emotion``'s prosody trend beyond intensity 1 set to
-    ``trend`` (``[5]``: rate, pitch, energy, effort, range, see :class:`emovox.emotion.bank.EmotionBank`; fewer
+    ``trend`` (``[6]``: rate, pitch, energy, effort, range, final, see :class:`emovox.emotion.bank.EmotionBank`; fewer
     values leave the later cues at 0) and ``provenance`` (JSON) recorded in the bank's metadata under
     ``prosody_calibration[emotion]``. A bank without trends gets a table of zeros first. With ``curve``
     (``[K, Dz]``), the emotion's intensity curve is replaced in the same write (a trend that carries the cues on
@@ -309,9 +309,9 @@ def _write_prosody_row(
     new = pad_prosody_trend(torch.as_tensor(np.asarray(row, dtype=np.float32)).reshape(-1))
     if not prosody_trend_ok(new):
         raise ValueError(
-            f"a prosody {table_name} is 3 to 5 finite numbers (rate, pitch, energy within ±"
+            f"a prosody {table_name} is 3 to 6 finite numbers (rate, pitch, energy within ±"
             f"{PROSODY_TREND_LIMITS[0]:g}; effort within ±{PROSODY_TREND_LIMITS[3]:g} dB per octave; range within "
-            f"±{PROSODY_TREND_LIMITS[4]:g}), "
+            f"±{PROSODY_TREND_LIMITS[4]:g}; final movement within ±{PROSODY_TREND_LIMITS[5]:g} semitones), "
             f"got {list(row)}"
         )
     key = f"bank.prosody_{table_name}"

@@ -277,6 +277,7 @@ class AcousticModel(nn.Module):
         pitch_shift: float | torch.Tensor = 0.0,
         pitch_scale: float | torch.Tensor = 1.0,
         energy_shift: float | torch.Tensor = 0.0,
+        pitch_offset: torch.Tensor | None = None,
         durations: torch.Tensor | None = None,
     ) -> InferenceOutput:
         """Synthesise mels.
@@ -287,6 +288,8 @@ class AcousticModel(nn.Module):
             pitch_shift: added to the normalised log-F0 (in speaker standard deviations).
             pitch_scale: multiplies the normalised log-F0 around the speaker mean (range).
             energy_shift: added to the normalised log-energy.
+            pitch_offset: ``[B, N]`` added to each symbol's normalised log-F0 after ``pitch_scale`` and
+                ``pitch_shift`` (an emotion's final rise or fall is a ramp over the last symbols).
             durations: ``[B, N]`` frames per symbol to use instead of the predicted ones (voice conversion
                 keeps a recording's timing this way); ``length_scale`` does not apply to them.
 
@@ -307,7 +310,14 @@ class AcousticModel(nn.Module):
         durations[:, 0] = torch.where(
             durations.sum(1) == 0, torch.ones_like(durations[:, 0]), durations[:, 0]
         )
-        pitch = (self.pitch_predictor(h_var, x_mask) * as_col(pitch_scale) + as_col(pitch_shift)) * x_mask
+        pitch = self.pitch_predictor(h_var, x_mask) * as_col(pitch_scale) + as_col(pitch_shift)
+        if pitch_offset is not None:
+            if pitch_offset.shape != tokens.shape:
+                raise ValueError(
+                    f"pitch_offset must have the tokens' shape {list(tokens.shape)}, got {list(pitch_offset.shape)}"
+                )
+            pitch = pitch + pitch_offset.to(pitch)
+        pitch = pitch * x_mask
         energy = (self.energy_predictor(h_var, x_mask) + as_col(energy_shift)) * x_mask
         h_dec = h_var + self._variance_embedding(pitch, energy, x_mask)
         mel_norm, hidden, y_mask = self._decode(h_dec, durations, cond)
