@@ -52,7 +52,6 @@ yardstick too: name it next to any number measured after a calibration.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -510,15 +509,15 @@ def measure_prosody_pace(
 ) -> np.ndarray:
     """The acoustic model's move per unit of intensity from ``emotion`` at 0.5 to 1 (``[6]``, the cues of
     :data:`PROSODY_CUES`: mean log duration, mean normalised F0 and mean normalised energy over the phonemes, the
-    tilt of the FastSpeech2 mel's long-term spectrum in dB per octave, the log ratio of the F0 contour's
-    standard deviation over the spoken phonemes, and the final F0 movement in semitones), averaged over ``sentences`` × ``speakers``. No audio is rendered:
-    these are the model's own predictions."""
+    tilt of the FastSpeech2 mel's long-term spectrum in dB per octave, the log ratio of the F0 contour's standard
+    deviation over the spoken phonemes, and the final F0 movement in semitones), averaged over ``sentences`` ×
+    ``speakers``. No audio is rendered: these are the model's own predictions."""
     model = tts.model
     device = model.mel_mean.device
     moves = []
     for speaker in speakers:
         spk = tts.speaker_index(speaker)
-        semitones = 12.0 / math.log(2.0) * float(model.pitch_stats[spk, 1])
+        semitones = 1.0 / tts.semitones_to_pitch(1.0, spk)
         for text in sentences:
             ids = tts._tokens(text)
             if not ids:

@@ -627,7 +627,6 @@ class EmotionalTTS:
         ``steps``, then tilted by the prosody's effort (dB per octave above 500 Hz)."""
         device = self.model.mel_mean.device
         tokens = torch.tensor([list(ids)], device=device)
-        std = float(self.model.pitch_stats[speaker, 1])
         log_length, pitch_shift, energy_shift, tilt, log_range, final = prosody
         out = self.model.infer(
             tokens,
@@ -635,7 +634,7 @@ class EmotionalTTS:
             torch.tensor([speaker], device=device),
             z.to(device).unsqueeze(0),
             length_scale=math.exp(log_length) / speed,
-            pitch_shift=math.log(2.0) * semitones / 12.0 / std + pitch_shift,
+            pitch_shift=self.semitones_to_pitch(semitones, speaker) + pitch_shift,
             pitch_scale=math.exp(log_range),
             energy_shift=energy_shift,
             pitch_offset=self._final_offset(ids, speaker, final),
@@ -654,8 +653,11 @@ class EmotionalTTS:
         if not semitones:
             return None
         ramp = torch.tensor(final_ramp(self.frontend.tokenizer.table.spoken(ids)), dtype=torch.float32)
-        std = float(self.model.pitch_stats[speaker, 1])
-        return (ramp * (math.log(2.0) * semitones / 12.0 / std))[None].to(self.model.mel_mean.device)
+        return (ramp * self.semitones_to_pitch(semitones, speaker))[None].to(self.model.mel_mean.device)
+
+    def semitones_to_pitch(self, semitones: float, speaker: int) -> float:
+        """``semitones`` in the acoustic model's pitch units (normalised log-F0: the speaker's standard deviations)."""
+        return math.log(2.0) * semitones / 12.0 / float(self.model.pitch_stats[speaker, 1])
 
     def _vocode(self, mel: torch.Tensor) -> np.ndarray:
         """Mel ``[1, n_mels, T]`` -> audio ``[T * hop]``. Loud emotions (angry at intensity 2) may pass full scale:

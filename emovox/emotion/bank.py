@@ -232,8 +232,8 @@ class EmotionBank:
     def prosody(self, spec: Any) -> Prosody:
         """The prosody controls of a parsed spec: (log duration scale, F0 shift in speaker standard deviations,
         normalised energy shift, mel tilt in dB per octave above 500 Hz, log F0 range scale, final F0 movement in
-        semitones), the emotions' offsets in proportion to intensity plus their trends beyond intensity 1; :data:`NO_PROSODY` for ADV/VA
-        specs and banks with neither."""
+        semitones), the emotions' offsets in proportion to intensity plus their trends beyond intensity 1;
+        :data:`NO_PROSODY` for ADV/VA specs and banks with neither."""
         if (self.prosody_trend is None and self.prosody_offset is None) or spec.kind != "label":
             return NO_PROSODY
         total = sum(c.weight for c in spec.components)

@@ -223,9 +223,8 @@ class OnnxExport:
         return {i.name for i in self.sessions[name].get_inputs()}
 
     def run(self, name: str, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
-        session = self.sessions[name]
-        wanted = {i.name for i in session.get_inputs()}
-        return session.run(None, {k: v for k, v in feeds.items() if k in wanted})
+        wanted = self.inputs(name)
+        return self.sessions[name].run(None, {k: v for k, v in feeds.items() if k in wanted})
 
     @property
     def meta(self) -> dict[str, Any]:
@@ -247,6 +246,8 @@ class OnnxAcousticModel:
         self.mel_mean = torch.from_numpy(export.array("acoustic.mel_mean"))
         self.pitch_stats = torch.from_numpy(export.array("acoustic.pitch_stats"))
         self._speakers = torch.from_numpy(export.array("acoustic.speaker_embedding"))
+        # Exports written before format 2 have no per-phoneme pitch offset (an emotion's final movement).
+        self.takes_pitch_offset = "pitch_offset" in export.inputs("acoustic_encoder")
 
     def eval(self) -> OnnxAcousticModel:
         return self
@@ -297,7 +298,7 @@ class OnnxAcousticModel:
             raise ValueError(
                 f"pitch_offset must be finite with the tokens' shape {list(shape)}, got {list(o.shape)}"
             )
-        if "pitch_offset" not in self.export.inputs("acoustic_encoder"):
+        if not self.takes_pitch_offset:
             raise OnnxExportError(
                 f"{self.export.directory} was exported before the acoustic encoder took a per-phoneme pitch offset "
                 "(an emotion's final rise or fall): run `emovox export onnx MODEL DIR --force` again"

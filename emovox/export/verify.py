@@ -47,7 +47,7 @@ def compare_backends(
     phonemes, speaker 0, the bank's neutral ``z`` or a small random one, speed 0.9, +0.5 std of pitch), a
     reference mel, one denoiser step at t = 250 and the vocoder on the PyTorch mel; return each part's
     difference (see the module docs)."""
-    from emovox.emotion.bank import EmotionBank
+    from emovox.emotion.bank import EmotionBank, final_ramp
     from emovox.export.runtime import load_onnx
     from emovox.vocoder.inference import vocode
 
@@ -61,7 +61,7 @@ def compare_backends(
         z = EmotionBank.from_tensors(ckpt.tensors, ckpt.meta["bank"]).center[None].float()
     else:
         z = torch.randn(1, cfg.emotion.z_dim, generator=gen) * 0.3
-    ramp = torch.linspace(0.0, 1.0, TOKENS)[None] ** 4  # an emotion's final fall, as the pipeline bends it
+    ramp = torch.tensor([final_ramp([True] * TOKENS)])  # an emotion's final fall, as the pipeline bends it
     controls = {"length_scale": 0.9, "pitch_shift": 0.5, "pitch_offset": -0.6 * ramp}
     ref = model.infer(tokens, lengths, speaker, z, **controls)
     out = components.model.infer(tokens, lengths, speaker, z, **controls)

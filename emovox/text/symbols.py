@@ -47,6 +47,7 @@ SPECIALS = (PAD, UNK, BOS, EOS, PAUSE)
 WORD_SEPARATOR = " "
 # Prosodic punctuation kept as tokens (the normaliser maps every other punctuation mark onto these).
 PUNCTUATION = '.,;:!?¡¿…—"()'
+_SILENT = frozenset((*SPECIALS, WORD_SEPARATOR, *PUNCTUATION))  # symbols that are not sounds
 
 
 class SymbolTableError(ValueError):
@@ -118,8 +119,7 @@ class SymbolTable:
     def spoken(self, ids: Sequence[int]) -> list[bool]:
         """Which of ``ids`` are sounds: not a special token, a word separator or punctuation (ids outside the table
         are not)."""
-        silent = {*SPECIALS, WORD_SEPARATOR, *PUNCTUATION}
-        return [0 <= i < len(self.symbols) and self.symbols[i] not in silent for i in ids]
+        return [0 <= i < len(self.symbols) and self.symbols[i] not in _SILENT for i in ids]
 
     def digest(self) -> str:
         """A short hash of the ordered symbols: two tables with the same digest give the same ids."""
