@@ -12,6 +12,7 @@ from emovox.emotion.labels import BASIC_EMOTIONS
 from emovox.eval.directions import (
     CUES,
     DEFAULT_REAL_DIRECTIONS,
+    SHOWN_CUES,
     direction_agreement,
     load_real_directions,
     real_directions,
@@ -25,6 +26,9 @@ SUMMARY = {  # the shape of prosody_report.json's "levels": normal (0.5) and str
         "calm@1": {"d_f0_st": -0.5, "d_energy_db": -2.0, "rate": 0.7, "n": 4},
     }
 }
+
+
+CELL = {"f0_st": 1.0, "energy_db": 2.0, "rate": 1.0}
 
 
 def _row(spec, sentence, speaker, f0, db, active):
@@ -77,6 +81,35 @@ def test_the_bundled_ravdess_table_has_every_basic_emotion_at_1_and_2():
     angry = table["emotions"]["angry"]
     assert angry["1"]["energy_db"] > 3 and angry["2"]["energy_db"] > angry["1"]["energy_db"]
     assert table["emotions"]["sad"]["1"]["energy_db"] < 0
+    # how real sentences end: happy falls, surprise rises most (README, "How a sentence ends")
+    assert table["emotions"]["happy"]["2"]["final_st"] < table["emotions"]["happy"]["1"]["final_st"] < 0
+    assert max(table["emotions"], key=lambda e: table["emotions"][e]["2"]["final_st"]) == "surprise"
+
+
+def test_the_final_movement_is_compared_and_shown_but_not_scored():
+    summary = {"levels": {
+        "happy@0.5": {"d_f0_st": 2.0, "d_energy_db": 5.0, "rate": 0.99, "d_f0_final_st": -0.7},
+        "happy@1": {"d_f0_st": 9.0, "d_energy_db": 16.0, "rate": 0.9, "d_f0_final_st": -1.5},
+    }}  # fmt: skip
+    table = real_directions(summary)
+    assert table["cues"] == [*CUES, *SHOWN_CUES] and table["emotions"]["happy"]["2"]["final_st"] == -1.5
+    assert "final_st" not in real_directions(SUMMARY)["emotions"]["angry"]["1"]  # not measured: not invented
+    rows = []
+    for sentence in (0, 1):
+        neutral = _row("neutral", sentence, "a", 5.0, -30.0, 2.0)
+        neutral["prosody"]["f0_final_st"] = -1.0
+        happy = _row("happy", sentence, "a", 8.0, -25.0, 2.1)  # every scored cue as real
+        happy["prosody"]["f0_final_st"] = -0.5  # ends rising against neutral: opposite
+        strong = _row("happy:2", sentence, "a", 12.0, -20.0, 2.1)
+        strong["prosody"]["f0_final_st"] = -3.0  # falls more: as real
+        rows += [neutral, happy, strong]
+    res = direction_agreement(rows, table, ["happy"])
+    final = {r["intensity"]: r for r in res["rows"] if r["cue"] == "final_st"}
+    assert final["1"]["synthesised"] == pytest.approx(0.5) and final["1"]["agrees"] is False
+    assert final["2"]["synthesised"] == pytest.approx(-2.0) and final["2"]["agrees"] is True
+    assert not final["1"]["scored"] and all(r["scored"] for r in res["rows"] if r["cue"] in CUES)
+    assert res["agreement"] == 1.0 and res["mismatches"] == []  # the unscored miss leaves the score alone
+    assert res["shown_mismatches"] == ["happy:1 final_st"]
 
 
 def test_loading_a_corpus_report_or_refusing_what_is_not_a_table(tmp_path):
@@ -88,6 +121,11 @@ def test_loading_a_corpus_report_or_refusing_what_is_not_a_table(tmp_path):
         ("list.json", "[1, 2]", "not a direction table"),
         ("other.json", json.dumps({"format": 2, "emotions": {}}), "not a direction table"),
         ("short.json", json.dumps({"format": 1, "emotions": {"angry": {"1": {"f0_st": 1.0}}}}), "needs"),
+        (
+            "final.json",
+            json.dumps({"format": 1, "emotions": {"angry": {"1": {**CELL, "final_st": "up"}}}}),
+            "needs",
+        ),
     ):
         bad = tmp_path / name
         bad.write_text(text)

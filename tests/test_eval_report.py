@@ -53,7 +53,14 @@ def test_the_report_compares_directions_with_real_speech(evaluated):
     assert "angry:1 energy_db" in d["mismatches"]
     assert res["targets"]["real_directions"]["value"] == d["agreement"] < 1.0
     assert res["targets"]["real_directions"]["status"] == "MISS"
-    assert "Directions of real speech" in paths["markdown"].read_text()
+    text = paths["markdown"].read_text()
+    assert "Directions of real speech" in text
+    # the final movement is shown beside the scored cues, not counted in the agreement
+    final = [r for r in d["rows"] if r["cue"] == "final_st"]
+    assert len(final) == 6 and not any(r["scored"] for r in final)
+    scored = [r["agrees"] for r in d["rows"] if r["scored"] and r["agrees"] is not None]
+    assert d["agreement"] == pytest.approx(np.mean(scored))
+    assert "How sentences end, shown and not scored" in text
 
 
 def test_accuracy_of_a_perfectly_controllable_voice(evaluated):

@@ -92,6 +92,9 @@ def test_feature_config_and_extractor_errors():
         FeatureConfig(sets=["prosody"])
     with pytest.raises(ValueError, match="twice"):
         FeatureConfig(sets=["stats", "stats"])
+    with pytest.raises(ValueError, match="whisper_compute_type must be one of float32, int8"):
+        FeatureConfig(sets=["whisper"], whisper_compute_type="int16")
+    assert FeatureConfig().whisper_compute_type == "float32"  # the same features on every CPU
     fx = FeatureExtractor(FeatureConfig())
     with pytest.raises(ValueError, match="NaN"):
         fx(np.full(SR, np.nan, np.float32))
@@ -109,6 +112,42 @@ def test_whisper_features():
     np.testing.assert_array_equal(a, b)  # deterministic
     assert np.abs(a - fx(tone(400.0, amp=0.1))).max() > 1e-3  # and not constant
     assert (a[384:] >= 0).all()  # the second half are standard deviations
+    quantised = FeatureExtractor(FeatureConfig(sets=["whisper"], whisper_compute_type="int8"))(tone(200.0))
+    assert 1e-3 < np.abs(quantised - a).max() < 1.0  # the compute type is really used; int8 is close
+
+
+_ISA_SCRIPT = """
+import sys, numpy as np
+from emovox.ser.features import FeatureConfig, FeatureExtractor
+t = np.arange(22050) / 22050
+x = (0.3 * np.sin(2 * np.pi * 200 * t) + 0.1 * np.sin(2 * np.pi * 400 * t)).astype(np.float32)
+np.save(sys.argv[2], FeatureExtractor(FeatureConfig(sets=["whisper"], whisper_compute_type=sys.argv[1]))(x))
+"""
+
+
+@pytest.mark.slow
+def test_float32_whisper_features_do_not_depend_on_the_cpu_instruction_set(tmp_path):
+    """CTranslate2 picks its kernels by instruction set; forcing the portable ones must not change float32
+    features (a recogniser fitted on one machine judges the same on another). int8 is shown, not asserted."""
+    import os
+    import subprocess
+    import sys
+
+    ok, why = whisper_available()
+    if not ok:
+        pytest.skip(why)
+    out = {}
+    for isa in ("", "GENERIC"):
+        for compute_type in ("float32", "int8"):
+            env = {**os.environ, "CT2_FORCE_CPU_ISA": isa} if isa else dict(os.environ)
+            path = tmp_path / f"{isa or 'native'}-{compute_type}.npy"
+            subprocess.run([sys.executable, "-c", _ISA_SCRIPT, compute_type, str(path)], env=env, check=True)
+            out[isa, compute_type] = np.load(path)
+    spread = float(np.abs(out["", "float32"]).mean())
+    assert np.abs(out["", "float32"] - out["GENERIC", "float32"]).max() < 1e-4 * spread
+    print(
+        "int8, native vs portable kernels: max |Δ| =", np.abs(out["", "int8"] - out["GENERIC", "int8"]).max()
+    )
 
 
 def test_feature_cache_reuses_and_detects_edits(tmp_path):
@@ -209,6 +248,7 @@ def test_checkpoint_round_trip_gives_identical_predictions(tmp_path):
     meta = read_metadata(path)
     assert meta["type"] == "features" and meta["kind"] == "ser" and meta["emotions"] == EMOTIONS
     assert meta["features"]["sets"] == ["stats"] and meta["normalise"] == "speaker"
+    assert meta["features"]["whisper_compute_type"] == "float32"  # a checkpoint keeps its compute type
     assert len(meta["feature_names"]) == x.shape[1] and meta["note"] == "toy"
     loaded = EmotionRecognizer.load(path)
     assert (
@@ -290,6 +330,10 @@ def test_bad_inputs_and_configs(tmp_path):
     bad["type"] = "transformer"
     with pytest.raises(ValueError, match="unknown recogniser type 'transformer'"):
         EmotionRecognizer.load(save_checkpoint(tmp_path / "bad.safetensors", tensors, bad, kind="ser"))
+    bad = {k: v for k, v in ckpt_meta.items() if k not in {"format", "format_version", "kind", "sha256"}}
+    bad["features"] = {**bad["features"], "whisper_compute_type": "int4"}
+    with pytest.raises(ValueError, match="whisper_compute_type must be one of"):
+        EmotionRecognizer.load(save_checkpoint(tmp_path / "bad2.safetensors", tensors, bad, kind="ser"))
 
 
 def test_missing_backend_is_a_clear_error(monkeypatch):

@@ -105,6 +105,7 @@ def _config_args(p: argparse.ArgumentParser) -> None:
 
 
 def _feature_args(p: argparse.ArgumentParser, required: bool = True) -> None:
+    from emovox.ser.features import WHISPER_COMPUTE_TYPES
     from emovox.ser.normalise import NORMALISE_MODES
 
     g = p.add_argument_group("feature recogniser")
@@ -138,6 +139,14 @@ def _feature_args(p: argparse.ArgumentParser, required: bool = True) -> None:
         action="store_true",
         help="pad clips to Whisper's 30 s window (3x slower; on RAVDESS not better combined with stats)",
     )
+    g.add_argument(
+        "--whisper-compute-type",
+        default="float32",
+        choices=WHISPER_COMPUTE_TYPES,
+        help="CTranslate2 compute type of the Whisper encoder (default float32: the same features on every CPU; "
+        "int8 is a little faster, but its features, and so the fitted recogniser, differ with the CPU's "
+        "instruction set)",
+    )
     g.add_argument("--cache", metavar="DIR", help="keep measured features here and reuse them")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -159,7 +168,9 @@ def _fit_config(args: argparse.Namespace):
 
     sets = [s.strip() for s in args.features.split(",") if s.strip()]
     return FitConfig(
-        features=FeatureConfig(sets=sets, whisper_pad=args.whisper_pad),
+        features=FeatureConfig(
+            sets=sets, whisper_pad=args.whisper_pad, whisper_compute_type=args.whisper_compute_type
+        ),
         normalise=args.normalise,
         hidden_dim=args.hidden_dim,
         dropout=args.dropout,

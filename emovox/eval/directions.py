@@ -1,12 +1,14 @@
 """Directions of real speech: does each synthesised emotion change F0, loudness and speaking rate against neutral
-the way real emotional speech does?
+the way real emotional speech does? (And, shown beside them but not scored, how its sentences end.)
 
 The real side is the per-level table of ``emovox eval corpus`` on a real corpus (its ``prosody_report.json``,
 ``levels``: ``"angry@0.5"``, ``"angry@1"`` for RAVDESS's normal and strong takes, each the median change against the
 same actor's neutral speech). Its lower level is compared with the voice's intensity 1 and its higher level with
 intensity 2. The synthesised side is the median, over sentences and speakers, of each rendering's change against the
 neutral rendering of the same sentence: F0 level (semitones), loudness (dB) and speaking rate (neutral's active
-duration over the rendering's: > 1 is faster).
+duration over the rendering's: > 1 is faster). The final F0 movement (the median F0 of the last 250 ms of voicing
+against the utterance's, :mod:`emovox.eval.prosody`) is compared the same way where the real table has it; its rows
+carry ``scored: False`` and stay out of the agreement, which covers the three cues of the target.
 
 ``real_directions_ravdess.json`` beside this module holds those medians for the 720 RAVDESS clips of actors 01-12
 (``shared/data``): numbers only, no recordings and nothing trained on them.
@@ -28,16 +30,21 @@ from emovox.emotion.spec import parse_emotion_spec
 __all__ = [
     "CUES",
     "DEFAULT_REAL_DIRECTIONS",
+    "SHOWN_CUES",
     "direction_agreement",
     "load_real_directions",
     "real_directions",
 ]
 
 CUES = ("f0_st", "energy_db", "rate")
-"""The cues whose direction is compared: F0 level change (st), loudness change (dB), rate (× neutral)."""
+"""The cues whose direction is scored: F0 level change (st), loudness change (dB), rate (× neutral)."""
 
-_CORPUS_KEYS = {"f0_st": "d_f0_st", "energy_db": "d_energy_db", "rate": "rate"}
-_BASELINE = {"f0_st": 0.0, "energy_db": 0.0, "rate": 1.0}
+SHOWN_CUES = ("final_st",)
+"""Cues compared and shown but not scored: the final F0 movement's change (st; > 0 = the end rises more than in
+neutral). A table without them (written before they were measured) still loads; their rows are left out."""
+
+_CORPUS_KEYS = {"f0_st": "d_f0_st", "energy_db": "d_energy_db", "rate": "rate", "final_st": "d_f0_final_st"}
+_BASELINE = {"f0_st": 0.0, "energy_db": 0.0, "rate": 1.0, "final_st": 0.0}
 
 DEFAULT_REAL_DIRECTIONS = Path(__file__).with_name("real_directions_ravdess.json")
 """RAVDESS medians (actors 01-12, normal and strong takes) as written by :func:`real_directions`."""
@@ -64,10 +71,15 @@ def real_directions(summary: Mapping[str, Any], source: str = "") -> dict[str, A
         ordered = [cells[k] for k in sorted(cells)]
         picks = {"1": ordered[0]} if len(ordered) == 1 else {"1": ordered[0], "2": ordered[-1]}
         table[emotion] = {
-            a: {cue: float(cell.get(_CORPUS_KEYS[cue], math.nan)) for cue in CUES}
+            a: {
+                cue: float(cell.get(_CORPUS_KEYS[cue], math.nan))
+                for cue in CUES + SHOWN_CUES
+                if cue in CUES or _CORPUS_KEYS[cue] in cell
+            }
             for a, cell in picks.items()
         }
-    return {"format": 1, "source": source, "cues": list(CUES), "emotions": table}
+    shown = [c for c in SHOWN_CUES if any(c in v for per in table.values() for v in per.values())]
+    return {"format": 1, "source": source, "cues": [*CUES, *shown], "emotions": table}
 
 
 def load_real_directions(path: str | Path | None = None) -> dict[str, Any]:
@@ -87,10 +99,15 @@ def load_real_directions(path: str | Path | None = None) -> dict[str, Any]:
         raise ValueError(f"{path}: not a direction table or an `emovox eval corpus` prosody_report.json")
     for emotion, per in emotions.items():
         if not isinstance(per, dict) or not all(
-            isinstance(v, dict) and all(isinstance(v.get(c), (int, float)) for c in CUES)
+            isinstance(v, dict)
+            and all(isinstance(v.get(c), (int, float)) for c in CUES)
+            and all(isinstance(v[c], (int, float)) for c in SHOWN_CUES if c in v)
             for v in per.values()
         ):
-            raise ValueError(f"{path}: '{emotion}' needs {', '.join(CUES)} per intensity")
+            raise ValueError(
+                f"{path}: '{emotion}' needs {', '.join(CUES)} per intensity (and {', '.join(SHOWN_CUES)}, where "
+                "given, as numbers)"
+            )
     return data
 
 
@@ -104,9 +121,10 @@ def direction_agreement(
     """Compare synthesised changes against neutral with the real table (:func:`load_real_directions`).
 
     ``renderings``: rows with ``spec`` (``"angry"`` is intensity 1, ``"angry:2"``), ``sentence``, ``speaker`` and
-    ``prosody`` (``f0_st``, ``energy_db``, ``active_s``), among them ``"neutral"`` of each sentence and speaker.
-    Returns ``rows`` (emotion, intensity, cue, synthesised and real median, ``agrees``), ``agreement`` (the
-    share of compared rows whose sign matches; NaN when none could be compared) and ``mismatches``."""
+    ``prosody`` (``f0_st``, ``energy_db``, ``active_s``, optionally ``f0_final_st``), among them ``"neutral"`` of
+    each sentence and speaker. Returns ``rows`` (emotion, intensity, cue, synthesised and real median,
+    ``agrees``, ``scored``), ``agreement`` (the share of compared scored rows whose sign matches; NaN when none
+    could be compared), ``mismatches`` (scored rows) and ``shown_mismatches`` (the unscored ones)."""
     table = real.get("emotions", {})
     rows = list(renderings)
     neutral = {(r["sentence"], r.get("speaker")): r["prosody"] for r in rows if r.get("spec") == "neutral"}
@@ -122,6 +140,7 @@ def direction_agreement(
             ("f0_st", _diff(p.get("f0_st"), base.get("f0_st"))),
             ("energy_db", _diff(p.get("energy_db"), base.get("energy_db"))),
             ("rate", _ratio(base.get("active_s"), p.get("active_s"))),
+            ("final_st", _diff(p.get("f0_final_st"), base.get("f0_final_st"))),
         ):
             if math.isfinite(value):
                 cell[cue].append(value)
@@ -133,7 +152,7 @@ def direction_agreement(
             measured = changes.get((emotion, a))
             if real_cell is None or not measured:
                 continue
-            for cue in CUES:
+            for cue in [c for c in CUES + SHOWN_CUES if c in real_cell]:
                 values = measured.get(cue, [])
                 synth = float(np.median(values)) if values else math.nan
                 target = float(real_cell[cue])
@@ -141,16 +160,24 @@ def direction_agreement(
                 out_rows.append({
                     "emotion": emotion, "intensity": a, "cue": cue, "synthesised": synth, "real": target,
                     "n": len(values), "agrees": (_sign(synth, cue) == _sign(target, cue)) if ok else None,
+                    "scored": cue in CUES,
                 })  # fmt: skip
-    judged = [r["agrees"] for r in out_rows if r["agrees"] is not None]
+    judged = [r["agrees"] for r in out_rows if r["agrees"] is not None and r["scored"]]
     return {
         "source": real.get("source", ""),
         "rows": out_rows,
         "agreement": float(np.mean(judged)) if judged else math.nan,
-        "mismatches": [
-            f"{r['emotion']}:{r['intensity']} {r['cue']}" for r in out_rows if r["agrees"] is False
-        ],
+        "mismatches": _mismatches(out_rows, scored=True),
+        "shown_mismatches": _mismatches(out_rows, scored=False),
     }
+
+
+def _mismatches(rows: Sequence[Mapping[str, Any]], scored: bool) -> list[str]:
+    return [
+        f"{r['emotion']}:{r['intensity']} {r['cue']}"
+        for r in rows
+        if r["agrees"] is False and r["scored"] == scored
+    ]
 
 
 def _single_label(spec: Any) -> tuple[str, float] | None:

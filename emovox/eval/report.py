@@ -1100,11 +1100,16 @@ def _md_directions(res, plots) -> list[str]:
     d = res.get("directions")
     if not d:
         return []
-    rows = [
-        [f"{r['emotion']}:{r['intensity']}", r["cue"], r["synthesised"], r["real"], r["n"],
-         "yes" if r["agrees"] else ("no" if r["agrees"] is False else "–")]
-        for r in d["rows"]
-    ]  # fmt: skip
+
+    def table(scored: bool) -> list[list[Any]]:
+        return [
+            [f"{r['emotion']}:{r['intensity']}", r["cue"], r["synthesised"], r["real"], r["n"],
+             "yes" if r["agrees"] else ("no" if r["agrees"] is False else "–")]
+            for r in d["rows"] if r.get("scored", True) == scored
+        ]  # fmt: skip
+
+    header = ["emotion", "cue", "synthesised", "real", "n", "same direction"]
+    shown = table(scored=False)
     return [
         "## 10. Directions of real speech", "",
         _status_line(res, "real_directions"), "",
@@ -1112,8 +1117,15 @@ def _md_directions(res, plots) -> list[str]:
         "semitones, loudness in dB, rate as neutral's active duration over the rendering's: > 1 is faster), beside "
         f"real speech ({d['source'] or 'the given table'}): the real corpus's lower level is compared with "
         "intensity 1, its higher level with intensity 2.", "",
-        *_table(["emotion", "cue", "synthesised", "real", "n", "same direction"], rows), "",
-        f"Opposite to real speech: {', '.join(d['mismatches']) or 'none'}.",
+        *_table(header, table(scored=True)), "",
+        f"Opposite to real speech: {', '.join(d['mismatches']) or 'none'}.", "",
+        *([
+            "How sentences end, shown and not scored: the change of the final F0 movement (the median F0 of the "
+            "last 250 ms of voicing against the utterance's, semitones; > 0 = the end rises more than in "
+            "neutral).", "",
+            *_table(header, shown), "",
+            f"Opposite to real speech: {', '.join(d.get('shown_mismatches', [])) or 'none'}.",
+        ] if shown else []),
     ]  # fmt: skip
 
 

@@ -26,7 +26,11 @@ Three feature *sets*, chosen by :attr:`FeatureConfig.sets` and stored in the che
   by ``ctranslate2``; nothing is downloaded) on the trimmed clip at 16 kHz without padding to 30 s; the mean
   and standard deviation of its 384-dimensional states over time (768 values). Whisper encoder states are known
   to carry emotion well (e.g. Goron et al. 2024, "Improving Domain Generalization in Speech Emotion
-  Recognition with Whisper").
+  Recognition with Whisper"). The encoder runs in float32 by default: CTranslate2's int8 kernels differ with
+  the CPU's instruction set (AVX, AVX2, AVX-512), so int8 features of the same clip differ from machine to
+  machine (by about 2.5 % of a feature's spread between AVX and AVX2; float32 by about 2e-6) and so would a
+  recogniser fitted on them. ``whisper_compute_type="int8"`` is a little faster; checkpoints keep the type they
+  were fitted with.
 
 :class:`FeatureExtractor` turns audio into one float32 vector; :func:`feature_names` names its entries.
 """
@@ -45,6 +49,7 @@ from emovox.audio.pitch import PitchConfig, estimate_f0
 
 __all__ = [
     "FEATURE_SETS",
+    "WHISPER_COMPUTE_TYPES",
     "FeatureConfig",
     "FeatureExtractor",
     "MissingBackendError",
@@ -57,6 +62,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 FEATURE_SETS = ("stats", "voice", "whisper")
+WHISPER_COMPUTE_TYPES = ("float32", "int8")
+"""CTranslate2 compute types of the Whisper encoder: float32 gives the same features on every x86 CPU, int8 not."""
 SAMPLE_RATE = 22050
 HOP = 256
 N_FFT = 1024
@@ -80,7 +87,9 @@ class FeatureConfig:
     sets: list[str] = field(default_factory=lambda: ["stats"])  # feature sets, from FEATURE_SETS
     trim_db: float = 40.0  # trim leading/trailing audio quieter than peak - trim_db (0 disables)
     n_mfcc: int = 13  # MFCCs 0..n_mfcc-1 in the stats set
-    whisper_compute_type: str = "int8"  # CTranslate2 compute type of the Whisper encoder
+    whisper_compute_type: str = (
+        "float32"  # CTranslate2 compute type of the Whisper encoder (WHISPER_COMPUTE_TYPES)
+    )
     whisper_pad: bool = (
         False  # pad clips to Whisper's 30 s window (as in training); pool the clip's frames only
     )
@@ -95,6 +104,11 @@ class FeatureConfig:
             raise ValueError(f"feature set listed twice: {self.sets}")
         if not 1 <= self.n_mfcc <= 40:
             raise ValueError("n_mfcc must be in 1..40")
+        if self.whisper_compute_type not in WHISPER_COMPUTE_TYPES:
+            raise ValueError(
+                f"whisper_compute_type must be one of {', '.join(WHISPER_COMPUTE_TYPES)}; "
+                f"got {self.whisper_compute_type!r}"
+            )
 
 
 # --------------------------------------------------------------------------------------------------------
