@@ -405,6 +405,13 @@ def test_cli_fit_cv_predict(tmp_path, capsys):
     model = out / "model.safetensors"
     rec = EmotionRecognizer.load(model)
     assert rec.emotions == EMOTIONS and rec.speakers == ["s0", "s2", "s3"]
+    assert rec.extractor.cfg.whisper_compute_type == "float32"
+    quantised = tmp_path / "fit_int8"
+    args = [*common, "--whisper-compute-type", "int8", "--out", str(quantised), "--no-progress"]
+    assert cli_main(["ser", "fit", *args]) == 0
+    assert (
+        EmotionRecognizer.load(quantised / "model.safetensors").extractor.cfg.whisper_compute_type == "int8"
+    )
     assert cli_main(["ser", "cv", *common, "--group-size", "2", "--out", str(tmp_path / "cv")]) == 0
     assert [f["held_out"] for f in json.loads((tmp_path / "cv" / "cv.json").read_text())["folds"]] == [
         "s0+s1",
