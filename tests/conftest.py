@@ -37,3 +37,15 @@ def cremad_mini() -> Path:
 def _isolated_cache(tmp_path_factory, monkeypatch):
     """Converted pretrained weights go to a per-session cache, never the user's home."""
     monkeypatch.setenv("EMOVOX_CACHE", str(tmp_path_factory.getbasetemp() / "emovox-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _torch_threads_restored():
+    """A test that sets torch's thread count (itself or through a command run in-process) leaves it as it found it:
+    results that depend on how many threads share a sum must not depend on which tests ran before in the process."""
+    import torch
+
+    before = torch.get_num_threads()
+    yield
+    if torch.get_num_threads() != before:
+        torch.set_num_threads(before)
