@@ -82,6 +82,18 @@ def test_bad_files_give_clear_errors(tmp_path):
     sf.write(nan, np.array([0.0, np.nan, 0.1]), 22050, subtype="FLOAT")
     with pytest.raises(AudioError, match="NaN"):
         load_audio(nan)
+    # float samples near float32's limit (found by the fuzz test): resampling them to 22.05 kHz overflowed to NaN
+    huge = tmp_path / "huge.wav"
+    sf.write(
+        huge, np.float32(3e38) * np.sin(np.linspace(0, 300, 4800, dtype=np.float32)), 48000, subtype="FLOAT"
+    )
+    with pytest.raises(AudioError, match="times full scale"):
+        load_audio(huge)
+    # floats written on the 16-bit scale still load, as clipped audio
+    int_scaled = tmp_path / "int_scaled.wav"
+    sf.write(int_scaled, 30000 * np.sin(np.linspace(0, 300, 4800)), 48000, subtype="FLOAT")
+    audio, info = load_audio(int_scaled)
+    assert np.isfinite(audio).all() and info.is_clipped
     long = tmp_path / "long.wav"
     sf.write(long, np.zeros(22050 * 3), 22050)
     with pytest.raises(AudioError, match="allowed"):

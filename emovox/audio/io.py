@@ -30,6 +30,11 @@ SILENCE_DBFS = -60.0
 MIN_RATE, MAX_RATE = 1000, 768_000
 """Sample rates a file may declare (telephone speech is 8 kHz; studio audio at most 768 kHz)."""
 
+MAX_PEAK = 1e6
+"""The largest sample magnitude a float file may hold: 120 dB above full scale. Floats written on the 16-bit scale
+(peaks near 32,768) still load, as clipped audio; values near float32's limit overflow down-mixing, resampling and
+every level measure downstream, so a file holding them is refused as not audio."""
+
 
 class AudioError(ValueError):
     """An audio file is missing, unreadable, empty, or otherwise unusable."""
@@ -136,6 +141,10 @@ def load_audio(
         raise AudioError(f"{path}: contains no samples")
     if not np.isfinite(data).all():
         raise AudioError(f"{path}: contains NaN or infinite samples")
+    if (data_peak := float(np.abs(data).max())) > MAX_PEAK:
+        raise AudioError(
+            f"{path}: samples reach {data_peak:.3g}, more than {MAX_PEAK:.0e} times full scale: not audio"
+        )
     info_warnings: list[str] = []
     downmixed = channels > 1
     audio = data.mean(axis=1) if downmixed else data[:, 0]
