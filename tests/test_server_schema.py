@@ -8,8 +8,9 @@ import tempfile
 from functools import cached_property
 from pathlib import Path
 
+import pytest
 import schemathesis
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, given, settings
 from schemathesis.checks import not_a_server_error
 
 from emovox.web.server import ServerConfig, create_app
@@ -36,12 +37,29 @@ schema = schemathesis.openapi.from_asgi(
 )
 
 
-@schema.parametrize()
-@settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
-def test_no_server_errors(case):
-    response = case.call_and_validate(checks=[not_a_server_error])
-    if response.status_code >= 400:  # every refusal explains itself in the OpenAI error shape
-        assert response.json()["error"]["message"]
+# One test per operation, named by its label: schemathesis's own ``schema.parametrize()`` gives every operation
+# the same test id, and pytest-xdist, which schedules tests by id, then runs only one of them.
+OPERATIONS = [result.ok() for result in schema.get_all_operations()]
+
+
+def test_every_operation_is_fuzzed():
+    assert {op.label for op in OPERATIONS} >= {
+        "POST /v1/audio/speech",
+        "POST /v1/audio/convert",
+        "GET /v1/emotions",
+    }
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[op.label for op in OPERATIONS])
+def test_no_server_errors(operation):
+    @given(case=operation.as_strategy())
+    @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    def check(case):
+        response = case.call_and_validate(checks=[not_a_server_error])
+        if response.status_code >= 400:  # every refusal explains itself in the OpenAI error shape
+            assert response.json()["error"]["message"]
+
+    check()
 
 
 def test_schema_documents_the_controls():
