@@ -143,7 +143,7 @@ def load_audio(
         raise AudioError(f"{path}: contains NaN or infinite samples")
     if (data_peak := float(np.abs(data).max())) > MAX_PEAK:
         raise AudioError(
-            f"{path}: samples reach {data_peak:.3g}, more than {MAX_PEAK:.0e} times full scale: not audio"
+            f"{path}: samples reach {data_peak:.3g}, more than {MAX_PEAK:,.0f} times full scale: not audio"
         )
     info_warnings: list[str] = []
     downmixed = channels > 1
