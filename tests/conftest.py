@@ -41,8 +41,8 @@ def _isolated_cache(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _torch_threads_restored():
-    """A test that sets torch's thread count (itself or through a command run in-process) leaves it as it found it:
-    results that depend on how many threads share a sum must not depend on which tests ran before in the process."""
+    """A test that sets torch's thread count (itself or through a command run in-process) leaves it as it
+    found it: results that depend on how many threads share a sum must not depend on the tests run before."""
     import torch
 
     before = torch.get_num_threads()

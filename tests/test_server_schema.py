@@ -37,8 +37,8 @@ schema = schemathesis.openapi.from_asgi(
 )
 
 
-# One test per operation, named by its label: schemathesis's own ``schema.parametrize()`` gives every operation
-# the same test id, and pytest-xdist, which schedules tests by id, then runs only one of them.
+# One test per operation, named by its label: schemathesis's own ``schema.parametrize()`` gives every
+# operation the same test id, and pytest-xdist, which schedules tests by id, then runs only one of them.
 OPERATIONS = [result.ok() for result in schema.get_all_operations()]
 
 

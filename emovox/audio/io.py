@@ -31,9 +31,9 @@ MIN_RATE, MAX_RATE = 1000, 768_000
 """Sample rates a file may declare (telephone speech is 8 kHz; studio audio at most 768 kHz)."""
 
 MAX_PEAK = 1e6
-"""The largest sample magnitude a float file may hold: 120 dB above full scale. Floats written on the 16-bit scale
-(peaks near 32,768) still load, as clipped audio; values near float32's limit overflow down-mixing, resampling and
-every level measure downstream, so a file holding them is refused as not audio."""
+"""The largest sample magnitude a float file may hold: 120 dB above full scale. Floats written on the 16-bit
+scale (peaks near 32,768) still load, as clipped audio; values near float32's limit overflow down-mixing,
+resampling and every level measure downstream, so a file holding them is refused as not audio."""
 
 
 class AudioError(ValueError):
@@ -139,9 +139,10 @@ def load_audio(
         raise AudioError(f"{path}: cannot be read as audio ({exc})") from exc
     if data.shape[0] == 0:
         raise AudioError(f"{path}: contains no samples")
-    if not np.isfinite(data).all():
+    data_peak = float(np.abs(data).max())  # NaN if any sample is NaN
+    if not np.isfinite(data_peak):
         raise AudioError(f"{path}: contains NaN or infinite samples")
-    if (data_peak := float(np.abs(data).max())) > MAX_PEAK:
+    if data_peak > MAX_PEAK:
         raise AudioError(
             f"{path}: samples reach {data_peak:.3g}, more than {MAX_PEAK:,.0f} times full scale: not audio"
         )

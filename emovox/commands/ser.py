@@ -143,9 +143,9 @@ def _feature_args(p: argparse.ArgumentParser, required: bool = True) -> None:
         "--whisper-compute-type",
         default="float32",
         choices=WHISPER_COMPUTE_TYPES,
-        help="CTranslate2 compute type of the Whisper encoder (default float32: features that do not depend on "
-        "the CPU's instruction set; int8 is a little faster, but its features, and so the fitted recogniser, "
-        "change with it)",
+        help="CTranslate2 compute type of the Whisper encoder (default float32: features that do not "
+        "depend on the CPU's instruction set; int8 is a little faster, but its features, and so the fitted "
+        "recogniser, change with it)",
     )
     g.add_argument("--cache", metavar="DIR", help="keep measured features here and reuse them")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -28,9 +28,9 @@ Three feature *sets*, chosen by :attr:`FeatureConfig.sets` and stored in the che
   to carry emotion well (e.g. Goron et al. 2024, "Improving Domain Generalization in Speech Emotion
   Recognition with Whisper"). The encoder runs in float32 by default: CTranslate2's int8 kernels differ with
   the CPU's instruction set (AVX, AVX2, AVX-512), so int8 features of the same clip differ from machine to
-  machine (by about 2.5 % of a feature's spread between the AVX and AVX2 kernels; float32 by about 2e-6) and so would a
-  recogniser fitted on them. ``whisper_compute_type="int8"`` is a little faster; checkpoints keep the type they
-  were fitted with.
+  machine (by about 2.5 % of a feature's spread between the AVX and AVX2 kernels; float32 by about 2e-6) and
+  so would a recogniser fitted on them. ``whisper_compute_type="int8"`` is a little faster; checkpoints keep
+  the type they were fitted with.
 
 :class:`FeatureExtractor` turns audio into one float32 vector; :func:`feature_names` names its entries.
 """
@@ -63,8 +63,9 @@ logger = logging.getLogger(__name__)
 
 FEATURE_SETS = ("stats", "voice", "whisper")
 WHISPER_COMPUTE_TYPES = ("float32", "int8")
-"""CTranslate2 compute types of the Whisper encoder: float32 features agree across the instruction sets its kernels
-are chosen by (AVX, AVX2 and the portable ones measured: within 2e-6 of a feature's spread), int8 features do not."""
+"""CTranslate2 compute types of the Whisper encoder: float32 features agree across the instruction sets its
+kernels are chosen by (AVX, AVX2 and the portable ones measured: within 2e-6 of a feature's spread), int8
+features do not."""
 SAMPLE_RATE = 22050
 HOP = 256
 N_FFT = 1024
