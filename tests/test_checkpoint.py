@@ -135,3 +135,26 @@ def test_load_module_state_partial_and_float16():
         load_module_state(dst, half)  # strict by default
     with pytest.raises(CheckpointError, match="no model tensor matches"):
         load_module_state(torch.nn.Linear(7, 7), half, partial=True)
+
+
+@pytest.mark.parametrize("dim", [0, 1, -1])
+def test_check_architecture_knows_weight_norms_shapes(dim):
+    """Initialisation is left out on the meta device, and weight normalisation's norm is made by shape only: the
+    state it gives is the real module's, key for key and shape for shape; a wrong width is still refused."""
+    from torch.nn.utils.parametrizations import weight_norm
+
+    from emovox.checkpoint import check_architecture
+
+    def build(width=8):
+        return torch.nn.Sequential(
+            weight_norm(torch.nn.Conv1d(4, width, 3), dim=dim),
+            torch.nn.LayerNorm(width),
+            torch.nn.Embedding(5, 2),
+        )
+
+    real = build().state_dict()
+    if dim == -1:
+        assert real["0.parametrizations.weight.original0"].shape == ()
+    check_architecture(build, real)
+    with pytest.raises(CheckpointError, match="wrong shape"):
+        check_architecture(lambda: build(width=9), real)

@@ -136,7 +136,7 @@ class AcousticModel(nn.Module):
         # Data statistics (set by the trainer before training; saved with the weights).
         self.register_buffer("mel_mean", torch.zeros(cfg.n_mels))
         self.register_buffer("mel_std", torch.ones(cfg.n_mels))
-        self.register_buffer("pitch_stats", torch.tensor([[5.0, 0.25]]).repeat(max(1, cfg.n_speakers), 1))
+        self.register_buffer("pitch_stats", torch.tensor([[5.0, 0.25]] * max(1, cfg.n_speakers)))
         self.register_buffer("energy_stats", torch.tensor([0.0, 1.0]))
 
     # ---------------------------------------------------------------------------------------------- helpers
