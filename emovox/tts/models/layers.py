@@ -26,13 +26,12 @@ class SinusoidalPositions(nn.Module):
 
     def __init__(self, channels: int, max_len: int = 10000):
         super().__init__()
-        # A table, not weights: always computed on the CPU (under the meta device of an architecture check, these
-        # operations would import torch._dynamo); moved with the module like any buffer.
-        position = torch.arange(max_len, device="cpu").unsqueeze(1)
-        div = torch.exp(torch.arange(0, channels, 2, device="cpu") * (-math.log(10000.0) / channels))
-        pe = torch.zeros(max_len, channels, device="cpu")
-        pe[:, 0::2] = torch.sin(position * div)
-        pe[:, 1::2] = torch.cos(position * div[: channels // 2])
+        pe = torch.zeros(max_len, channels)
+        if not pe.is_meta:  # an architecture check needs the shape only (on meta, sines would import dynamo)
+            position = torch.arange(max_len).unsqueeze(1)
+            div = torch.exp(torch.arange(0, channels, 2) * (-math.log(10000.0) / channels))
+            pe[:, 0::2] = torch.sin(position * div)
+            pe[:, 1::2] = torch.cos(position * div[: channels // 2])
         self.register_buffer("pe", pe, persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
