@@ -135,10 +135,12 @@ class VoiceConversion:
             raise ValueError(f"{path}: its prosody fields differ from this emovox's; retrain it")
         bank = EmotionBank.from_tensors(ckpt.tensors, ckpt.meta["bank"])
         config = config_from_dict(ProsodyPredictorConfig, ckpt.meta["predictor_config"], source=str(path))
-        predictor = ProsodyPredictor(config, bank.center)
-        from emovox.checkpoint import load_module_state
+        from emovox.checkpoint import check_architecture, load_module_state
 
-        load_module_state(predictor, ckpt.subset("predictor"), what="conversion model")
+        tensors = ckpt.subset("predictor")
+        check_architecture(lambda: ProsodyPredictor(config, bank.center), tensors, what="conversion model")
+        predictor = ProsodyPredictor(config, bank.center)
+        load_module_state(predictor, tensors, what="conversion model")
         net, mel_config = None, None
         acoustic_path = (
             None if acoustic is None else default_voice_path() if acoustic == "default" else Path(acoustic)

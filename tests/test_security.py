@@ -378,3 +378,67 @@ def test_a_thousand_channel_header_is_refused(tmp_path):
     path.write_bytes(_wav(2, bytes(4000), channels=1000))
     with pytest.raises(AudioError):
         load_audio(path)
+
+
+# Every other model a user can hand emovox is checked the same way: its config is compared with its weights on
+# the meta device before anything is allocated. Each file below is honest but for one width in its config.
+
+
+def _evc_bomb(tmp_path: Path) -> Path:
+    from tests.evc_fakes import save_tiny_evc
+
+    path = save_tiny_evc(tmp_path / "evc.safetensors")
+    cfg = load_checkpoint(path).meta["predictor_config"]
+    return _resave(path, tmp_path / "bomb.safetensors", predictor_config=cfg | {"hidden": 1 << 30})
+
+
+def _content_bomb(tmp_path: Path) -> Path:
+    from emovox.config import config_to_dict
+    from emovox.evc.content import ContentEncoder, ContentEncoderConfig
+
+    cfg = ContentEncoderConfig(n_symbols=12, channels=8, layers=1)
+    state = ContentEncoder(cfg).state_dict()
+    meta = {"method": "neural", "content_config": config_to_dict(cfg) | {"channels": 1 << 16}}
+    return save_checkpoint(tmp_path / "bomb.safetensors", {f"content.{k}": v for k, v in state.items()}, meta,
+                           kind="evc")  # fmt: skip
+
+
+def _recogniser_bomb(tmp_path: Path) -> Path:
+    from emovox.config import config_to_dict
+    from emovox.ser.models.cnn import SERModel, SERModelConfig
+
+    cfg = SERModelConfig(n_emotions=3, conv_channels=4, d_model=16, n_layers=1, n_heads=2, pool_dim=8,
+                         embedding_dim=16)  # fmt: skip
+    meta = {"model": config_to_dict(cfg) | {"d_model": 1 << 16}, "emotions": ["neutral", "happy", "sad"],
+            "mel": config_to_dict(MelConfig()), "preprocess": {"trim_db": 40.0, "norm": "none"}}  # fmt: skip
+    return save_checkpoint(tmp_path / "bomb.safetensors", SERModel(cfg).state_dict(), meta, kind="ser")
+
+
+_LOADERS = {
+    "conversion model": (_evc_bomb, "from emovox.conversion import VoiceConversion as V; "
+                                    "V.load(sys.argv[1], acoustic=None, neural=None)"),
+    "content encoder": (_content_bomb, "from emovox.evc.neural import load_content_encoder as f; "
+                                       "f(sys.argv[1])"),
+    "recogniser": (_recogniser_bomb, "from emovox.ser import EmotionRecognizer as R; R.load(sys.argv[1])"),
+}  # fmt: skip
+
+_BOMB_LOAD = """
+import resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))  # as in _BOMB
+from emovox.checkpoint import CheckpointError
+try:
+    {load}
+except CheckpointError as exc:
+    print("refused:", exc)
+"""
+
+
+@pytest.mark.parametrize("what", list(_LOADERS))
+def test_a_config_asking_for_gigabytes_is_refused_before_allocating(what, tmp_path):
+    make, load = _LOADERS[what]
+    path = make(tmp_path)
+    res = subprocess.run([sys.executable, "-c", _BOMB_LOAD.format(load=load), str(path)],
+                         capture_output=True, text=True, cwd=REPO, timeout=120,
+                         env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    printed = res.stdout + res.stderr
+    assert res.returncode == 0 and "do not match its architecture" in res.stdout, printed[-800:]

@@ -22,7 +22,7 @@ import torch
 
 from emovox.audio.io import resample
 from emovox.audio.mel import MelSpectrogram
-from emovox.checkpoint import load_checkpoint, load_module_state
+from emovox.checkpoint import check_architecture, load_checkpoint, load_module_state
 from emovox.config import config_from_dict
 from emovox.emotion.bank import NO_PROSODY, Prosody
 from emovox.evc.content import ContentEncoder, ContentEncoderConfig, collapse
@@ -41,6 +41,7 @@ def load_content_encoder(path: str | Path) -> tuple[ContentEncoder, dict[str, An
             f"{path} is not a neural conversion model (method {ckpt.meta.get('method', 'prosody')!r})"
         )
     config = config_from_dict(ContentEncoderConfig, ckpt.meta["content_config"], source=str(path))
+    check_architecture(lambda: ContentEncoder(config), ckpt.subset("content"), what="content encoder")
     encoder = ContentEncoder(config)
     load_module_state(encoder, ckpt.subset("content"), what="content encoder")
     return encoder.eval(), {**ckpt.meta, "path": str(path)}

@@ -31,7 +31,7 @@ import torch
 
 from emovox.audio.io import load_audio, resample
 from emovox.audio.mel import MelConfig
-from emovox.checkpoint import load_checkpoint, load_module_state
+from emovox.checkpoint import check_architecture, load_checkpoint, load_module_state
 from emovox.config import config_from_dict
 from emovox.emotion.labels import ADV_AXES
 from emovox.ser.data import audio_to_mel, pad_mels
@@ -143,7 +143,9 @@ class EmotionRecognizer:
                 f"{path}: unknown recogniser type '{kind}' (known: {', '.join(RECOGNISER_TYPES)})"
             )
         if kind == "features":
-            model = FeatureSERModel(config_from_dict(FeatureSERConfig, meta["model"], source=str(path)))
+            cfg = config_from_dict(FeatureSERConfig, meta["model"], source=str(path))
+            check_architecture(lambda: FeatureSERModel(cfg), ckpt.tensors, what=f"recogniser {path}")
+            model = FeatureSERModel(cfg)
             load_module_state(model, ckpt.tensors, what=f"recogniser {path}")
             features = config_from_dict(FeatureConfig, meta["features"], source=str(path))
             rec = cls(
@@ -158,7 +160,9 @@ class EmotionRecognizer:
             if rec.extractor.names != list(meta["feature_names"]):
                 raise ValueError(f"{path}: its feature list differs from what this emovox version measures")
             return rec
-        model = SERModel(config_from_dict(SERModelConfig, meta["model"], source=str(path)))
+        cfg = config_from_dict(SERModelConfig, meta["model"], source=str(path))
+        check_architecture(lambda: SERModel(cfg), ckpt.tensors, what=f"recogniser {path}")
+        model = SERModel(cfg)
         load_module_state(model, ckpt.tensors, what=f"recogniser {path}")
         mel_cfg = config_from_dict(MelConfig, meta["mel"], source=str(path))
         return cls(
