@@ -26,15 +26,14 @@ import torch
 from emovox.audio.io import load_audio
 from emovox.audio.level import normalise_level, soft_limit
 from emovox.audio.mel import MelConfig, MelSpectrogram, tilt_gains
-from emovox.checkpoint import check_architecture, load_module_state
 from emovox.config import config_from_dict
 from emovox.emotion.bank import NO_PROSODY, EmotionBank, Prosody, final_ramp
 from emovox.emotion.from_text import AutoSpec, TextEmotion, TextEmotionEstimator, parse_auto_spec
 from emovox.emotion.spec import EmotionSpec, parse_emotion_spec
-from emovox.paths import default_voice_path, is_builtin_voice
-from emovox.tts.bank import load_acoustic
+from emovox.paths import default_voice_path
+from emovox.tts.bank import load_acoustic, load_denoiser
 from emovox.tts.diffusion import DiffusionConfig, make_scheduler, sample
-from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
+from emovox.tts.models.denoiser import Denoiser
 from emovox.tts.models.fastspeech2 import AcousticModel
 
 __all__ = ["DEFAULT_VOICE", "EmotionalTTS", "Rendering", "SegmentInfo", "SpeechSegment", "Vocoder"]
@@ -240,13 +239,8 @@ class EmotionalTTS:
                 "model with --model PATH (see recipes/emosynth or `emovox train acoustic --help`)"
             )
         net, ckpt = load_acoustic(path)
-        denoiser, diffusion = None, None
-        if "denoiser_config" in ckpt.meta:
-            dcfg = config_from_dict(DenoiserConfig, ckpt.meta["denoiser_config"], source=str(path))
-            if not is_builtin_voice(path):
-                check_architecture(lambda: Denoiser(dcfg), ckpt.subset("denoiser"), what="diffusion decoder")
-            denoiser = Denoiser(dcfg)
-            load_module_state(denoiser, ckpt.subset("denoiser"), what="diffusion decoder")
+        denoiser, diffusion = load_denoiser(ckpt, path), None
+        if denoiser is not None:
             denoiser = denoiser.to(device)
             diffusion = config_from_dict(
                 DiffusionConfig, ckpt.meta.get("diffusion_config", {}), source=str(path)

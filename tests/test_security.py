@@ -414,7 +414,15 @@ def _recogniser_bomb(tmp_path: Path) -> Path:
     return save_checkpoint(tmp_path / "bomb.safetensors", SERModel(cfg).state_dict(), meta, kind="ser")
 
 
+def _denoiser_bomb(tmp_path: Path) -> Path:
+    path = make_tiny_voice(tmp_path / "voice.safetensors", denoiser=True)
+    cfg = load_checkpoint(path).meta["denoiser_config"]
+    return _resave(path, tmp_path / "bomb.safetensors", denoiser_config=cfg | {"residual_channels": 1 << 16})
+
+
 _LOADERS = {
+    "diffusion decoder": (_denoiser_bomb, "from emovox.tts.bank import load_acoustic, load_denoiser; "
+                                          "load_denoiser(load_acoustic(sys.argv[1])[1], sys.argv[1])"),
     "conversion model": (_evc_bomb, "from emovox.conversion import VoiceConversion as V; "
                                     "V.load(sys.argv[1], acoustic=None, neural=None)"),
     "content encoder": (_content_bomb, "from emovox.evc.neural import load_content_encoder as f; "

@@ -356,21 +356,16 @@ class ExportReport:
 
 
 def _load_parts(model_path: str | os.PathLike | None, vocoder: str):
-    from emovox.checkpoint import load_module_state
-    from emovox.config import config_from_dict
     from emovox.paths import default_voice_path
-    from emovox.tts.bank import load_acoustic, resolve_acoustic_path
-    from emovox.tts.models.denoiser import DenoiserConfig
+    from emovox.tts.bank import load_acoustic, load_denoiser, resolve_acoustic_path
     from emovox.vocoder.pretrained import load_vocoder, vocoder_mel_config
 
     path = default_voice_path() if model_path in (None, "default") else resolve_acoustic_path(model_path)
     if not Path(path).is_file():
         raise FileNotFoundError(f"acoustic model {path} does not exist")
     model, ckpt = load_acoustic(path)
-    denoiser = None
-    if "denoiser_config" in ckpt.meta:
-        denoiser = Denoiser(config_from_dict(DenoiserConfig, ckpt.meta["denoiser_config"], source=str(path)))
-        load_module_state(denoiser, ckpt.subset("denoiser"), what="diffusion decoder")
+    denoiser = load_denoiser(ckpt, path)
+    if denoiser is not None:
         denoiser.eval()
     generator = load_vocoder(vocoder)
     return Path(path), model.eval(), ckpt, denoiser, generator, vocoder_mel_config(vocoder)

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from emovox.checkpoint import (
+    Checkpoint,
     CheckpointError,
     check_architecture,
     load_checkpoint,
@@ -27,6 +28,7 @@ from emovox.emotion.bank import (
     prosody_trend_ok,
 )
 from emovox.paths import is_builtin_voice
+from emovox.tts.models.denoiser import Denoiser, DenoiserConfig
 from emovox.tts.models.fastspeech2 import AcousticModel, AcousticModelConfig
 
 __all__ = [
@@ -34,6 +36,7 @@ __all__ = [
     "embed_items",
     "half_weights",
     "load_acoustic",
+    "load_denoiser",
     "resolve_acoustic_path",
     "write_adv_map",
     "write_bank",
@@ -123,6 +126,19 @@ def load_acoustic(path: str | os.PathLike):
     model = AcousticModel(cfg)
     load_module_state(model, ckpt.subset("model"), what="acoustic model")
     return model, ckpt
+
+
+def load_denoiser(ckpt: Checkpoint, path: str | os.PathLike) -> Denoiser | None:
+    """The diffusion decoder an acoustic checkpoint (of :func:`load_acoustic`, read from ``path``) carries, or None
+    when it has none; its config is checked against its weights on the meta device first, as the model's is."""
+    if "denoiser_config" not in ckpt.meta:
+        return None
+    cfg = config_from_dict(DenoiserConfig, ckpt.meta["denoiser_config"], source=str(path))
+    if not is_builtin_voice(path):
+        check_architecture(lambda: Denoiser(cfg), ckpt.subset("denoiser"), what="diffusion decoder")
+    denoiser = Denoiser(cfg)
+    load_module_state(denoiser, ckpt.subset("denoiser"), what="diffusion decoder")
+    return denoiser
 
 
 _WRITTEN_BY_SAVE = ("format", "format_version", "kind", "sha256", "created", "emovox_version", "torch_version",
