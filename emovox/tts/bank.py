@@ -129,8 +129,8 @@ def load_acoustic(path: str | os.PathLike):
 
 
 def load_denoiser(ckpt: Checkpoint, path: str | os.PathLike) -> Denoiser | None:
-    """The diffusion decoder that an acoustic checkpoint (from :func:`load_acoustic`, read from ``path``) carries,
-    or None. Its config is checked against its weights on the meta device first, as the model's is."""
+    """The diffusion decoder of an acoustic checkpoint (from :func:`load_acoustic`, read from ``path``), or
+    None. Its config is checked against its weights on the meta device first, as the model's is."""
     if "denoiser_config" not in ckpt.meta:
         return None
     cfg = config_from_dict(DenoiserConfig, ckpt.meta["denoiser_config"], source=str(path))
