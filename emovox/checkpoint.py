@@ -303,8 +303,8 @@ def check_architecture(
     layers is refused instead of exhausting memory. Call it before building the module for real.
 
     Only shapes are compared, so the weights' random initialisation is left out. A module whose constructor
-    computes on tensors (a position table, say) should do it in NumPy: most tensor operations on the meta device
-    also import ``torch._dynamo``."""
+    computes a table should leave it empty on the meta device (``SinusoidalPositions`` does): most tensor
+    operations there import ``torch._dynamo`` too."""
     with torch.device("meta"), _NoWeightInit():
         module = build()
     _require_same_shapes(module.state_dict(), tensors, what)
