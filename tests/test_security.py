@@ -270,11 +270,14 @@ def test_a_vocoder_config_asking_for_gigabytes_is_refused_before_allocating(tmp_
     assert not (tmp_path / "o.wav").exists()
 
 
-def test_an_acoustic_config_asking_for_gigabytes_is_refused_before_allocating(voice, tmp_path):
+@pytest.mark.parametrize(
+    "bomb",
+    [{"hidden": 200_000, "ffn_channels": 200_000}, {"n_speakers": 2_000_000_000}],
+    ids=["width", "speakers"],
+)
+def test_an_acoustic_config_asking_for_gigabytes_is_refused_before_allocating(voice, tmp_path, bomb):
     cfg = load_checkpoint(voice).meta["model_config"]
-    path = _resave(
-        voice, tmp_path / "bomb.safetensors", model_config=cfg | {"hidden": 200_000, "ffn_channels": 200_000}
-    )
+    path = _resave(voice, tmp_path / "bomb.safetensors", model_config=cfg | bomb)
     res = _bomb_run(["emotions", str(path)])
     assert res.returncode == 1 and "do not match its architecture" in res.stderr, res.stderr[-800:]
 

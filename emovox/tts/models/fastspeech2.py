@@ -136,7 +136,10 @@ class AcousticModel(nn.Module):
         # Data statistics (set by the trainer before training; saved with the weights).
         self.register_buffer("mel_mean", torch.zeros(cfg.n_mels))
         self.register_buffer("mel_std", torch.ones(cfg.n_mels))
-        self.register_buffer("pitch_stats", torch.tensor([[5.0, 0.25]] * max(1, cfg.n_speakers)))
+        pitch_stats = torch.zeros(max(1, cfg.n_speakers), 2)  # per speaker: mean and std of log F0
+        if not pitch_stats.is_meta:  # an architecture check needs the shape only (see SinusoidalPositions)
+            pitch_stats[:] = torch.tensor([5.0, 0.25])
+        self.register_buffer("pitch_stats", pitch_stats)
         self.register_buffer("energy_stats", torch.tensor([0.0, 1.0]))
 
     # ---------------------------------------------------------------------------------------------- helpers
