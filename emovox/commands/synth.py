@@ -19,7 +19,7 @@ Long texts, scripts and data:
   emovox synth - --stream --emotion auto --timestamps json,srt -o chapter1.wav < chapter1.txt
   emovox synth --script dialogue.txt -o scene.wav        (lines 'speaker|emotion|text')
   emovox synth --batch rows.csv --out-dir data/gen       (columns text,emotion,speaker,intensity,seed,id)
-  emovox synth --grid sentences.txt --emotions happy,sad,angry --intensities 0.5,1,1.5 --speakers all \
+  emovox synth --grid sentences.txt --emotions happy,sad,angry --intensities 0.5,1,1.5 --speakers all \\
       --out-dir data/grid --workers 2
 """
 
