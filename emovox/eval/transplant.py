@@ -11,21 +11,38 @@ speech-emotion recogniser:
 - ``+ E mean EQ``: the same plus *E*'s average spectral shape relative to *N* (a global equaliser).
 - ``E spectrum on N``: *E*'s spectral shape and aperiodicity on *N*'s F0, timing and power.
 - ``E F0 only``, ``E power only``, ``E timing only``: one prosodic dimension of *E* at a time, the rest *N*'s.
+- ``+ E per-frame EQ``: ``E prosody on N``, each frame's envelope changed as *E*'s differs from the aligned
+  *N* frame, smoothed to formant scale (WORLD's coded envelope, :data:`EQ_DIMENSIONS` coefficients): the
+  most a spectral change of *N* can carry.
+- ``+ E mean EQ, N contrast x2``: ``+ E mean EQ``, each voiced frame's smoothed envelope twice as far from
+  *N*'s average envelope (:func:`expand_contrast`): a rule a corpus could apply to any voice, needing
+  nothing of *E* but its mean spectrum.
 
 The table of mean P(target) and accuracy per emotion and hybrid says which signal dimension carries each emotion
-for that recogniser. Nothing is trained here; it is a diagnostic.
+for that recogniser. With several recognisers (views: e.g. one on utterance statistics, one on a neural
+encoder's features), one table per view: a hybrid that only one view hears is a cue that view's features pick
+up, not necessarily what makes the emotion. Nothing is trained here; it is a diagnostic.
 """
 
 from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-__all__ = ["HYBRIDS", "band_log_energies", "evaluate_transplant", "hybrids", "render_markdown"]
+__all__ = [
+    "EQ_DIMENSIONS",
+    "HYBRIDS",
+    "band_log_energies",
+    "evaluate_transplant",
+    "expand_contrast",
+    "hybrids",
+    "render_markdown",
+    "smooth_envelope",
+]
 
 HYBRIDS = (
     "E resynthesised",
@@ -36,7 +53,12 @@ HYBRIDS = (
     "E power only",
     "E timing only",
     "N resynthesised",
+    "+ E per-frame EQ",
+    "+ E mean EQ, N contrast x2",
 )
+
+EQ_DIMENSIONS = 24
+"""Coefficients of WORLD's coded envelope the per-frame hybrids keep: formant-scale detail."""
 
 
 def band_log_energies(sp: np.ndarray, sample_rate: int, n_bands: int = 40) -> np.ndarray:
@@ -51,6 +73,31 @@ def band_log_energies(sp: np.ndarray, sample_rate: int, n_bands: int = 40) -> np
     energy = (csum[:, hi] - csum[:, idx[:-1]]) / (hi - idx[:-1])
     logs = np.log(np.maximum(energy, 1e-20))
     return logs - logs.mean(axis=1, keepdims=True)
+
+
+def smooth_envelope(sp: np.ndarray, sample_rate: int, dims: int = EQ_DIMENSIONS) -> np.ndarray:
+    """A WORLD power envelope ``[frames, bins]`` smoothed to its first ``dims`` coded coefficients
+    (formant-scale detail; the fine structure between them is gone)."""
+    from emovox.data_prep.world_prosody import _pyworld
+
+    pw = _pyworld()
+    sp = np.ascontiguousarray(np.maximum(sp, 1e-20), dtype=np.float64)
+    coded = np.ascontiguousarray(pw.code_spectral_envelope(sp, sample_rate, dims))
+    return np.maximum(pw.decode_spectral_envelope(coded, sample_rate, (sp.shape[1] - 1) * 2), 1e-20)
+
+
+def expand_contrast(
+    sp: np.ndarray, voiced: np.ndarray, sample_rate: int, factor: float, dims: int = EQ_DIMENSIONS
+) -> np.ndarray:
+    """``sp`` (``[frames, bins]``) with each voiced frame's smoothed log envelope ``factor`` times as far from
+    the voiced frames' average (:func:`smooth_envelope`), its fine structure and its power unchanged; unvoiced
+    frames are left alone. ``factor`` 1 is the identity; below 1 flattens the articulation."""
+    if not voiced.any():
+        return sp.copy()
+    log_smooth = np.log(smooth_envelope(sp, sample_rate, dims))
+    deviation = (log_smooth - log_smooth[voiced].mean(axis=0)) * voiced[:, None]
+    out = sp * np.exp((factor - 1.0) * deviation)
+    return out * sp.sum(axis=1, keepdims=True) / np.maximum(out.sum(axis=1, keepdims=True), 1e-20)
 
 
 def _align(neutral: Any, emotional: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -100,6 +147,11 @@ def hybrids(neutral: Any, emotional: Any) -> dict[str, np.ndarray]:
         eq = np.log(shape_e[voiced_e]).mean(axis=0) - np.log(shape_n[voiced_n]).mean(axis=0)
     on_e_eq = on_e * np.exp(eq)[None]
     on_e_eq *= pow_e / np.maximum(on_e_eq.sum(axis=1, keepdims=True), 1e-20)
+    # Per frame: E's smoothed envelope against the aligned N frame's, on N's envelope.
+    per_frame = smooth_envelope(shape_e, sr) / smooth_envelope(shape_n[e2n], sr)
+    on_e_frames = on_e * per_frame
+    on_e_frames *= pow_e / np.maximum(on_e_frames.sum(axis=1, keepdims=True), 1e-20)
+    contrast = expand_contrast(on_e_eq, voiced_n[e2n], sr, 2.0)
     return {
         "E resynthesised": synth(emotional.f0, emotional.sp, emotional.ap),
         "E prosody on N": synth(emotional.f0, on_e, neutral.ap[e2n]),
@@ -109,6 +161,8 @@ def hybrids(neutral: Any, emotional: Any) -> dict[str, np.ndarray]:
         "E power only": synth(neutral.f0, shape_n * pow_e[n2e], neutral.ap),
         "E timing only": synth(neutral.f0[e2n], neutral.sp[e2n], neutral.ap[e2n]),
         "N resynthesised": synth(neutral.f0, neutral.sp, neutral.ap),
+        "+ E per-frame EQ": synth(emotional.f0, on_e_frames, neutral.ap[e2n]),
+        "+ E mean EQ, N contrast x2": synth(emotional.f0, contrast, neutral.ap[e2n]),
     }
 
 
@@ -142,22 +196,29 @@ def evaluate_transplant(
     f0_method: str = "dio",
     progress: bool = True,
 ) -> dict[str, Any]:
-    """Score every hybrid of every (neutral, emotional) pair of ``records`` (manifest rows) with ``ser``."""
+    """Score every hybrid of every (neutral, emotional) pair of ``records`` (manifest rows) with ``ser``: one
+    recogniser, or several as ``{name: recogniser}`` (views of the same clips; the first is the headline and
+    gives ``table``, every one is in ``views``)."""
     from tqdm import tqdm
 
     from emovox.audio.io import load_audio
     from emovox.data_prep.world_prosody import analyse
     from emovox.ser.infer import add_manifest_references
 
+    views = dict(ser) if isinstance(ser, Mapping) else {"recogniser": ser}
+    if not views:
+        raise ValueError("no recogniser to score the hybrids with")
     pairs = _pairs(records, speakers)
-    known = set(getattr(ser, "emotions", []))
+    declared = [set(v.emotions) for v in views.values() if getattr(v, "emotions", None)]
+    known = set.intersection(*declared) if declared else set()
     pairs = [(n, e) for n, e in pairs if not known or e["emotion"] in known]
     if not pairs:
         raise ValueError(
             "no (neutral, emotional) pair of the same speaker and text in the manifest"
             + (f" for speakers {', '.join(speakers)}" if speakers else "")
         )
-    add_manifest_references(ser, records, [e["speaker"] for _, e in pairs], sample_rate)
+    for view in views.values():
+        add_manifest_references(view, records, [e["speaker"] for _, e in pairs], sample_rate)
     cache: dict[str, Any] = {}
 
     def analysis(r: dict) -> Any:
@@ -167,16 +228,19 @@ def evaluate_transplant(
             )
         return cache[r["audio"]]
 
-    scores: dict[tuple[str, str], list[tuple[float, bool]]] = defaultdict(list)
+    scores: dict[tuple[str, str, str], list[tuple[float, bool]]] = defaultdict(list)
     for n, e in tqdm(pairs, desc="transplant", unit="pair", disable=not progress):
         clips = hybrids(analysis(n), analysis(e))
-        preds = ser.predict_batch(list(clips.values()), sample_rate, speakers=[e["speaker"]] * len(clips))
-        for name, p in zip(clips, preds):
-            scores[e["emotion"], name].append(
-                (float(p.probs.get(e["emotion"], math.nan)), p.label == e["emotion"])
+        for name, view in views.items():
+            preds = view.predict_batch(
+                list(clips.values()), sample_rate, speakers=[e["speaker"]] * len(clips)
             )
+            for hybrid, p in zip(clips, preds):
+                scores[name, e["emotion"], hybrid].append(
+                    (float(p.probs.get(e["emotion"], math.nan)), p.label == e["emotion"])
+                )
         cache.pop(e["audio"], None)  # each emotional take is used once; neutral takes are shared
-    emotions = sorted({e for e, _ in scores})
+    emotions = sorted({e["emotion"] for _, e in pairs})
 
     def cell(values: list[tuple[float, bool]]) -> dict[str, float]:
         return {
@@ -184,28 +248,38 @@ def evaluate_transplant(
             "accuracy": float(np.mean([h for _, h in values])),
         }
 
-    table = {e: {h: cell(scores[e, h]) for h in HYBRIDS} for e in emotions}
-    table["all"] = {h: cell([v for e in emotions for v in scores[e, h]]) for h in HYBRIDS}
+    tables = {}
+    for name in views:
+        table = {e: {h: cell(scores[name, e, h]) for h in HYBRIDS} for e in emotions}
+        table["all"] = {h: cell([v for e in emotions for v in scores[name, e, h]]) for h in HYBRIDS}
+        tables[name] = table
     return {
         "pairs": len(pairs),
         "speakers": sorted({e["speaker"] for _, e in pairs}),
-        "per_emotion_pairs": {e: len(scores[e, HYBRIDS[0]]) for e in emotions},
-        "table": table,
+        "per_emotion_pairs": {e: sum(p["emotion"] == e for _, p in pairs) for e in emotions},
+        "table": next(iter(tables.values())),
+        "views": tables,
     }
 
 
 def render_markdown(res: dict[str, Any]) -> str:
+    views = res.get("views") or {"recogniser": res["table"]}
     lines = [
         "# Where the recogniser hears emotion (WORLD hybrids)",
         "",
         f"{res['pairs']} emotional takes of speakers {', '.join(res['speakers'])}, each paired with the same speaker's "
         "neutral take of the same text. Cells: mean P(target) / accuracy.",
-        "",
-        "| emotion | pairs | " + " | ".join(HYBRIDS) + " |",
-        "|---|---|" + "---|" * len(HYBRIDS),
     ]
-    for e, row in res["table"].items():
-        n = res["per_emotion_pairs"].get(e, res["pairs"])
-        cells = " | ".join(f"{row[h]['p_target']:.2f} / {row[h]['accuracy']:.2f}" for h in HYBRIDS)
-        lines.append(f"| {e} | {n} | {cells} |")
+    for name, table in views.items():
+        if len(views) > 1:
+            lines += ["", f"## {name}"]
+        lines += [
+            "",
+            "| emotion | pairs | " + " | ".join(HYBRIDS) + " |",
+            "|---|---|" + "---|" * len(HYBRIDS),
+        ]
+        for e, row in table.items():
+            n = res["per_emotion_pairs"].get(e, res["pairs"])
+            cells = " | ".join(f"{row[h]['p_target']:.2f} / {row[h]['accuracy']:.2f}" for h in HYBRIDS)
+            lines.append(f"| {e} | {n} | {cells} |")
     return "\n".join(lines) + "\n"
