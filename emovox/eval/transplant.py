@@ -96,8 +96,17 @@ def expand_contrast(
         return sp.copy()
     log_smooth = np.log(smooth_envelope(sp, sample_rate, dims))
     deviation = (log_smooth - log_smooth[voiced].mean(axis=0)) * voiced[:, None]
-    out = sp * np.exp((factor - 1.0) * deviation)
-    return out * sp.sum(axis=1, keepdims=True) / np.maximum(out.sum(axis=1, keepdims=True), 1e-20)
+    return _with_power(sp * np.exp((factor - 1.0) * deviation), _frame_power(sp))
+
+
+def _frame_power(sp: np.ndarray) -> np.ndarray:
+    """Each frame's power ``[frames, 1]`` of an envelope ``[frames, bins]`` (floored, to divide by)."""
+    return np.maximum(sp.sum(axis=1, keepdims=True), 1e-20)
+
+
+def _with_power(sp: np.ndarray, power: np.ndarray) -> np.ndarray:
+    """``sp`` with each frame scaled to ``power`` (``[frames, 1]``): a change of shape that keeps the level."""
+    return sp * (power / _frame_power(sp))
 
 
 def _align(neutral: Any, emotional: Any) -> tuple[np.ndarray, np.ndarray]:
@@ -135,8 +144,7 @@ def hybrids(neutral: Any, emotional: Any) -> dict[str, np.ndarray]:
         return np.clip(y, -1.0, 1.0).astype(np.float32)
 
     e2n, n2e = _align(neutral, emotional)
-    pow_n = np.maximum(neutral.sp.sum(axis=1, keepdims=True), 1e-20)
-    pow_e = np.maximum(emotional.sp.sum(axis=1, keepdims=True), 1e-20)
+    pow_n, pow_e = _frame_power(neutral.sp), _frame_power(emotional.sp)
     shape_n, shape_e = neutral.sp / pow_n, emotional.sp / pow_e
     voiced_n, voiced_e = neutral.f0 > 0, emotional.f0 > 0
     # E's F0 on N's time axis: where both are voiced E's pitch, N's voicing decisions elsewhere.
@@ -145,12 +153,9 @@ def hybrids(neutral: Any, emotional: Any) -> dict[str, np.ndarray]:
     eq = np.zeros(neutral.sp.shape[1])
     if voiced_e.any() and voiced_n.any():
         eq = np.log(shape_e[voiced_e]).mean(axis=0) - np.log(shape_n[voiced_n]).mean(axis=0)
-    on_e_eq = on_e * np.exp(eq)[None]
-    on_e_eq *= pow_e / np.maximum(on_e_eq.sum(axis=1, keepdims=True), 1e-20)
+    on_e_eq = _with_power(on_e * np.exp(eq)[None], pow_e)
     # Per frame: E's smoothed envelope against the aligned N frame's, on N's envelope.
-    per_frame = smooth_envelope(shape_e, sr) / smooth_envelope(shape_n[e2n], sr)
-    on_e_frames = on_e * per_frame
-    on_e_frames *= pow_e / np.maximum(on_e_frames.sum(axis=1, keepdims=True), 1e-20)
+    on_e_frames = _with_power(on_e * smooth_envelope(shape_e, sr) / smooth_envelope(shape_n, sr)[e2n], pow_e)
     contrast = expand_contrast(on_e_eq, voiced_n[e2n], sr, 2.0)
     return {
         "E resynthesised": synth(emotional.f0, emotional.sp, emotional.ap),
