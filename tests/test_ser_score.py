@@ -140,3 +140,27 @@ def test_answers_among_the_manifests_classes_only(fitted):
     )
     assert round(only.result.accuracy * len(two)) == expected
     assert "answers among the manifest's classes only: neutral, sad" in format_score(only)
+
+
+def test_the_cnn_is_scored_in_batches_as_predict_batch_scores_it(tmp_path):
+    """A (random) log-mel CNN: 40 clips cross a batch boundary; the scores are exactly predict_batch's."""
+    from emovox.checkpoint import save_checkpoint
+    from tests.test_ser import _tiny_recognizer
+
+    model, meta = _tiny_recognizer(emotions=("neutral", "happy", "sad"))
+    rec = EmotionRecognizer.load(
+        save_checkpoint(tmp_path / "cnn.safetensors", model.state_dict(), meta, kind="ser")
+    )
+    rng = np.random.default_rng(3)
+    records = []
+    for i in range(40):
+        f0 = rng.uniform(90, 400)
+        path = save_wav(tmp_path / f"c{i}.wav", tone(f0, rng.uniform(0.3, 0.6)))
+        records.append({"audio": str(path), "speaker": f"s{i % 3}", "emotion": EMOTIONS[i % 3]})
+    score = score_manifest(rec, records)
+    preds = rec.predict_batch([r["audio"] for r in records])
+    expected = np.zeros((3, 3), int)
+    for p, r in zip(preds, records):
+        expected[EMOTIONS.index(r["emotion"]), EMOTIONS.index(p.label)] += 1
+    assert np.array_equal(score.result.confusion, expected)
+    assert score.fallback_speakers == []  # the CNN does not normalise by speaker

@@ -100,15 +100,26 @@ def score_manifest(
             kept.append((r, label))
         else:
             skipped[f"label {label!r} is not a class of the recogniser"] += 1
-    inputs, rows, unreadable = [], [], []
+    # features are small and are normalised per speaker at the end; the CNN's mels are predicted in batches
+    # as they come, so that a large corpus is never held in memory
+    features, cnn_results, pending, rows, unreadable = [], [], [], [], []
+
+    def flush() -> None:
+        cnn_results.extend(rec.predict_batch(pending))
+        pending.clear()
+
     for r, label in tqdm(kept, desc="SER test", unit="clip", disable=not progress):
         try:
             x = rec.features([r["audio"]])[0] if rec.type == "features" else rec.mel(r["audio"])
         except (AudioError, OSError, ValueError) as exc:
             unreadable.append({"audio": str(r["audio"]), "reason": str(exc)})
             continue
-        inputs.append(x)
+        (features if rec.type == "features" else pending).append(x)
         rows.append((str(r["speaker"]), label))
+        if len(pending) == 32:
+            flush()
+    if pending:
+        flush()
     if unreadable:
         skipped["audio could not be read"] = len(unreadable)
         logger.warning("%d clip(s) could not be read and were left out (first: %s: %s)",
@@ -129,9 +140,9 @@ def score_manifest(
             else []
         )
         if rec.type == "features":
-            results = rec.predict_features(np.stack(inputs), speakers=speakers)
+            results = rec.predict_features(np.stack(features), speakers=speakers)
         else:
-            results = rec.predict_batch(inputs, speakers=speakers)
+            results = cnn_results
     finally:
         rec.min_group = saved
     index = {e: i for i, e in enumerate(rec.emotions)}
