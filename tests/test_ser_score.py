@@ -115,7 +115,14 @@ def test_the_command(fitted, tmp_path, capsys):
     report = json.loads(out.read_text())
     assert f"accuracy {report['result']['accuracy']:.3f}" in printed
     assert report["emotions"] == EMOTIONS and report["chance"] == pytest.approx(1 / 3)
-    assert report["result"]["n_test"] == 18 and report["label_map"] == {}
+    assert report["result"]["n_test"] == 18 and report["label_map"] == {} and report["only_speakers"] == []
+    assert cli_main([*args, "--speakers", "b", "--out", str(out)]) == 0
+    only_b = json.loads(out.read_text())
+    assert only_b["only_speakers"] == ["b"] and list(only_b["speakers"]) == ["b"]
+    assert only_b["result"]["n_test"] == 9
+    capsys.readouterr()
+    assert cli_main([*args, "--speakers", "zz"]) == 1
+    assert "zz not in" in capsys.readouterr().err
     assert cli_main([*args, "--map", "joy"]) == 1
     assert "FROM=TO" in capsys.readouterr().err
     assert cli_main([*args, "--map", "joy=elated"]) == 1
@@ -164,3 +171,18 @@ def test_the_cnn_is_scored_in_batches_as_predict_batch_scores_it(tmp_path):
         expected[EMOTIONS.index(r["emotion"]), EMOTIONS.index(p.label)] += 1
     assert np.array_equal(score.result.confusion, expected)
     assert score.fallback_speakers == []  # the CNN does not normalise by speaker
+
+
+def test_held_out_speakers_score_as_ser_fit_scored_them(tmp_path):
+    """`ser fit --held-out-speakers` and `ser test --speakers` on the same clips: the same confusion."""
+    manifest = tone_corpus(tmp_path, n_speakers=4, per_class=3)
+    out = tmp_path / "fit"
+    args = ["--manifest", str(manifest), "--features", "stats", "--held-out-speakers", "s1", "s2"]
+    assert cli_main(["ser", "fit", *args, "--min-group", "6", "--out", str(out), "--no-progress"]) == 0
+    held = json.loads((out / "fit.json").read_text())["held_out"]
+    scores = tmp_path / "test.json"
+    test = ["--model", str(out / "model.safetensors"), "--manifest", str(manifest), "--speakers", "s2", "s1"]
+    assert cli_main(["ser", "test", *test, "--out", str(scores), "--no-progress"]) == 0
+    result = json.loads(scores.read_text())["result"]
+    assert result["confusion"] == held["confusion"] and result["n_test"] == held["n_test"] == 18
+    assert result["accuracy"] == pytest.approx(held["accuracy"])

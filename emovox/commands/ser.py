@@ -123,6 +123,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "give noisier statistics; a speaker below it is judged by the average training speaker)",
     )
     te.add_argument(
+        "--speakers",
+        nargs="+",
+        default=[],
+        metavar="SPK",
+        help="score only these speakers (e.g. the actors held out when the recogniser was fitted)",
+    )
+    te.add_argument(
         "--present-only",
         action="store_true",
         help="answer only with the classes the manifest has (for a corpus without some of the recogniser's)",
@@ -366,6 +373,12 @@ def _test(args: argparse.Namespace) -> int:
     label_map = _label_map(args.map)
     rec = EmotionRecognizer.load(args.model)
     records = _labelled(args.manifest)
+    if args.speakers:
+        wanted = {str(s) for s in args.speakers}
+        missing = sorted(wanted - {str(r["speaker"]) for r in records})
+        if missing:
+            raise ValueError(f"--speakers {', '.join(missing)} not in {args.manifest}")
+        records = [r for r in records if str(r["speaker"]) in wanted]
     progress = not args.no_progress and sys.stderr.isatty()
     score = score_manifest(
         rec,
@@ -378,7 +391,12 @@ def _test(args: argparse.Namespace) -> int:
     print(f"{args.model} on {args.manifest}")
     print(format_score(score))
     if args.out:
-        report = {"model": str(args.model), "manifest": str(args.manifest), "label_map": label_map}
+        report = {
+            "model": str(args.model),
+            "manifest": str(args.manifest),
+            "only_speakers": sorted(str(s) for s in args.speakers),
+            "label_map": label_map,
+        }
         atomic_write_text(Path(args.out), json.dumps({**report, **score.to_dict()}, indent=1) + "\n")
         print(f"details: {args.out}")
     return 0
