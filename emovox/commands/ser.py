@@ -248,6 +248,15 @@ def _labelled(manifest: str) -> list[dict]:
     return records
 
 
+def _speakers_in(records: list[dict], speakers: list[str], flag: str, manifest: str) -> set[str]:
+    """``speakers`` as a set of strings; an error naming ``flag`` when one is not in ``records``."""
+    wanted = {str(s) for s in speakers}
+    missing = sorted(wanted - {str(r["speaker"]) for r in records})
+    if missing:
+        raise ValueError(f"{flag} {', '.join(missing)} not in {manifest}")
+    return wanted
+
+
 def _fit(args: argparse.Namespace) -> int:
     from emovox.config import config_to_dict
     from emovox.fileio import atomic_write_text
@@ -257,10 +266,7 @@ def _fit(args: argparse.Namespace) -> int:
 
     cfg = _fit_config(args)
     records = _labelled(args.manifest)
-    held = {str(s) for s in args.held_out_speakers}
-    unknown = sorted(held - {str(r["speaker"]) for r in records})
-    if unknown:
-        raise ValueError(f"--held-out-speakers {', '.join(unknown)} not in {args.manifest}")
+    held = _speakers_in(records, args.held_out_speakers, "--held-out-speakers", args.manifest)
     train = [r for r in records if str(r["speaker"]) not in held]
     test = [r for r in records if str(r["speaker"]) in held]
     x = _features_of(train + test, cfg, args)
@@ -374,10 +380,7 @@ def _test(args: argparse.Namespace) -> int:
     rec = EmotionRecognizer.load(args.model)
     records = _labelled(args.manifest)
     if args.speakers:
-        wanted = {str(s) for s in args.speakers}
-        missing = sorted(wanted - {str(r["speaker"]) for r in records})
-        if missing:
-            raise ValueError(f"--speakers {', '.join(missing)} not in {args.manifest}")
+        wanted = _speakers_in(records, args.speakers, "--speakers", args.manifest)
         records = [r for r in records if str(r["speaker"]) in wanted]
     progress = not args.no_progress and sys.stderr.isatty()
     score = score_manifest(

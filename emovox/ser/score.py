@@ -153,15 +153,15 @@ def score_manifest(
     pred = [index[max(answers, key=r.probs.__getitem__)] for r in results]
     result = score_predictions("manifest", list(rec.emotions), true, pred)
     hits: dict[str, list[bool]] = defaultdict(list)
-    by_class: dict[str, list[bool]] = defaultdict(list)
-    for (spk, label), t, p in zip(rows, true, pred):
+    for (spk, _), t, p in zip(rows, true, pred):
         hits[spk].append(t == p)
-        by_class[label].append(t == p)
     return ManifestScore(
         emotions=list(rec.emotions),
         answers=list(answers),
         result=result,
-        recall={e: float(np.mean(by_class[e])) for e in rec.emotions if by_class[e]},
+        recall={
+            e: row[i] / sum(row) for i, (e, row) in enumerate(zip(rec.emotions, result.confusion)) if sum(row)
+        },
         speakers={s: {"clips": len(h), "accuracy": float(np.mean(h))} for s, h in sorted(hits.items())},
         fallback_speakers=fallback,
         skipped=dict(skipped),
